@@ -15,10 +15,33 @@ static inline uint16_t ue_load_u16(const uint8_t *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
+static inline float ue_load_f32(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline uint32_t ue_load_u32(const uint8_t *p) {
     uint32_t v;
     memcpy(&v, p, sizeof v);
     return v;
 }
+
+/* Each reads one block at src (any address) and writes block_size floats. The arithmetic
+ * follows the gguf Python package's dequantize_blocks step for step (same operations, same
+ * order), which makes results bit-identical to it. The scale products are exact in fp32
+ * (fp16 scale x 6-bit sub-scale x 6-bit quant fits in 24 bits), so only the final add or
+ * subtract rounds and a compiler fusing it into an FMA cannot change the result. */
+void ue_dequant_block_q4_0(const uint8_t *src, float *dst);
+void ue_dequant_block_q4_1(const uint8_t *src, float *dst);
+void ue_dequant_block_q5_0(const uint8_t *src, float *dst);
+void ue_dequant_block_q5_1(const uint8_t *src, float *dst);
+void ue_dequant_block_q8_0(const uint8_t *src, float *dst);
+void ue_dequant_block_iq4_nl(const uint8_t *src, float *dst);
+void ue_dequant_block_q2_k(const uint8_t *src, float *dst);
+void ue_dequant_block_q3_k(const uint8_t *src, float *dst);
+void ue_dequant_block_q4_k(const uint8_t *src, float *dst);
+void ue_dequant_block_q5_k(const uint8_t *src, float *dst);
+void ue_dequant_block_q6_k(const uint8_t *src, float *dst);
+void ue_dequant_block_q8_k(const uint8_t *src, float *dst);
 
 #endif

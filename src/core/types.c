@@ -151,6 +151,18 @@ static dequant_block_fn block_fn(ue_type type) {
     case UE_TYPE_F32: return dequant_block_f32;
     case UE_TYPE_F16: return dequant_block_f16;
     case UE_TYPE_BF16: return dequant_block_bf16;
+    case UE_TYPE_Q4_0: return ue_dequant_block_q4_0;
+    case UE_TYPE_Q4_1: return ue_dequant_block_q4_1;
+    case UE_TYPE_Q5_0: return ue_dequant_block_q5_0;
+    case UE_TYPE_Q5_1: return ue_dequant_block_q5_1;
+    case UE_TYPE_Q8_0: return ue_dequant_block_q8_0;
+    case UE_TYPE_IQ4_NL: return ue_dequant_block_iq4_nl;
+    case UE_TYPE_Q2_K: return ue_dequant_block_q2_k;
+    case UE_TYPE_Q3_K: return ue_dequant_block_q3_k;
+    case UE_TYPE_Q4_K: return ue_dequant_block_q4_k;
+    case UE_TYPE_Q5_K: return ue_dequant_block_q5_k;
+    case UE_TYPE_Q6_K: return ue_dequant_block_q6_k;
+    case UE_TYPE_Q8_K: return ue_dequant_block_q8_k;
     default: return NULL;
     }
 }
