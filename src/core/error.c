@@ -40,7 +40,15 @@ void ue_error_prefix(ue_error *err, const char *fmt, ...) {
     va_end(ap);
     char old[sizeof err->msg];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Whatever does not fit is cut off at the end of the message. */
+    size_t n = strlen(prefix);
+    if (n > sizeof err->msg - 3) n = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    size_t room = sizeof err->msg - n - 3, old_len = strnlen(old, sizeof old - 1);
+    if (old_len > room) old_len = room;
+    memcpy(err->msg + n + 2, old, old_len);
+    err->msg[n + 2 + old_len] = '\0';
 }
 
 void ue_error_clear(ue_error *err) {

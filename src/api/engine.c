@@ -1,0 +1,140 @@
+/* ue_engine: opens the GGUF, builds the tokenizer, picks the device and loads the model
+ * weights onto it (in place from the mmap on the CPU). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/engine_internal.h"
+#include "backend/cpu/cpu_backend.h"
+
+void ue_engine_params_init(ue_engine_params *p) {
+    memset(p, 0, sizeof *p);
+    p->device = "auto";
+}
+
+static const char *file_type_name(uint32_t ft) {
+    switch (ft) {
+    case 0: return "F32";
+    case 1: return "F16";
+    case 2: return "Q4_0";
+    case 3: return "Q4_1";
+    case 7: return "Q8_0";
+    case 8: return "Q5_0";
+    case 9: return "Q5_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K_S";
+    case 12: return "Q3_K_M";
+    case 13: return "Q3_K_L";
+    case 14: return "Q4_K_S";
+    case 15: return "Q4_K_M";
+    case 16: return "Q5_K_S";
+    case 17: return "Q5_K_M";
+    case 18: return "Q6_K";
+    case 25: return "IQ4_NL";
+    case 32: return "BF16";
+    }
+    return "unknown";
+}
+
+static ue_status create_backend(const ue_engine_params *p, ue_engine *e, ue_error *err) {
+    const char *dev = p->device && *p->device ? p->device : "auto";
+    ue_status st;
+    if (!strcmp(dev, "auto") || !strcmp(dev, "cpu")) {
+        st = ue_cpu_backend_create(p->n_threads, UE_CPU_KERNELS_FAST, &e->be, err);
+        if (st != UE_OK) return st;
+        snprintf(e->device, sizeof e->device, "%s (%s)", e->be->description,
+                 !strcmp(dev, "auto") ? "auto: no GPU backend in this build" : "asked for");
+        return UE_OK;
+    }
+    if (!strcmp(dev, "cpu-ref")) {
+        st = ue_cpu_backend_create(p->n_threads, UE_CPU_KERNELS_REFERENCE, &e->be, err);
+        if (st != UE_OK) return st;
+        snprintf(e->device, sizeof e->device, "%s (asked for)", e->be->description);
+        return UE_OK;
+    }
+    return ue_fail(err, UE_ERR_ARGUMENT,
+                   "device '%s' does not exist; available: auto, cpu, cpu-ref", dev);
+}
+
+ue_status ue_engine_create(const ue_engine_params *p, ue_engine **out, ue_error *err) {
+    *out = NULL;
+    if (!p || !p->model_path || !*p->model_path)
+        return ue_fail(err, UE_ERR_ARGUMENT, "no model file given");
+    if (p->n_threads < 0 || p->n_threads > 1024)
+        return ue_fail(err, UE_ERR_ARGUMENT, "thread count %d is out of range 0..1024",
+                       p->n_threads);
+    ue_engine *e = calloc(1, sizeof *e);
+    if (!e) return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the engine");
+    ue_status st;
+    if ((st = ue_gguf_open(p->model_path, &e->gguf, err)) != UE_OK) goto fail;
+    if ((st = ue_tokenizer_create(e->gguf, &e->tok, err)) != UE_OK) goto fail;
+    if ((st = create_backend(p, e, err)) != UE_OK) goto fail;
+    if ((st = ue_gemma3_load(e->gguf, e->be, ue_tokenizer_n_vocab(e->tok), &e->model, err)))
+        goto fail;
+    if (p->progress) p->progress(1.0f, p->progress_user);
+
+    const char *base = strrchr(p->model_path, '/');
+    snprintf(e->name, sizeof e->name, "%s", base ? base + 1 : p->model_path);
+    ue_gguf_get_str(e->gguf, "general.name", 0, e->name, sizeof e->name, NULL);
+    uint32_t ft = 0xffffffffu;
+    ue_gguf_get_u32(e->gguf, "general.file_type", 0, &ft, NULL);
+    snprintf(e->file_type, sizeof e->file_type, "%s", file_type_name(ft));
+
+    const ue_gemma3_hparams *hp = &e->model->hp;
+    ue_model_info *info = &e->info;
+    info->name = e->name;
+    info->architecture = "gemma3";
+    info->file_type = e->file_type;
+    info->n_params = e->model->n_params;
+    info->file_bytes = ue_gguf_file_size(e->gguf);
+    info->n_layer = hp->n_layer;
+    info->n_embd = hp->n_embd;
+    info->n_head = hp->n_head;
+    info->n_head_kv = hp->n_head_kv;
+    info->head_dim = hp->head_dim;
+    info->n_ff = hp->n_ff;
+    info->n_vocab = hp->n_vocab;
+    info->n_ctx_train = hp->n_ctx_train;
+    info->sliding_window = hp->sliding_window;
+    *out = e;
+    return UE_OK;
+fail:
+    ue_error_prefix(err, "%s", p->model_path);
+    ue_engine_destroy(e);
+    return st;
+}
+
+void ue_engine_destroy(ue_engine *e) {
+    if (!e) return;
+    ue_gemma3_destroy(e->model);
+    if (e->be) e->be->ops->destroy(e->be);
+    ue_tokenizer_destroy(e->tok);
+    ue_gguf_close(e->gguf);
+    free(e);
+}
+
+const ue_model_info *ue_engine_model_info(const ue_engine *e) { return &e->info; }
+const char *ue_engine_device_name(const ue_engine *e) { return e->device; }
+
+ue_status ue_tokenize(const ue_engine *e, const char *text, size_t len, int add_bos,
+                      int parse_special, int32_t *tokens, size_t cap, size_t *n_tokens,
+                      ue_error *err) {
+    return ue_tokenizer_encode(e->tok, text, len, add_bos, parse_special, tokens, cap, n_tokens,
+                               err);
+}
+
+const char *ue_token_piece(const ue_engine *e, int32_t token, int show_special, size_t *len) {
+    return ue_tokenizer_piece(e->tok, token, show_special, len);
+}
+
+int ue_token_is_end_of_generation(const ue_engine *e, int32_t token) {
+    return ue_tokenizer_is_eog(e->tok, token);
+}
+
+int32_t ue_token_lookup(const ue_engine *e, const char *piece) {
+    return ue_tokenizer_find(e->tok, piece, strlen(piece));
+}
+
+ue_detok *ue_detok_create(const ue_engine *e, int show_special) {
+    return ue_detok_create_tok(e->tok, show_special);
+}

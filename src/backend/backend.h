@@ -1,0 +1,129 @@
+/* The one interface every compute backend implements (CPU today; Vulkan, NPU later).
+ * Model code builds its forward pass from these calls only. Ops are enqueued in order on
+ * the backend's stream; sync() waits for them (the CPU backend runs each op at once).
+ * Tensors are views of backend buffers: contiguous rows, row-major. */
+#ifndef UE_BACKEND_BACKEND_H
+#define UE_BACKEND_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/types.h"
+
+typedef struct ue_backend ue_backend;
+
+/* Backend memory. host is non-NULL where the CPU can address the memory directly (all
+ * CPU buffers; host-visible GPU memory); impl belongs to the backend. */
+typedef struct ue_buffer {
+    void *host;
+    size_t size;
+    void *impl;
+    int owns_host; /* host was allocated by the backend (freed with the buffer) */
+} ue_buffer;
+
+/* A 2-D view: ne[1] rows of ne[0] elements of `type`, starting `offset` bytes into buf. */
+typedef struct ue_tensor {
+    ue_buffer *buf;
+    size_t offset;
+    ue_type type;
+    int64_t ne[2];
+} ue_tensor;
+
+typedef enum ue_op {
+    UE_OP_GET_ROWS,
+    UE_OP_RMS_NORM,
+    UE_OP_MATMUL,
+    UE_OP_ROPE,
+    UE_OP_ATTENTION,
+    UE_OP_ADD,
+    UE_OP_GELU_MUL,
+    UE_OP_COPY_ROWS,
+    UE_OP_COUNT
+} ue_op;
+
+/* Attention of n_tokens queries at positions pos0.. over a KV cache holding positions
+ * 0..pos0+n_tokens-1 (cache row = position). Causal; with window > 0 a key at position pk
+ * is visible to a query at pq only when pq - pk < window. */
+typedef struct ue_attention_args {
+    ue_tensor q;        /* [n_tokens, n_head * head_dim] f32 */
+    ue_tensor k_cache;  /* [n_ctx, n_head_kv * head_dim] */
+    ue_tensor v_cache;  /* [n_ctx, n_head_kv * head_dim] */
+    ue_tensor out;      /* [n_tokens, n_head * head_dim] f32 */
+    int n_head, n_head_kv, head_dim;
+    int64_t pos0;
+    int window;         /* 0: global attention */
+    float scale;        /* applied to q·k */
+} ue_attention_args;
+
+typedef struct ue_backend_ops {
+    void (*destroy)(ue_backend *be);
+    /* Whether op runs here for weights/inputs of `type`. */
+    int (*supports)(const ue_backend *be, ue_op op, ue_type type);
+
+    /* Scratch or cache memory of `size` bytes, zeroed. */
+    ue_status (*buffer_create)(ue_backend *be, size_t size, ue_buffer **out, ue_error *err);
+    /* Read-only weights from host memory that outlives the buffer (the model mmap): used
+     * in place where the device can read host memory, copied otherwise. */
+    ue_status (*buffer_from_host)(ue_backend *be, const void *data, size_t size,
+                                  ue_buffer **out, ue_error *err);
+    void (*buffer_destroy)(ue_backend *be, ue_buffer *buf);
+    ue_status (*write)(ue_backend *be, ue_buffer *buf, size_t offset, const void *src,
+                       size_t size, ue_error *err);
+    ue_status (*read)(ue_backend *be, ue_buffer *buf, size_t offset, void *dst, size_t size,
+                      ue_error *err);
+
+    /* out[i] = scale * table[ids[i]] (dequantized to f32). ids: I32 [n]. */
+    void (*get_rows)(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
+                     const ue_tensor *out);
+    /* Each row of x: out = x / sqrt(mean(x^2) + eps) * w, w of the row length. x and out
+     * may be the same tensor. */
+    void (*rms_norm)(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
+                     const ue_tensor *out);
+    /* out[t][o] = sum_i w[o][i] * x[t][i]; w [n_out, n_in] any computable type, x f32. */
+    void (*matmul)(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out);
+    /* NeoX rotary embedding in place on x [n_tokens, n_heads * head_dim], rotating the
+     * first n_rot dims of each head; token t sits at position pos0 + t, angle
+     * (position * freq_scale) * base^(-2i/n_rot). */
+    void (*rope)(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, int64_t pos0,
+                 float base, float freq_scale);
+    void (*attention)(ue_backend *be, const ue_attention_args *args);
+    /* x += y, same shapes. */
+    void (*add)(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
+    /* g = gelu_tanh(g) * u, same shapes. */
+    void (*gelu_mul)(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
+    /* dst rows = src rows (f32 source; dst f32 or f16), same shapes. */
+    void (*copy_rows)(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+
+    /* Waits for every enqueued op. */
+    ue_status (*sync)(ue_backend *be, ue_error *err);
+} ue_backend_ops;
+
+struct ue_backend {
+    const ue_backend_ops *ops;
+    const char *name;        /* "cpu", "cpu-ref" */
+    char description[160];   /* "CPU: 2 threads, AVX2+FMA kernels" */
+};
+
+/* Host pointer of a tensor's first element when its memory is host-visible, else NULL. */
+static inline void *ue_tensor_host(const ue_tensor *t) {
+    return t->buf && t->buf->host ? (char *)t->buf->host + t->offset : NULL;
+}
+
+/* A view of rows [row0, row0 + n_rows) of t. */
+static inline ue_tensor ue_tensor_rows(const ue_tensor *t, int64_t row0, int64_t n_rows) {
+    ue_tensor v = *t;
+    v.offset += (size_t)row0 * ue_type_row_bytes(t->type, t->ne[0]);
+    v.ne[1] = n_rows;
+    return v;
+}
+
+/* The same bytes seen as rows of another length (ne0 must divide the row bytes). */
+static inline ue_tensor ue_tensor_reshape(const ue_tensor *t, int64_t ne0, int64_t ne1) {
+    ue_tensor v = *t;
+    v.ne[0] = ne0;
+    v.ne[1] = ne1;
+    return v;
+}
+
+#endif

@@ -1,0 +1,146 @@
+/* CPU backend: creation, host buffers, scratch and the ops table. The ops themselves live
+ * in cpu_ops.c (element-wise and norms), cpu_matmul.c and cpu_attention.c. */
+#include "backend/cpu/cpu_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void cpu_destroy(ue_backend *be) {
+    cpu_backend *cpu = (cpu_backend *)be;
+    if (!cpu) return;
+    if (cpu->scratch) {
+        for (int i = 0; i < ue_pool_n_threads(cpu->pool); i++) free(cpu->scratch[i].data);
+        free(cpu->scratch);
+    }
+    ue_pool_destroy(cpu->pool);
+    free(cpu);
+}
+
+static int cpu_supports(const ue_backend *be, ue_op op, ue_type type) {
+    (void)be;
+    const ue_type_traits *tr = ue_type_get((uint32_t)type);
+    if (!tr || !tr->can_compute) return 0;
+    if (op == UE_OP_COPY_ROWS) return type == UE_TYPE_F32 || type == UE_TYPE_F16;
+    return op < UE_OP_COUNT;
+}
+
+static ue_status cpu_buffer_create(ue_backend *be, size_t size, ue_buffer **out, ue_error *err) {
+    (void)be;
+    *out = NULL;
+    ue_buffer *buf = calloc(1, sizeof *buf);
+    /* 64-byte alignment for vector loads; round the size up as aligned_alloc wants. */
+    size_t rounded = (size + 63) & ~(size_t)63;
+    void *mem = (buf && rounded >= size) ? aligned_alloc(64, rounded ? rounded : 64) : NULL;
+    if (!mem) {
+        free(buf);
+        return ue_fail(err, UE_ERR_NOMEM, "out of memory allocating a %zu-byte CPU buffer", size);
+    }
+    memset(mem, 0, rounded ? rounded : 64);
+    buf->host = mem;
+    buf->size = size;
+    buf->owns_host = 1;
+    *out = buf;
+    return UE_OK;
+}
+
+static ue_status cpu_buffer_from_host(ue_backend *be, const void *data, size_t size,
+                                      ue_buffer **out, ue_error *err) {
+    (void)be;
+    *out = NULL;
+    ue_buffer *buf = calloc(1, sizeof *buf);
+    if (!buf) return ue_fail(err, UE_ERR_NOMEM, "out of memory wrapping host memory");
+    buf->host = (void *)data; /* weights are only read */
+    buf->size = size;
+    *out = buf;
+    return UE_OK;
+}
+
+static void cpu_buffer_destroy(ue_backend *be, ue_buffer *buf) {
+    (void)be;
+    if (!buf) return;
+    if (buf->owns_host) free(buf->host);
+    free(buf);
+}
+
+static ue_status cpu_write(ue_backend *be, ue_buffer *buf, size_t offset, const void *src,
+                           size_t size, ue_error *err) {
+    (void)be;
+    if (offset > buf->size || size > buf->size - offset)
+        return ue_fail(err, UE_ERR_ARGUMENT, "write of %zu bytes at %zu past a %zu-byte buffer",
+                       size, offset, buf->size);
+    memcpy((char *)buf->host + offset, src, size);
+    return UE_OK;
+}
+
+static ue_status cpu_read(ue_backend *be, ue_buffer *buf, size_t offset, void *dst, size_t size,
+                          ue_error *err) {
+    (void)be;
+    if (offset > buf->size || size > buf->size - offset)
+        return ue_fail(err, UE_ERR_ARGUMENT, "read of %zu bytes at %zu past a %zu-byte buffer",
+                       size, offset, buf->size);
+    memcpy(dst, (const char *)buf->host + offset, size);
+    return UE_OK;
+}
+
+static ue_status cpu_sync(ue_backend *be, ue_error *err) {
+    (void)be;
+    (void)err;
+    return UE_OK;
+}
+
+static const ue_backend_ops cpu_ops = {
+    .destroy = cpu_destroy,
+    .supports = cpu_supports,
+    .buffer_create = cpu_buffer_create,
+    .buffer_from_host = cpu_buffer_from_host,
+    .buffer_destroy = cpu_buffer_destroy,
+    .write = cpu_write,
+    .read = cpu_read,
+    .get_rows = cpu_op_get_rows,
+    .rms_norm = cpu_op_rms_norm,
+    .matmul = cpu_op_matmul,
+    .rope = cpu_op_rope,
+    .attention = cpu_op_attention,
+    .add = cpu_op_add,
+    .gelu_mul = cpu_op_gelu_mul,
+    .copy_rows = cpu_op_copy_rows,
+    .sync = cpu_sync,
+};
+
+float *cpu_scratch_get(cpu_backend *cpu, int ith, size_t n) {
+    cpu_scratch *s = &cpu->scratch[ith];
+    if (s->cap < n) {
+        free(s->data);
+        size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
+        s->data = aligned_alloc(64, bytes);
+        s->cap = s->data ? n : 0;
+    }
+    return s->data;
+}
+
+ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backend **out,
+                                ue_error *err) {
+    *out = NULL;
+    if (n_threads <= 0) n_threads = ue_cpu_count();
+    cpu_backend *cpu = calloc(1, sizeof *cpu);
+    if (!cpu) return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the CPU backend");
+    cpu->base.ops = &cpu_ops;
+    cpu->kernels = kernels;
+    ue_status st = ue_pool_create(n_threads, &cpu->pool, err);
+    if (st != UE_OK) {
+        free(cpu);
+        return st;
+    }
+    cpu->scratch = calloc((size_t)n_threads, sizeof *cpu->scratch);
+    if (!cpu->scratch) {
+        cpu_destroy(&cpu->base);
+        return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the CPU backend");
+    }
+    cpu->base.name = kernels == UE_CPU_KERNELS_REFERENCE ? "cpu-ref" : "cpu";
+    snprintf(cpu->base.description, sizeof cpu->base.description, "CPU, %d thread%s, %s kernels",
+             n_threads, n_threads == 1 ? "" : "s",
+             kernels == UE_CPU_KERNELS_REFERENCE ? "scalar reference" : "portable");
+    *out = &cpu->base;
+    return UE_OK;
+}

@@ -1,0 +1,37 @@
+/* Shared state of the CPU backend's files: the backend struct, per-thread scratch and
+ * the kernel entry points of each op family. */
+#ifndef UE_BACKEND_CPU_INTERNAL_H
+#define UE_BACKEND_CPU_INTERNAL_H
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/threadpool.h"
+
+typedef struct cpu_scratch {
+    float *data;
+    size_t cap; /* floats */
+} cpu_scratch;
+
+typedef struct cpu_backend {
+    ue_backend base;
+    ue_pool *pool;
+    ue_cpu_kernels kernels;
+    cpu_scratch *scratch; /* one per thread */
+} cpu_backend;
+
+/* Per-thread scratch of at least n floats. Grows on first use of a size, so steady-state
+ * decoding allocates nothing; returns NULL when out of memory. */
+float *cpu_scratch_get(cpu_backend *cpu, int ith, size_t n);
+
+void cpu_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
+                     const ue_tensor *out);
+void cpu_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
+                     const ue_tensor *out);
+void cpu_op_rope(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, int64_t pos0,
+                 float base, float freq_scale);
+void cpu_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
+void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
+void cpu_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out);
+void cpu_op_attention(ue_backend *be, const ue_attention_args *args);
+
+#endif

@@ -1,0 +1,143 @@
+/* CPU element-wise ops, norms and rotary embedding (shared/docs/gemma3.md 1.2-1.3).
+ * Work is split over rows across the pool; these ops are a small share of the time, so
+ * one clear implementation serves both the reference and the fast kernels. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_internal.h"
+
+typedef struct row_job {
+    const ue_tensor *a, *b, *c;
+    const int32_t *ids;
+    float f0, f1;
+    int i0, i1;
+    int64_t pos0;
+    void (*row_fn)(const struct row_job *job, int64_t row);
+} row_job;
+
+static void run_rows_thread(void *ctx, int ith, int nth) {
+    const row_job *job = ctx;
+    long begin, end;
+    ue_pool_split((long)job->a->ne[1], ith, nth, &begin, &end);
+    for (long r = begin; r < end; r++) job->row_fn(job, r);
+}
+
+/* Runs job->row_fn over the rows of job->a; small jobs stay on the calling thread. */
+static void run_rows(ue_backend *be, row_job *job) {
+    cpu_backend *cpu = (cpu_backend *)be;
+    int64_t work = job->a->ne[0] * job->a->ne[1];
+    if (work < 16384 || job->a->ne[1] < 2)
+        run_rows_thread(job, 0, 1);
+    else
+        ue_pool_run(cpu->pool, run_rows_thread, job);
+}
+
+static float *row_f32(const ue_tensor *t, int64_t row) {
+    return (float *)ue_tensor_host(t) + row * t->ne[0];
+}
+
+static void get_rows_row(const row_job *job, int64_t r) {
+    const ue_tensor *table = job->b;
+    size_t row_bytes = ue_type_row_bytes(table->type, table->ne[0]);
+    int32_t id = job->ids[r];
+    float *dst = row_f32(job->a, r);
+    if (id < 0 || id >= table->ne[1]) { /* the model validates ids; never read outside */
+        memset(dst, 0, (size_t)table->ne[0] * sizeof(float));
+        return;
+    }
+    const char *src = (const char *)ue_tensor_host(table) + (size_t)id * row_bytes;
+    ue_dequantize_row(table->type, src, dst, table->ne[0]);
+    for (int64_t i = 0; i < table->ne[0]; i++) dst[i] *= job->f0;
+}
+
+void cpu_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
+                     const ue_tensor *out) {
+    row_job job = {.a = out, .b = table, .ids = ue_tensor_host(ids), .f0 = scale,
+                   .row_fn = get_rows_row};
+    run_rows(be, &job);
+}
+
+static void rms_norm_row(const row_job *job, int64_t r) {
+    const float *x = row_f32(job->a, r);
+    const float *w = ue_tensor_host(job->b);
+    float *y = row_f32(job->c, r);
+    int64_t n = job->a->ne[0];
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
+    float inv = (float)(1.0 / sqrt(sum / (double)n + job->f0));
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
+}
+
+void cpu_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
+                     const ue_tensor *out) {
+    row_job job = {.a = x, .b = w, .c = out, .f0 = eps, .row_fn = rms_norm_row};
+    run_rows(be, &job);
+}
+
+static void rope_row(const row_job *job, int64_t r) {
+    float *x = row_f32(job->a, r);
+    int head_dim = job->i0, n_rot = job->i1, half = n_rot / 2;
+    int n_heads = (int)(job->a->ne[0] / head_dim);
+    double pos = (double)(job->pos0 + r) * job->f1;
+    for (int i = 0; i < half; i++) {
+        double theta = pos * pow((double)job->f0, -2.0 * i / n_rot);
+        float c = (float)cos(theta), s = (float)sin(theta);
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + (size_t)h * head_dim;
+            float a = v[i], b = v[i + half];
+            v[i] = a * c - b * s;
+            v[i + half] = a * s + b * c;
+        }
+    }
+}
+
+void cpu_op_rope(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, int64_t pos0,
+                 float base, float freq_scale) {
+    row_job job = {.a = x, .i0 = head_dim, .i1 = n_rot, .pos0 = pos0, .f0 = base,
+                   .f1 = freq_scale, .row_fn = rope_row};
+    run_rows(be, &job);
+}
+
+static void add_row(const row_job *job, int64_t r) {
+    float *x = row_f32(job->a, r);
+    const float *y = row_f32(job->b, r);
+    for (int64_t i = 0; i < job->a->ne[0]; i++) x[i] += y[i];
+}
+
+void cpu_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y) {
+    row_job job = {.a = x, .b = y, .row_fn = add_row};
+    run_rows(be, &job);
+}
+
+static inline float gelu_tanh(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+static void gelu_mul_row(const row_job *job, int64_t r) {
+    float *g = row_f32(job->a, r);
+    const float *u = row_f32(job->b, r);
+    for (int64_t i = 0; i < job->a->ne[0]; i++) g[i] = gelu_tanh(g[i]) * u[i];
+}
+
+void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u) {
+    row_job job = {.a = g, .b = u, .row_fn = gelu_mul_row};
+    run_rows(be, &job);
+}
+
+static void copy_row(const row_job *job, int64_t r) {
+    const float *src = row_f32(job->a, r);
+    const ue_tensor *dst = job->b;
+    int64_t n = job->a->ne[0];
+    if (dst->type == UE_TYPE_F32) {
+        memcpy(row_f32(dst, r), src, (size_t)n * sizeof(float));
+    } else { /* F16 */
+        uint16_t *d = (uint16_t *)ue_tensor_host(dst) + r * n;
+        for (int64_t i = 0; i < n; i++) d[i] = ue_f32_to_f16(src[i]);
+    }
+}
+
+void cpu_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst) {
+    row_job job = {.a = src, .b = dst, .row_fn = copy_row};
+    run_rows(be, &job);
+}

@@ -1,0 +1,257 @@
+/* Gemma 3 forward pass (gemma3.md 1.2): embedding, per layer attention with QK-norm and
+ * NeoX RoPE (local or global), GELU-tanh gated feed-forward, the four norms, and the tied
+ * output. One batch of tokens at a time; keys and values go to the session's cache. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/gemma3.h"
+
+enum { LOGIT_ROWS = 16 }; /* rows of logits computed at once when all are wanted */
+
+struct ue_gemma3_state {
+    const ue_gemma3 *model;
+    int n_ctx, max_batch;
+    ue_buffer *cache;        /* every layer's K and V */
+    ue_buffer *scratch;
+    ue_tensor *k_cache;      /* [n_layer] of [n_ctx, n_head_kv * head_dim] */
+    ue_tensor *v_cache;
+    ue_tensor ids;           /* I32 [max_batch] */
+    ue_tensor x;             /* [max_batch, n_embd] residual stream */
+    ue_tensor xn;            /* [max_batch, n_embd] normed input of a block */
+    ue_tensor o;             /* [max_batch, n_embd] block output */
+    ue_tensor q, attn;       /* [max_batch, n_head * head_dim] */
+    ue_tensor k, v;          /* [max_batch, n_head_kv * head_dim] */
+    ue_tensor gate, up;      /* [max_batch, n_ff] */
+    ue_tensor logits;        /* [LOGIT_ROWS, n_vocab] */
+    float *host_logits;      /* [LOGIT_ROWS * n_vocab] */
+    size_t bytes;
+};
+
+/* Lays out f32 tensors one after another in one buffer (offsets 64-byte aligned). */
+typedef struct layout {
+    size_t used;
+} layout;
+
+static ue_tensor place(layout *l, ue_type type, int64_t ne0, int64_t ne1) {
+    ue_tensor t = {.buf = NULL, .offset = l->used, .type = type, .ne = {ne0, ne1}};
+    l->used += (ue_type_row_bytes(type, ne0) * (size_t)ne1 + 63) & ~(size_t)63;
+    return t;
+}
+
+static size_t plan_scratch(ue_gemma3_state *s, const ue_gemma3_hparams *hp) {
+    layout l = {0};
+    int64_t b = s->max_batch, qd = (int64_t)hp->n_head * hp->head_dim;
+    int64_t kvd = (int64_t)hp->n_head_kv * hp->head_dim;
+    s->ids = place(&l, UE_TYPE_I32, b, 1);
+    s->x = place(&l, UE_TYPE_F32, hp->n_embd, b);
+    s->xn = place(&l, UE_TYPE_F32, hp->n_embd, b);
+    s->o = place(&l, UE_TYPE_F32, hp->n_embd, b);
+    s->q = place(&l, UE_TYPE_F32, qd, b);
+    s->attn = place(&l, UE_TYPE_F32, qd, b);
+    s->k = place(&l, UE_TYPE_F32, kvd, b);
+    s->v = place(&l, UE_TYPE_F32, kvd, b);
+    s->gate = place(&l, UE_TYPE_F32, hp->n_ff, b);
+    s->up = place(&l, UE_TYPE_F32, hp->n_ff, b);
+    s->logits = place(&l, UE_TYPE_F32, hp->n_vocab, LOGIT_ROWS);
+    return l.used;
+}
+
+ue_status ue_gemma3_state_create(const ue_gemma3 *m, int n_ctx, int max_batch,
+                                 ue_gemma3_state **out, ue_error *err) {
+    *out = NULL;
+    const ue_gemma3_hparams *hp = &m->hp;
+    if (n_ctx < 1 || max_batch < 1)
+        return ue_fail(err, UE_ERR_ARGUMENT, "context %d and batch %d must be >= 1", n_ctx,
+                       max_batch);
+    ue_gemma3_state *s = calloc(1, sizeof *s);
+    if (!s) return ue_fail(err, UE_ERR_NOMEM, "out of memory creating a session");
+    s->model = m;
+    s->n_ctx = n_ctx;
+    s->max_batch = max_batch < n_ctx ? max_batch : n_ctx;
+    ue_backend *be = m->be;
+    ue_status st;
+
+    size_t kvd = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    size_t layer_bytes = (size_t)n_ctx * kvd * sizeof(float);
+    size_t cache_bytes = 0;
+    if (layer_bytes / kvd / sizeof(float) != (size_t)n_ctx ||
+        __builtin_mul_overflow(layer_bytes, (size_t)hp->n_layer * 2, &cache_bytes)) {
+        st = ue_fail(err, UE_ERR_ARGUMENT, "a context of %d tokens is too large", n_ctx);
+        goto fail;
+    }
+    s->k_cache = calloc((size_t)hp->n_layer, sizeof *s->k_cache);
+    s->v_cache = calloc((size_t)hp->n_layer, sizeof *s->v_cache);
+    if (!s->k_cache || !s->v_cache) {
+        st = ue_fail(err, UE_ERR_NOMEM, "out of memory creating a session");
+        goto fail;
+    }
+    if ((st = be->ops->buffer_create(be, cache_bytes, &s->cache, err)) != UE_OK) {
+        ue_error_prefix(err, "KV cache for %d tokens", n_ctx);
+        goto fail;
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        ue_tensor kt = {.buf = s->cache, .offset = (size_t)il * 2 * layer_bytes,
+                        .type = UE_TYPE_F32, .ne = {(int64_t)kvd, n_ctx}};
+        s->k_cache[il] = kt;
+        kt.offset += layer_bytes;
+        s->v_cache[il] = kt;
+    }
+
+    size_t scratch_bytes = plan_scratch(s, hp);
+    if ((st = be->ops->buffer_create(be, scratch_bytes, &s->scratch, err)) != UE_OK) goto fail;
+    ue_tensor *views[] = {&s->ids, &s->x, &s->xn, &s->o, &s->q, &s->attn,
+                          &s->k, &s->v, &s->gate, &s->up, &s->logits};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) views[i]->buf = s->scratch;
+    s->host_logits = malloc((size_t)LOGIT_ROWS * (size_t)hp->n_vocab * sizeof(float));
+    if (!s->host_logits) {
+        st = ue_fail(err, UE_ERR_NOMEM, "out of memory creating a session");
+        goto fail;
+    }
+    s->bytes = cache_bytes + scratch_bytes;
+    *out = s;
+    return UE_OK;
+fail:
+    ue_gemma3_state_destroy(s);
+    return st;
+}
+
+void ue_gemma3_state_destroy(ue_gemma3_state *s) {
+    if (!s) return;
+    ue_backend *be = s->model->be;
+    if (s->cache) be->ops->buffer_destroy(be, s->cache);
+    if (s->scratch) be->ops->buffer_destroy(be, s->scratch);
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->host_logits);
+    free(s);
+}
+
+size_t ue_gemma3_state_bytes(const ue_gemma3_state *s) { return s->bytes; }
+
+static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n,
+                            int64_t pos0) {
+    const ue_gemma3_hparams *hp = &m->hp;
+    const ue_gemma3_layer *L = &m->layers[il];
+    ue_backend *be = m->be;
+    const ue_backend_ops *ops = be->ops;
+    ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
+    ue_tensor q = ue_tensor_rows(&s->q, 0, n), k = ue_tensor_rows(&s->k, 0, n);
+    ue_tensor v = ue_tensor_rows(&s->v, 0, n), attn = ue_tensor_rows(&s->attn, 0, n);
+    ue_tensor o = ue_tensor_rows(&s->o, 0, n);
+
+    ops->rms_norm(be, &x, &L->attn_norm, hp->eps, &xn);
+    ops->matmul(be, &L->wq, &xn, &q);
+    ops->matmul(be, &L->wk, &xn, &k);
+    ops->matmul(be, &L->wv, &xn, &v);
+
+    /* QK-norm runs per head: view q and k as rows of head_dim. */
+    ue_tensor qh = ue_tensor_reshape(&q, hp->head_dim, (int64_t)n * hp->n_head);
+    ue_tensor kh = ue_tensor_reshape(&k, hp->head_dim, (int64_t)n * hp->n_head_kv);
+    ops->rms_norm(be, &qh, &L->q_norm, hp->eps, &qh);
+    ops->rms_norm(be, &kh, &L->k_norm, hp->eps, &kh);
+
+    float base = L->is_global ? hp->rope_base_global : hp->rope_base_local;
+    float scale = L->is_global ? hp->rope_scale_global : 1.0f;
+    ops->rope(be, &q, hp->head_dim, hp->head_dim, pos0, base, scale);
+    ops->rope(be, &k, hp->head_dim, hp->head_dim, pos0, base, scale);
+
+    ue_tensor kc = ue_tensor_rows(&s->k_cache[il], pos0, n);
+    ue_tensor vc = ue_tensor_rows(&s->v_cache[il], pos0, n);
+    ops->copy_rows(be, &k, &kc);
+    ops->copy_rows(be, &v, &vc);
+
+    ue_attention_args args = {
+        .q = q, .k_cache = s->k_cache[il], .v_cache = s->v_cache[il], .out = attn,
+        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
+        .pos0 = pos0, .window = L->is_global ? 0 : hp->sliding_window,
+        .scale = hp->attn_scale,
+    };
+    ops->attention(be, &args);
+
+    ops->matmul(be, &L->wo, &attn, &o);
+    ops->rms_norm(be, &o, &L->post_attn_norm, hp->eps, &o);
+    ops->add(be, &x, &o);
+}
+
+static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n) {
+    const ue_gemma3_hparams *hp = &m->hp;
+    const ue_gemma3_layer *L = &m->layers[il];
+    ue_backend *be = m->be;
+    const ue_backend_ops *ops = be->ops;
+    ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
+    ue_tensor g = ue_tensor_rows(&s->gate, 0, n), u = ue_tensor_rows(&s->up, 0, n);
+    ue_tensor o = ue_tensor_rows(&s->o, 0, n);
+
+    ops->rms_norm(be, &x, &L->ffn_norm, hp->eps, &xn);
+    ops->matmul(be, &L->w_gate, &xn, &g);
+    ops->matmul(be, &L->w_up, &xn, &u);
+    ops->gelu_mul(be, &g, &u);
+    ops->matmul(be, &L->w_down, &g, &o);
+    ops->rms_norm(be, &o, &L->post_ffw_norm, hp->eps, &o);
+    ops->add(be, &x, &o);
+}
+
+/* Final norm and output projection of rows [row0, row0 + n) into host_logits. */
+static ue_status output_rows(const ue_gemma3 *m, ue_gemma3_state *s, int row0, int n,
+                             ue_error *err) {
+    ue_backend *be = m->be;
+    ue_tensor x = ue_tensor_rows(&s->x, row0, n), xn = ue_tensor_rows(&s->xn, row0, n);
+    ue_tensor logits = ue_tensor_rows(&s->logits, 0, n);
+    be->ops->rms_norm(be, &x, &m->output_norm, m->hp.eps, &xn);
+    be->ops->matmul(be, &m->output, &xn, &logits);
+    ue_status st = be->ops->sync(be, err);
+    if (st != UE_OK) return st;
+    return be->ops->read(be, logits.buf, logits.offset, s->host_logits,
+                         (size_t)n * (size_t)m->hp.n_vocab * sizeof(float), err);
+}
+
+ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const int32_t *tokens,
+                            int n, int64_t pos0, float *last_logits, ue_logits_fn all_logits,
+                            void *user, ue_error *err) {
+    const ue_gemma3_hparams *hp = &m->hp;
+    ue_backend *be = m->be;
+    if (n < 1 || n > s->max_batch)
+        return ue_fail(err, UE_ERR_ARGUMENT, "batch of %d tokens, expected 1..%d", n,
+                       s->max_batch);
+    if (pos0 < 0 || pos0 + n > s->n_ctx)
+        return ue_fail(err, UE_ERR_CONTEXT_FULL,
+                       "positions %lld..%lld do not fit the context of %d tokens",
+                       (long long)pos0, (long long)(pos0 + n - 1), s->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return ue_fail(err, UE_ERR_ARGUMENT, "token %d at batch index %d is outside 0..%d",
+                           tokens[i], i, hp->n_vocab - 1);
+
+    ue_status st = be->ops->write(be, s->ids.buf, s->ids.offset, tokens,
+                                  (size_t)n * sizeof(int32_t), err);
+    if (st != UE_OK) return st;
+    ue_tensor ids = ue_tensor_reshape(&s->ids, n, 1);
+    ue_tensor x = ue_tensor_rows(&s->x, 0, n);
+    be->ops->get_rows(be, &m->tok_embd, &ids, hp->embd_scale, &x);
+    for (int il = 0; il < hp->n_layer; il++) {
+        attention_block(m, s, il, n, pos0);
+        ffn_block(m, s, il, n);
+    }
+
+    size_t vocab_bytes = (size_t)hp->n_vocab * sizeof(float);
+    if (all_logits) {
+        for (int r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
+            int rows = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
+            if ((st = output_rows(m, s, r0, rows, err)) != UE_OK) return st;
+            for (int r = 0; r < rows; r++)
+                all_logits(user, (size_t)(pos0 + r0 + r),
+                           s->host_logits + (size_t)r * (size_t)hp->n_vocab, hp->n_vocab);
+        }
+        if (last_logits)
+            memcpy(last_logits,
+                   s->host_logits + (size_t)((n - 1) % LOGIT_ROWS) * (size_t)hp->n_vocab,
+                   vocab_bytes);
+        return UE_OK;
+    }
+    if (last_logits) {
+        if ((st = output_rows(m, s, n - 1, 1, err)) != UE_OK) return st;
+        memcpy(last_logits, s->host_logits, vocab_bytes);
+        return UE_OK;
+    }
+    return be->ops->sync(be, err);
+}
