@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing Unicorn needs on Debian 12: a C toolchain and the
+# Debian libraries (apt), and the Python packages the model download and the fixture
+# scripts use (pip). Safe to run again.
+set -euo pipefail
+pkgs=(build-essential pkg-config libcmocka-dev libedit-dev clang libclang-rt-14-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ! python3 -c 'import numpy, gguf, sentencepiece' 2>/dev/null; then
+    python3 -m pip install -q numpy gguf sentencepiece
+fi
