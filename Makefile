@@ -7,7 +7,7 @@
 CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
-CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc -Itests/support -MMD -MP
 LDLIBS  = -lm -lpthread
 
 ifeq ($(SAN),1)
