@@ -365,6 +365,7 @@ static void test_empty_gguf(void **state) {
     ue_gguf *g = open_ok(bytes, size);
     assert_int_equal(ue_gguf_n_kv(g), 0);
     assert_int_equal(ue_gguf_n_tensors(g), 0);
+    assert_int_equal(ue_gguf_data_offset(g), 24); /* no data section, no padding needed */
     assert_int_equal(ue_gguf_find_key(g, "general.name"), -1);
     assert_null(ue_gguf_find_tensor(g, "x"));
     ue_gguf_close(g);
@@ -412,12 +413,50 @@ static void test_open_path(void **state) {
     gguf_builder_destroy(b);
 }
 
+/* Files written by the reference Python writer (gguf package; tools/make_gguf_seeds.py),
+ * which double as the fuzz seeds: a second implementation agrees with ours. */
+static void test_reference_writer_files(void **state) {
+    (void)state;
+    ue_gguf *g = NULL;
+    ue_error err = {0};
+    if (ue_gguf_open("fuzz/seeds/gguf/all_types.gguf", &g, &err)) fail_msg("%s", err.msg);
+    uint32_t u = 0;
+    assert_int_equal(ue_gguf_get_u32(g, "t.u32", 1, &u, &err), UE_OK);
+    assert_int_equal(u, 4000000000u);
+    uint64_t u64;
+    memcpy(&u64, ue_gguf_kv_data(g, (uint64_t)key_ok(g, "t.u64", UE_GGUF_U64)), 8);
+    assert_true(u64 == (1ull << 63) + 5);
+    assert_str_eq(ue_gguf_kv_str(g, (uint64_t)key_ok(g, "t.str", UE_GGUF_STRING)),
+                  "hello \xe2\x96\x81world");
+    int64_t si = key_ok(g, "a.str", UE_GGUF_ARRAY);
+    assert_str_eq(ue_gguf_arr_str(g, (uint64_t)si, 1), "<eos>");
+    assert_str_eq(ue_gguf_arr_str(g, (uint64_t)si, 2), "");
+    assert_str_eq(ue_gguf_arr_str(g, (uint64_t)si, 3), "\xe2\x96\x81" "a");
+    const ue_gguf_tensor *a = ue_gguf_find_tensor(g, "a.weight");
+    assert_true(a && a->ne[0] == 4 && a->ne[1] == 2 && a->type == UE_TYPE_F32);
+    float v[8];
+    memcpy(v, a->data, sizeof v);
+    for (int i = 0; i < 8; i++) assert_true(v[i] == (float)i);
+    ue_gguf_close(g);
+
+    if (ue_gguf_open("fuzz/seeds/gguf/quant.gguf", &g, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ue_gguf_alignment(g), 64);
+    assert_int_equal(ue_gguf_find_tensor(g, "q4k.weight")->type, UE_TYPE_Q4_K);
+    assert_int_equal(ue_gguf_find_tensor(g, "q4k.weight")->offset, 64);
+    ue_gguf_close(g);
+    if (ue_gguf_open("fuzz/seeds/gguf/v2.gguf", &g, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(ue_gguf_version(g), 2);
+    assert_int_equal(ue_gguf_n_tensors(g), 3);
+    ue_gguf_close(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_value_type_v3), cmocka_unit_test(test_every_value_type_v2),
         cmocka_unit_test(test_tensors_read_back),   cmocka_unit_test(test_custom_alignment),
         cmocka_unit_test(test_getters_convert),     cmocka_unit_test(test_empty_gguf),
         cmocka_unit_test(test_open_path),
+        cmocka_unit_test(test_reference_writer_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,6 +203,7 @@ static void print_tensors(const ue_gguf *g) {
         if (slen > shape_w) shape_w = slen;
     }
     printf("\ntensors: %" PRIu64 "\n", n);
+    if (n == 0) return;
     printf("  %5s  %-*s  %-7s  %-*s  %14s  %14s\n", "#", name_w, "name", "type", shape_w, "shape",
            "offset", "bytes");
     for (uint64_t i = 0; i < n; i++) {

@@ -446,7 +446,11 @@ static ue_status parse_tensors(parser *p, ue_gguf *g) {
     if (!ue_add_u64(p->pos, g->alignment - 1, &start))
         return ue_fail(p->err, UE_ERR_FORMAT, "tensor data start overflows");
     g->data_offset = start & ~((uint64_t)g->alignment - 1);
-    if (g->n_tensors == 0) return UE_OK;
+    if (g->n_tensors == 0) {
+        /* No data section: a file may end without padding; keep data_offset <= size. */
+        if (g->data_offset > g->size) g->data_offset = g->size;
+        return UE_OK;
+    }
     if (g->data_offset > g->size)
         return ue_fail(p->err, UE_ERR_FORMAT,
                        "tensor data section would start at byte %" PRIu64
