@@ -1,7 +1,9 @@
 /* Gemma 3 instruct chat template, rendered in C with the semantics of the HF jinja template
  * shipped with google/gemma-3-*-it (tokenizer_config.json "chat_template"); summary in
- * shared/docs/gemma3.md section 3. tools/gen_chat_template_fixture.py renders the real
- * jinja template to check this file against (tests/test_chat_template.c). */
+ * shared/docs/gemma3.md section 3. tools/make_chat_template_fixture.py renders the real
+ * jinja template to check this file against (tests/test_chat_template.c). Where the jinja
+ * template fails or loses text (no messages, a lone system message, odd roles), see
+ * check_messages and ue_chat_render. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +150,8 @@ ue_status ue_chat_render(const ue_chat_message *messages, size_t n_messages,
     if (!messages && n_messages > 0)
         return ue_fail(err, UE_ERR_ARGUMENT, "chat render: messages is NULL but n_messages is %zu",
                        n_messages);
+    /* No messages renders as "<bos>" (plus the model opener); the jinja template fails on
+     * an empty list instead (messages[0] is undefined). */
     size_t first = 0;
     if (n_messages > 0 && messages[0].role && strcmp(messages[0].role, "system") == 0) first = 1;
     ue_status st = check_messages(messages, n_messages, first, err);
