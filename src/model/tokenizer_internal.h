@@ -1,0 +1,83 @@
+/* Layout of ue_tokenizer shared by tokenizer.c (build, lookups, pieces), tokenizer_encode.c
+ * (SentencePiece BPE) and detok.c (streaming decode). Not part of any public interface. */
+#ifndef UE_MODEL_TOKENIZER_INTERNAL_H
+#define UE_MODEL_TOKENIZER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/tokenizer.h"
+
+/* Longest piece accepted from a GGUF (Gemma's longest is 48 bytes). */
+#define UE_TOKENIZER_MAX_PIECE 4096u
+
+/* Node of the byte trie of special pieces (control, unknown, user-defined); index 0 is
+ * "none". */
+typedef struct ue_tok_trie_node {
+    uint32_t child;   /* first child */
+    uint32_t sibling; /* next child of the same parent */
+    int32_t id;       /* token ending here, or -1 */
+    uint8_t byte;
+} ue_tok_trie_node;
+
+struct ue_tokenizer {
+    int32_t n_vocab;
+    int32_t bos, eos, unk, pad; /* unk, pad: -1 when the GGUF names none */
+    int32_t eot;                /* <end_of_turn>, or -1 */
+    int add_bos, add_space_prefix;
+    uint32_t max_piece; /* longest piece in bytes */
+
+    uint8_t *kind;  /* [n_vocab] ue_token_kind */
+    float *score;   /* [n_vocab] */
+    uint32_t *off;  /* [n_vocab + 1] piece i is text[off[i] .. off[i+1]) as in the GGUF */
+    char *text;
+    uint32_t *doff; /* [n_vocab + 1] decoded piece i is dtext[doff[i] .. doff[i+1]) */
+    char *dtext;
+
+    uint32_t *slots; /* open-addressing hash of pieces: id + 1, 0 when empty */
+    uint32_t slot_mask;
+
+    int32_t byte_id[256]; /* <0x00>..<0xFF> */
+
+    ue_tok_trie_node *trie; /* special pieces with ' ' written as U+2581 */
+    uint32_t n_trie;
+    uint32_t root[256]; /* first-level nodes by first byte */
+};
+
+/* Lookup modes for ue_tok_lookup. */
+enum {
+    UE_TOK_LOOKUP_ANY,     /* first id with this piece */
+    UE_TOK_LOOKUP_MERGE,   /* first normal, user-defined or unused id: what BPE may form */
+    UE_TOK_LOOKUP_RESERVED /* a control/unknown/byte id first, else a MERGE id
+                              (SentencePiece's PieceToId) */
+};
+
+int32_t ue_tok_lookup(const ue_tokenizer *tok, const char *s, size_t len, int mode);
+
+/* Length of the valid UTF-8 character at s (1..4), or 0 when the bytes there are not one
+ * (bad lead byte, bad or missing continuation, overlong, surrogate, above U+10FFFF). */
+static inline size_t ue_utf8_char_len(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    if (c < 0x80) return 1;
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < need || s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < need; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
+    return need;
+}
+
+#endif
