@@ -21,13 +21,14 @@ static int kind_mergeable(uint8_t k) {
 }
 
 int32_t ue_tok_lookup(const ue_tokenizer *tok, const char *s, size_t len, int mode) {
-    uint32_t i = hash_bytes(s, len) & tok->slot_mask;
+    uint32_t h = hash_bytes(s, len), i = h & tok->slot_mask;
     int32_t fallback = -1;
     for (;; i = (i + 1) & tok->slot_mask) {
-        uint32_t v = tok->slots[i];
-        if (!v) return fallback;
-        int32_t id = (int32_t)(v - 1);
-        if (tok->off[id + 1] - tok->off[id] != len || memcmp(tok->text + tok->off[id], s, len))
+        ue_tok_slot v = tok->slots[i];
+        if (!v.id1) return fallback;
+        int32_t id = (int32_t)(v.id1 - 1);
+        if (v.hash != h || tok->off[id + 1] - tok->off[id] != len ||
+            memcmp(tok->text + tok->off[id], s, len))
             continue;
         if (mode == UE_TOK_LOOKUP_ANY) return id;
         if (kind_mergeable(tok->kind[id])) {
@@ -43,7 +44,7 @@ int32_t ue_tok_lookup(const ue_tokenizer *tok, const char *s, size_t len, int mo
 static ue_status get_array(const ue_gguf *g, const char *key, ue_gguf_vtype elem,
                            uint64_t n_want, int64_t *index, uint64_t *n, ue_error *err) {
     int64_t k = ue_gguf_find_key(g, key);
-    if (k < 0) return ue_fail(err, UE_ERR_FORMAT, "missing key %s", key);
+    if (k < 0) return ue_fail(err, UE_ERR_FORMAT, "missing key '%s'", key);
     if (ue_gguf_kv_type(g, (uint64_t)k) != UE_GGUF_ARRAY)
         return ue_fail(err, UE_ERR_FORMAT, "%s: expected an array of %s, got %s", key,
                        ue_gguf_vtype_name(elem), ue_gguf_vtype_name(ue_gguf_kv_type(g, (uint64_t)k)));
@@ -64,7 +65,7 @@ static ue_status get_id(const ue_gguf *g, const char *key, int required, int32_t
                         int32_t *out, ue_error *err) {
     *out = -1;
     if (ue_gguf_find_key(g, key) < 0)
-        return required ? ue_fail(err, UE_ERR_FORMAT, "missing key %s", key) : UE_OK;
+        return required ? ue_fail(err, UE_ERR_FORMAT, "missing key '%s'", key) : UE_OK;
     uint32_t v = 0;
     ue_status st = ue_gguf_get_u32(g, key, 1, &v, err);
     if (st) return st;
@@ -95,10 +96,10 @@ static ue_status build_hash(ue_tokenizer *tok, ue_error *err) {
     if (!tok->slots) return ue_fail(err, UE_ERR_NOMEM, "tokenizer: out of memory for the piece hash");
     tok->slot_mask = cap - 1;
     for (int32_t id = 0; id < tok->n_vocab; id++) {
-        uint32_t i = hash_bytes(tok->text + tok->off[id], tok->off[id + 1] - tok->off[id]) &
-                     tok->slot_mask;
-        while (tok->slots[i]) i = (i + 1) & tok->slot_mask;
-        tok->slots[i] = (uint32_t)id + 1;
+        uint32_t h = hash_bytes(tok->text + tok->off[id], tok->off[id + 1] - tok->off[id]);
+        uint32_t i = h & tok->slot_mask;
+        while (tok->slots[i].id1) i = (i + 1) & tok->slot_mask;
+        tok->slots[i] = (ue_tok_slot){h, (uint32_t)id + 1};
     }
     return UE_OK;
 }
@@ -163,6 +164,24 @@ static ue_status build_trie(ue_tokenizer *tok, ue_error *err) {
 nomem:
     free(buf);
     return ue_fail(err, UE_ERR_NOMEM, "tokenizer: out of memory for the special-piece trie");
+}
+
+/* One symbol before any merge (a character or a lone byte), or a piece merges can form. */
+static int part_formable(const ue_tokenizer *tok, const char *s, size_t n) {
+    size_t c = ue_utf8_char_len((const uint8_t *)s, n);
+    return (c ? c : 1) == n || ue_tok_lookup(tok, s, n, UE_TOK_LOOKUP_MERGE) >= 0;
+}
+
+/* Whether some unused piece splits into two formable parts, so that BPE may form it. */
+static int find_unused_formable(const ue_tokenizer *tok) {
+    for (int32_t id = 0; id < tok->n_vocab; id++) {
+        if (tok->kind[id] != UE_TOKEN_UNUSED) continue;
+        const char *s = tok->text + tok->off[id];
+        size_t n = tok->off[id + 1] - tok->off[id];
+        for (size_t k = 1; k < n; k++)
+            if (part_formable(tok, s, k) && part_formable(tok, s + k, n - k)) return 1;
+    }
+    return 0;
 }
 
 /* Copies the pieces, checks each one and writes its decoded text. */
@@ -292,6 +311,7 @@ ue_status ue_tokenizer_create(const ue_gguf *g, ue_tokenizer **out, ue_error *er
         goto fail;
 
     if ((st = build_hash(tok, err)) || (st = build_trie(tok, err))) goto fail;
+    tok->unused_formable = find_unused_formable(tok);
     tok->eot = ue_tok_lookup(tok, "<end_of_turn>", 13, UE_TOK_LOOKUP_ANY);
     *out = tok;
     return UE_OK;

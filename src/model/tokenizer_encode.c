@@ -181,6 +181,20 @@ static size_t normalise(const char *text, size_t len, int prefix, uint8_t *buf) 
     return n;
 }
 
+static void merge_all(encoder *e) {
+    while (e->n_heap > 0 && !e->nomem) {
+        pair p = heap_pop(e);
+        symbol *l = &e->sym[p.left], *r = &e->sym[p.right];
+        if (l->len == 0 || r->len == 0 || l->len + r->len != p.size) continue;
+        l->len += r->len;
+        l->next = r->next;
+        if (r->next >= 0) e->sym[r->next].prev = p.left;
+        r->len = 0;
+        try_pair(e, l->prev, p.left);
+        try_pair(e, p.left, l->next);
+    }
+}
+
 static void run(encoder *e, size_t n_text, int parse_special) {
     const ue_tokenizer *tok = e->tok;
     int32_t n_sym = 0;
@@ -206,17 +220,18 @@ static void run(encoder *e, size_t n_text, int parse_special) {
     }
     e->sym[n_sym - 1].next = -1;
 
-    for (int32_t i = 1; i < n_sym; i++) try_pair(e, i - 1, i);
-    while (e->n_heap > 0 && !e->nomem) {
-        pair p = heap_pop(e);
-        symbol *l = &e->sym[p.left], *r = &e->sym[p.right];
-        if (l->len == 0 || r->len == 0 || l->len + r->len != p.size) continue;
-        l->len += r->len;
-        l->next = r->next;
-        if (r->next >= 0) e->sym[r->next].prev = p.left;
-        r->len = 0;
-        try_pair(e, l->prev, p.left);
-        try_pair(e, p.left, l->next);
+    /* Pairs never span a frozen special symbol, so the runs between them can be merged one
+     * at a time with a small heap; the result is the same unless an unused piece can form,
+     * whose split-back depends on the global merge order (then: one run). */
+    for (int32_t lo = 0; lo < n_sym && !e->nomem;) {
+        int32_t hi = lo + 1;
+        if (tok->unused_formable)
+            hi = n_sym;
+        else
+            while (hi < n_sym && e->sym[hi].special < 0 && e->sym[lo].special < 0) hi++;
+        for (int32_t i = lo + 1; i < hi; i++) try_pair(e, i - 1, i);
+        merge_all(e);
+        lo = hi;
     }
     if (e->nomem) return;
     for (int32_t i = 0; i >= 0; i = e->sym[i].next) {

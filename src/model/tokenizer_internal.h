@@ -20,12 +20,18 @@ typedef struct ue_tok_trie_node {
     uint8_t byte;
 } ue_tok_trie_node;
 
+typedef struct ue_tok_slot {
+    uint32_t hash; /* of the piece: compared before the piece itself */
+    uint32_t id1;  /* id + 1, 0 when empty */
+} ue_tok_slot;
+
 struct ue_tokenizer {
     int32_t n_vocab;
     int32_t bos, eos, unk, pad; /* unk, pad: -1 when the GGUF names none */
     int32_t eot;                /* <end_of_turn>, or -1 */
     int add_bos, add_space_prefix;
     uint32_t max_piece; /* longest piece in bytes */
+    int unused_formable; /* some unused piece can be formed by one merge */
 
     uint8_t *kind;  /* [n_vocab] ue_token_kind */
     float *score;   /* [n_vocab] */
@@ -34,7 +40,7 @@ struct ue_tokenizer {
     uint32_t *doff; /* [n_vocab + 1] decoded piece i is dtext[doff[i] .. doff[i+1]) */
     char *dtext;
 
-    uint32_t *slots; /* open-addressing hash of pieces: id + 1, 0 when empty */
+    ue_tok_slot *slots; /* open-addressing hash of the pieces, linear probing */
     uint32_t slot_mask;
 
     int32_t byte_id[256]; /* <0x00>..<0xFF> */
