@@ -413,10 +413,13 @@ def corpus():
 
     # real text from the Python standard library (docstrings and source)
     import collections.abc
+    import contextlib
+    import io
     import json
     import textwrap
-    import this  # noqa: F401  (prints the Zen once; its text is in this.s)
-    zen = "".join(this.d.get(c, c) for c in this.s)
+    with contextlib.redirect_stdout(io.StringIO()) as zen_out:
+        import this  # noqa: F401  (prints the Zen of Python)
+    zen = zen_out.getvalue()
     add("prose", zen)
     for mod in (json, textwrap, collections, random, unicodedata):
         doc = (mod.__doc__ or "").strip()
