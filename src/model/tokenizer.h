@@ -29,7 +29,7 @@ void ue_tokenizer_destroy(ue_tokenizer *tok);
 int32_t ue_tokenizer_n_vocab(const ue_tokenizer *tok);
 int32_t ue_tokenizer_bos(const ue_tokenizer *tok);
 int32_t ue_tokenizer_eos(const ue_tokenizer *tok);
-ue_token_kind ue_tokenizer_kind(const ue_tokenizer *tok, int32_t id);
+ue_token_kind ue_tokenizer_kind(const ue_tokenizer *tok, int32_t id); /* 0: id out of range */
 /* End of generation: <eos> and <end_of_turn>. */
 int ue_tokenizer_is_eog(const ue_tokenizer *tok, int32_t id);
 /* Id of an exact piece ("<end_of_turn>", "▁the"), or -1. */
@@ -46,7 +46,10 @@ ue_status ue_tokenizer_encode(const ue_tokenizer *tok, const char *text, size_t 
 const char *ue_tokenizer_piece(const ue_tokenizer *tok, int32_t id, int show_special,
                                size_t *len);
 
-/* Streaming detokenizer over a tokenizer (the public ue_detok wraps this). */
+/* Streaming detokenizer over a tokenizer (the public ue_detok wraps this). Holds back an
+ * incomplete UTF-8 character; bytes that cannot be valid UTF-8 become U+FFFD, one per
+ * maximal ill-formed subsequence (as Python's errors="replace"). Borrows tok; NULL on
+ * allocation failure. */
 typedef struct ue_detok ue_detok;
 ue_detok *ue_detok_create_tok(const ue_tokenizer *tok, int show_special);
 
