@@ -8,7 +8,8 @@ CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc -Itests/support -MMD -MP
-LDLIBS  = -lm -lpthread
+# -ldl: discovery loads libvulkan and libcuda at run time (in libc itself since glibc 2.34)
+LDLIBS  = -lm -lpthread -ldl
 
 ifeq ($(SAN),1)
   BUILD  = build-san

@@ -3,7 +3,10 @@
 # Debian libraries (apt), and the Python packages the model download and the fixture
 # scripts use (pip). Safe to run again.
 set -euo pipefail
-pkgs=(build-essential pkg-config libcmocka-dev libedit-dev clang libclang-rt-14-dev)
+# libvulkan-dev: Vulkan types only (libvulkan is loaded at run time); mesa-vulkan-drivers:
+# lavapipe, the CPU Vulkan device the tests look for.
+pkgs=(build-essential pkg-config libcmocka-dev libedit-dev clang libclang-rt-14-dev
+      libvulkan-dev mesa-vulkan-drivers)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,5 +5,6 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 #endif

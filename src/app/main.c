@@ -14,6 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"run", cmd_run, "answer one prompt (streams the answer to stdout)"},
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
+    {"devices", cmd_devices, "list the CPU, GPUs and NPU, and what Unicorn does with each"},
 };
 
 static void usage(FILE *out) {
