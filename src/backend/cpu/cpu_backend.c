@@ -13,6 +13,7 @@ static void cpu_destroy(ue_backend *be) {
         for (int i = 0; i < ue_pool_n_threads(cpu->pool); i++) free(cpu->scratch[i].data);
         free(cpu->scratch);
     }
+    free(cpu->shared.data);
     ue_pool_destroy(cpu->pool);
     free(cpu);
 }
@@ -108,8 +109,7 @@ static const ue_backend_ops cpu_ops = {
     .sync = cpu_sync,
 };
 
-float *cpu_scratch_get(cpu_backend *cpu, int ith, size_t n) {
-    cpu_scratch *s = &cpu->scratch[ith];
+static float *scratch_grow(cpu_scratch *s, size_t n) {
     if (s->cap < n) {
         free(s->data);
         size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
@@ -117,6 +117,14 @@ float *cpu_scratch_get(cpu_backend *cpu, int ith, size_t n) {
         s->cap = s->data ? n : 0;
     }
     return s->data;
+}
+
+float *cpu_scratch_get(cpu_backend *cpu, int ith, size_t n) {
+    return scratch_grow(&cpu->scratch[ith], n);
+}
+
+void *cpu_shared_scratch_get(cpu_backend *cpu, size_t bytes) {
+    return scratch_grow(&cpu->shared, (bytes + sizeof(float) - 1) / sizeof(float));
 }
 
 ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backend **out,
@@ -127,6 +135,7 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
     if (!cpu) return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the CPU backend");
     cpu->base.ops = &cpu_ops;
     cpu->kernels = kernels;
+    cpu->kset = cpu_kernels_get(cpu_isa_detect());
     ue_status st = ue_pool_create(n_threads, &cpu->pool, err);
     if (st != UE_OK) {
         free(cpu);
@@ -140,7 +149,7 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
     cpu->base.name = kernels == UE_CPU_KERNELS_REFERENCE ? "cpu-ref" : "cpu";
     snprintf(cpu->base.description, sizeof cpu->base.description, "CPU, %d thread%s, %s kernels",
              n_threads, n_threads == 1 ? "" : "s",
-             kernels == UE_CPU_KERNELS_REFERENCE ? "scalar reference" : "portable");
+             kernels == UE_CPU_KERNELS_REFERENCE ? "scalar reference" : cpu->kset->name);
     *out = &cpu->base;
     return UE_OK;
 }

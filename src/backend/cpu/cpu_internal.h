@@ -4,6 +4,7 @@
 #define UE_BACKEND_CPU_INTERNAL_H
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_kernels.h"
 #include "core/threadpool.h"
 
 typedef struct cpu_scratch {
@@ -16,11 +17,16 @@ typedef struct cpu_backend {
     ue_pool *pool;
     ue_cpu_kernels kernels;
     cpu_scratch *scratch; /* one per thread */
+    const cpu_kernel_set *kset; /* fast kernels (UE_CPU_KERNELS_FAST) */
+    cpu_scratch shared;         /* quantized activations of the running matmul */
 } cpu_backend;
 
 /* Per-thread scratch of at least n floats. Grows on first use of a size, so steady-state
  * decoding allocates nothing; returns NULL when out of memory. */
 float *cpu_scratch_get(cpu_backend *cpu, int ith, size_t n);
+/* Scratch shared by all threads of one op (at least `bytes`, 64-byte aligned); grows
+ * like cpu_scratch_get. Only the calling thread may grow it, before ue_pool_run. */
+void *cpu_shared_scratch_get(cpu_backend *cpu, size_t bytes);
 
 void cpu_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
                      const ue_tensor *out);

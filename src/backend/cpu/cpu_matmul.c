@@ -1,16 +1,29 @@
 /* CPU matrix multiplication out[t][o] = sum_i w[o][i] * x[t][i] for quantized weights.
  * Reference kernels: ue_dot_row_f32 per (token, row), straight from the type definitions.
- * Portable fast kernels: dequantize a tile of rows once into scratch and reuse it for
- * every token of the batch. Rows are split across the thread pool. */
+ * Fast kernels (cpu_kernels.h): the activations are quantized once per call into shared
+ * scratch, then threads take chunks of rows from a shared counter; a chunk's weights stay
+ * in cache while every token passes over them in micro-tiles of mr rows x nt tokens.
+ * Types without an integer kernel dequantize a tile of rows to f32 and reuse it per token. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
 
-enum { TILE_ROWS = 8 };
+enum {
+    TILE_ROWS = 8,
+    CHUNK_BYTES = 32 * 1024,   /* weights of one chunk: about an L1 data cache */
+    QUANT_PARALLEL = 1 << 16,  /* activation elements worth splitting over threads */
+};
 
 typedef struct matmul_job {
     cpu_backend *cpu;
     const ue_tensor *w, *x, *out;
+    /* fast path */
+    const cpu_type_kernel *k;
+    const uint8_t *xq; /* activation rows */
+    size_t ldx;
+    long chunk_rows, n_chunks;
+    atomic_long next_chunk;
 } matmul_job;
 
 /* Sixteen independent partial sums, so the compiler can keep them in vector registers. */
@@ -69,11 +82,88 @@ static void matmul_tiled_thread(void *ctx, int ith, int nth) {
     }
 }
 
+static void quantize_thread(void *ctx, int ith, int nth) {
+    const matmul_job *job = ctx;
+    int64_t n_in = job->x->ne[0];
+    const float *xdata = ue_tensor_host(job->x);
+    cpu_quant_fn quant = job->cpu->kset->quant[job->k->act];
+    long begin, end;
+    ue_pool_split((long)job->x->ne[1], ith, nth, &begin, &end);
+    for (long t = begin; t < end; t++)
+        quant(xdata + t * n_in, (uint8_t *)job->xq + (size_t)t * job->ldx, n_in);
+}
+
+static void matmul_fast_thread(void *ctx, int ith, int nth) {
+    matmul_job *job = ctx;
+    (void)ith;
+    (void)nth;
+    const ue_tensor *w = job->w, *out = job->out;
+    const cpu_type_kernel *k = job->k;
+    int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1];
+    size_t row_bytes = ue_type_row_bytes(w->type, n_in);
+    const uint8_t *wdata = ue_tensor_host(w);
+    float *odata = ue_tensor_host(out);
+    for (;;) {
+        long c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
+        if (c >= job->n_chunks) break;
+        int64_t r_begin = c * job->chunk_rows;
+        int64_t r_end = r_begin + job->chunk_rows < n_out ? r_begin + job->chunk_rows : n_out;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += k->nt_max) {
+            int nt = (int)(n_tok - t0 < k->nt_max ? n_tok - t0 : k->nt_max);
+            for (int64_t r0 = r_begin; r0 < r_end; r0 += k->mr) {
+                int nr = (int)(r_end - r0 < k->mr ? r_end - r0 : k->mr);
+                k->gemm(n_in, wdata + (size_t)r0 * row_bytes, row_bytes, nr,
+                        job->xq + (size_t)t0 * job->ldx, job->ldx, nt,
+                        odata + t0 * n_out + r0, (size_t)n_out);
+            }
+        }
+    }
+}
+
+/* Chunks of whole micro-tiles, about CHUNK_BYTES of weights each, and at least a few per
+ * thread so a thread slowed by other work on the machine is covered by the rest. */
+static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth) {
+    long rows = (long)(CHUNK_BYTES / (row_bytes ? row_bytes : 1));
+    long per_thread = (long)(n_out / (4 * nth));
+    if (rows > per_thread) rows = per_thread;
+    if (rows < mr) rows = mr;
+    return (rows + mr - 1) / mr * mr;
+}
+
+/* Returns 0 when the fast path cannot run (type without kernel, out of memory). */
+static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
+    const ue_tensor *w = job->w, *x = job->x;
+    const cpu_type_kernel *k = &cpu->kset->type[w->type];
+    if (!k->gemm) return 0;
+    int64_t n_in = w->ne[0], n_tok = x->ne[1];
+    job->k = k;
+    if (k->act == CPU_ACT_F32) {
+        job->xq = ue_tensor_host(x);
+        job->ldx = (size_t)n_in * sizeof(float);
+    } else {
+        job->ldx = cpu_act_row_bytes(k->act, n_in);
+        job->xq = cpu_shared_scratch_get(cpu, job->ldx * (size_t)n_tok);
+        if (!job->xq) return 0;
+        if (n_tok * n_in >= QUANT_PARALLEL && n_tok > 1)
+            ue_pool_run(cpu->pool, quantize_thread, job);
+        else
+            quantize_thread(job, 0, 1);
+    }
+    int nth = ue_pool_n_threads(cpu->pool);
+    job->chunk_rows =
+        chunk_rows_for(w->ne[1], ue_type_row_bytes(w->type, n_in), k->mr, nth);
+    job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
+    atomic_store(&job->next_chunk, 0);
+    ue_pool_run(cpu->pool, matmul_fast_thread, job);
+    return 1;
+}
+
 void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out) {
     cpu_backend *cpu = (cpu_backend *)be;
     matmul_job job = {.cpu = cpu, .w = w, .x = x, .out = out};
-    ue_pool_run(cpu->pool,
-                cpu->kernels == UE_CPU_KERNELS_REFERENCE ? matmul_reference_thread
-                                                         : matmul_tiled_thread,
-                &job);
+    if (cpu->kernels == UE_CPU_KERNELS_REFERENCE) {
+        ue_pool_run(cpu->pool, matmul_reference_thread, &job);
+        return;
+    }
+    if (!matmul_fast(cpu, &job)) ue_pool_run(cpu->pool, matmul_tiled_thread, &job);
 }

@@ -1,0 +1,89 @@
+/* The fast CPU matmul kernels: one kernel set per instruction-set level (scalar, AVX2,
+ * AVX-512 VNNI), chosen at run time from cpuid (cpu_features.c). Activations are quantized
+ * once per matmul into one of two int8 row formats, then every weight type runs an integer
+ * dot product over its own blocks (shared/docs/gemma3.md section 5 for the weight layouts).
+ * F32 / F16 / BF16 weights take the f32 activations as they are. */
+#ifndef UE_BACKEND_CPU_KERNELS_H
+#define UE_BACKEND_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/types.h"
+
+typedef enum cpu_isa {
+    CPU_ISA_SCALAR = 0,
+    CPU_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    CPU_ISA_AVX512 = 2, /* AVX-512 F/DQ/BW/VL + VNNI (+ AVX2/FMA/F16C) */
+    CPU_ISA_COUNT
+} cpu_isa;
+
+/* Activation row formats (one row per token; n a multiple of the block size):
+ *  Q8_32:  int8 qs[n] | float d[n/32] | int32 s4[n/4]
+ *          x[i] ~ d[i/32] * qs[i]; s4[j] = qs[4j] + .. + qs[4j+3] (the integer lane sums an
+ *          offset weight type, q - o, needs: sum (q - o) x = sum q x - o * sum x).
+ *  Q8_256: int8 qs[n] | float d[n/256] | int16 bsum[n/16]
+ *          x[i] ~ d[i/256] * qs[i]; bsum[j] = sum of qs[16j .. 16j+15] (for K-quant mins).
+ *  F32:    the f32 row itself (no conversion). */
+typedef enum cpu_act {
+    CPU_ACT_F32 = 0,
+    CPU_ACT_Q8_32 = 1,
+    CPU_ACT_Q8_256 = 2,
+    CPU_ACT_COUNT
+} cpu_act;
+
+/* Bytes of one activation row of n elements in format act, a multiple of 64. */
+size_t cpu_act_row_bytes(cpu_act act, int64_t n);
+
+static inline const int8_t *cpu_act_qs(const void *row) { return (const int8_t *)row; }
+static inline const float *cpu_act_d(const void *row, int64_t n) {
+    return (const float *)((const int8_t *)row + n);
+}
+static inline const int32_t *cpu_act_s4(const void *row, int64_t n) {
+    return (const int32_t *)((const int8_t *)row + n + n / 32 * 4);
+}
+static inline const int16_t *cpu_act_bsum(const void *row, int64_t n) {
+    return (const int16_t *)((const int8_t *)row + n + n / 256 * 4);
+}
+
+/* Quantizes one f32 row of n elements into an activation row. */
+typedef void (*cpu_quant_fn)(const float *x, void *dst, int64_t n);
+
+/* A micro-tile of the product: out[t * ldo + r] = dot(weight row r, activation row t) for
+ * r < nr, t < nt (nr <= mr, nt <= nt_max of the type). w: nr rows of ldw bytes; x: nt
+ * activation rows of ldx bytes (f32 rows when the format is F32). */
+typedef void (*cpu_gemm_fn)(int64_t n, const void *w, size_t ldw, int nr, const void *x,
+                            size_t ldx, int nt, float *out, size_t ldo);
+
+typedef struct cpu_type_kernel {
+    cpu_gemm_fn gemm; /* NULL: not handled by this set (the portable f32 path runs) */
+    cpu_act act;
+    int mr, nt_max;
+} cpu_type_kernel;
+
+typedef struct cpu_kernel_set {
+    const char *name; /* "AVX-512 VNNI" */
+    cpu_isa isa;
+    cpu_quant_fn quant[CPU_ACT_COUNT];
+    cpu_type_kernel type[UE_TYPE_COUNT];
+} cpu_kernel_set;
+
+/* The best level this CPU runs (cpuid and OS-enabled register state), lowered by the
+ * environment variable UE_CPU_ISA=scalar|avx2|avx512 when set; never raised above what
+ * the CPU supports. */
+cpu_isa cpu_isa_detect(void);
+/* Whether this CPU can run level isa. */
+int cpu_isa_supported(cpu_isa isa);
+/* The kernel set of a level (levels this build or CPU lacks fall back to lower ones). */
+const cpu_kernel_set *cpu_kernels_get(cpu_isa isa);
+
+/* Per-level sets; NULL where the build target has no such level. */
+const cpu_kernel_set *cpu_kernels_scalar(void);
+const cpu_kernel_set *cpu_kernels_avx2(void);
+const cpu_kernel_set *cpu_kernels_avx512(void);
+
+/* Scalar quantizers, shared by the sets as their reference behaviour. */
+void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n);
+void cpu_quant_q8_256_scalar(const float *x, void *dst, int64_t n);
+
+#endif

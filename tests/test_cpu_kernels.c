@@ -1,0 +1,246 @@
+/* The fast CPU kernels against the scalar oracle (ue_dot_row_f32, ue_dequantize_row):
+ * every weight type with a kernel, at every ISA level this machine runs (forced through
+ * UE_CPU_ISA), on odd row counts, 1..17 tokens and misaligned weight and activation
+ * pointers; and fast attention against a plain two-pass softmax, windows included. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_kernels.h"
+
+/* xorshift64*: reproducible data without libc rand's state. */
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd_u32(void) {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
+}
+static float rnd_f(float lo, float hi) { return lo + (hi - lo) * (float)(rnd_u32() >> 8) / 16777216.0f; }
+
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = ue_f32_to_f16(v);
+    memcpy(p, &h, 2);
+}
+
+/* Random rows of a type: random quant bits, finite scales in a realistic range. */
+static void random_rows(ue_type type, uint8_t *dst, int64_t n, int64_t rows) {
+    const ue_type_traits *tr = ue_type_get(type);
+    size_t row_bytes = ue_type_row_bytes(type, n);
+    for (size_t i = 0; i < row_bytes * (size_t)rows; i++) dst[i] = (uint8_t)rnd_u32();
+    int64_t blocks = n / tr->block_size * rows;
+    for (int64_t b = 0; b < blocks; b++) {
+        uint8_t *p = dst + (size_t)b * tr->type_size;
+        switch (type) {
+        case UE_TYPE_F32: {
+            float v = rnd_f(-1.0f, 1.0f);
+            memcpy(p, &v, 4);
+            break;
+        }
+        case UE_TYPE_F16: put_f16(p, rnd_f(-1.0f, 1.0f)); break;
+        case UE_TYPE_BF16: {
+            uint16_t h = ue_f32_to_bf16(rnd_f(-1.0f, 1.0f));
+            memcpy(p, &h, 2);
+            break;
+        }
+        case UE_TYPE_Q4_1:
+        case UE_TYPE_Q5_1:
+            put_f16(p, rnd_f(-0.05f, 0.05f));
+            put_f16(p + 2, rnd_f(-0.5f, 0.5f));
+            break;
+        case UE_TYPE_Q4_K:
+        case UE_TYPE_Q5_K:
+            put_f16(p, rnd_f(0.0f, 0.01f));
+            put_f16(p + 2, rnd_f(0.0f, 0.01f));
+            break;
+        case UE_TYPE_Q6_K: put_f16(p + 208, rnd_f(-0.005f, 0.005f)); break;
+        default: put_f16(p, rnd_f(-0.05f, 0.05f)); break;
+        }
+    }
+}
+
+/* Activations with the outliers real models have: a few channels much larger. */
+static void random_x(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = rnd_f(-1.0f, 1.0f);
+        if (rnd_u32() % 61 == 0) x[i] *= 40.0f;
+    }
+}
+
+/* Bound on |fast - exact| for one (row, token): the activation quantization moves each x_i
+ * by at most half a step, amax(block of i) / 254 (Q8_32: 32-blocks, Q8_256: 256-blocks);
+ * weights are exact integers times scales, integer sums are exact, and float rounding of
+ * the scaled block sums adds a relative 1e-5 of sum |w| |x| (n <= 4096 terms, f32). */
+static double error_bound(cpu_act act, const float *w, const float *x, int64_t n) {
+    int blk = act == CPU_ACT_Q8_32 ? 32 : act == CPU_ACT_Q8_256 ? 256 : 0;
+    double quant = 0.0, mag = 0.0;
+    for (int64_t b0 = 0; b0 < n; b0 += blk ? blk : n) {
+        int64_t len = blk ? blk : n;
+        double amax = 0.0;
+        for (int64_t i = b0; i < b0 + len; i++) amax = fmax(amax, fabs(x[i]));
+        for (int64_t i = b0; i < b0 + len; i++) {
+            if (blk) quant += fabs(w[i]) * amax / 254.0;
+            mag += fabs(w[i]) * fabs(x[i]);
+        }
+    }
+    return quant * 1.0001 + 1e-5 * mag + 1e-6;
+}
+
+static const ue_type k_types[] = {UE_TYPE_Q4_0, UE_TYPE_Q4_1, UE_TYPE_Q5_0, UE_TYPE_Q5_1,
+                                  UE_TYPE_Q8_0, UE_TYPE_Q4_K, UE_TYPE_Q5_K, UE_TYPE_Q6_K,
+                                  UE_TYPE_F32,  UE_TYPE_F16,  UE_TYPE_BF16};
+enum { N_TYPES = sizeof k_types / sizeof k_types[0] };
+
+static const char *isa_env(cpu_isa isa) {
+    return isa == CPU_ISA_AVX512 ? "avx512" : isa == CPU_ISA_AVX2 ? "avx2" : "scalar";
+}
+
+/* One matmul through the backend: n_out rows x n_tok tokens, weights at byte offset
+ * w_skew from an aligned address and activations at float offset x_skew. */
+static void check_matmul(ue_backend *be, ue_type type, cpu_act act, int64_t n, int64_t n_out,
+                         int64_t n_tok, int w_skew, int x_skew) {
+    size_t row_bytes = ue_type_row_bytes(type, n);
+    uint8_t *wmem = malloc(row_bytes * (size_t)n_out + 64);
+    uint8_t *w = wmem + w_skew;
+    random_rows(type, w, n, n_out);
+    float *wf = malloc(sizeof(float) * (size_t)(n * n_out));
+    for (int64_t o = 0; o < n_out; o++) ue_dequantize_row(type, w + (size_t)o * row_bytes, wf + o * n, n);
+
+    ue_error err;
+    ue_buffer *wbuf, *xbuf, *obuf;
+    assert_int_equal(be->ops->buffer_from_host(be, w, row_bytes * (size_t)n_out, &wbuf, &err), UE_OK);
+    size_t xbytes = sizeof(float) * (size_t)(n * n_tok + x_skew);
+    assert_int_equal(be->ops->buffer_create(be, xbytes, &xbuf, &err), UE_OK);
+    assert_int_equal(be->ops->buffer_create(be, sizeof(float) * (size_t)(n_out * n_tok), &obuf, &err), UE_OK);
+    float *x = (float *)xbuf->host + x_skew;
+    random_x(x, n * n_tok);
+    ue_tensor wt = {.buf = wbuf, .offset = 0, .type = type, .ne = {n, n_out}};
+    ue_tensor xt = {.buf = xbuf, .offset = sizeof(float) * (size_t)x_skew, .type = UE_TYPE_F32, .ne = {n, n_tok}};
+    ue_tensor ot = {.buf = obuf, .offset = 0, .type = UE_TYPE_F32, .ne = {n_out, n_tok}};
+    be->ops->matmul(be, &wt, &xt, &ot);
+
+    const float *out = obuf->host;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t o = 0; o < n_out; o++) {
+            double exact = ue_dot_row_f32(type, w + (size_t)o * row_bytes, x + t * n, n);
+            double bound = error_bound(act, wf + o * n, x + t * n, n);
+            double got = out[t * n_out + o];
+            if (!(fabs(got - exact) <= bound)) {
+                fprintf(stderr, "%s %s n=%lld rows=%lld tokens=%lld: [t=%lld, o=%lld] %.7g vs %.7g (bound %.3g)\n",
+                        be->description, ue_type_get(type)->name, (long long)n, (long long)n_out,
+                        (long long)n_tok, (long long)t, (long long)o, got, exact, bound);
+                fail();
+            }
+        }
+    be->ops->buffer_destroy(be, wbuf);
+    be->ops->buffer_destroy(be, xbuf);
+    be->ops->buffer_destroy(be, obuf);
+    free(wf);
+    free(wmem);
+}
+
+static ue_backend *backend_at(cpu_isa isa, int threads) {
+    setenv("UE_CPU_ISA", isa_env(isa), 1);
+    ue_backend *be = NULL;
+    ue_error err;
+    assert_int_equal(ue_cpu_backend_create(threads, UE_CPU_KERNELS_FAST, &be, &err), UE_OK);
+    unsetenv("UE_CPU_ISA");
+    assert_non_null(strstr(be->description, cpu_kernels_get(isa)->name));
+    return be;
+}
+
+static void test_matmul_every_isa(void **state) {
+    (void)state;
+    static const int64_t rows[] = {1, 3, 5, 13};
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (!cpu_isa_supported((cpu_isa)isa)) {
+            printf("ISA level %s not available here: skipped\n", isa_env((cpu_isa)isa));
+            continue;
+        }
+        const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
+        for (int threads = 1; threads <= 2; threads++) {
+            ue_backend *be = backend_at((cpu_isa)isa, threads);
+            for (int ti = 0; ti < N_TYPES; ti++) {
+                ue_type type = k_types[ti];
+                const cpu_type_kernel *k = &set->type[type];
+                assert_non_null(k->gemm);
+                int64_t bs = ue_type_get(type)->block_size;
+                /* odd block counts (a lone last 32-block), and two K-quant sizes */
+                int64_t sizes[3] = {bs == 256 ? 256 : bs == 32 ? 96 : 17,
+                                    bs == 256 ? 768 : bs == 32 ? 160 : 100,
+                                    bs == 256 ? 2048 : bs == 32 ? 640 : 640};
+                for (int si = 0; si < 3; si++)
+                    for (int ri = 0; ri < 4; ri++)
+                        for (int64_t tok = 1; tok <= 17; tok += (si == 2 ? 8 : 1))
+                            check_matmul(be, type, k->act, sizes[si], rows[ri], tok,
+                                         (int)(tok % 3), (int)(tok % 2));
+            }
+            be->ops->destroy(be);
+        }
+    }
+}
+
+/* A SIMD set and the scalar set quantize activations to the same integers, so they agree
+ * up to float summation order: relative 1e-5 of sum |w||x|. */
+static void test_sets_agree_with_scalar(void **state) {
+    (void)state;
+    const cpu_kernel_set *scalar = cpu_kernels_scalar();
+    enum { N = 1024, T = 3, R = 4 };
+    for (int isa = CPU_ISA_AVX2; isa < CPU_ISA_COUNT; isa++) {
+        if (!cpu_isa_supported((cpu_isa)isa)) continue;
+        const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
+        if (set == scalar) continue;
+        for (int ti = 0; ti < N_TYPES; ti++) {
+            ue_type type = k_types[ti];
+            const cpu_type_kernel *k = &set->type[type], *ks = &scalar->type[type];
+            assert_int_equal(k->act, ks->act);
+            size_t rb = ue_type_row_bytes(type, N);
+            uint8_t *w = malloc(rb * R);
+            random_rows(type, w, N, R);
+            float x[T * N], wf[R * N];
+            random_x(x, T * N);
+            for (int r = 0; r < R; r++) ue_dequantize_row(type, w + r * rb, wf + r * N, N);
+            size_t ldx = k->act == CPU_ACT_F32 ? N * sizeof(float) : cpu_act_row_bytes(k->act, N);
+            uint8_t *xa = calloc(T, ldx), *xs = calloc(T, ldx);
+            for (int t = 0; t < T; t++) {
+                if (k->act == CPU_ACT_F32) {
+                    memcpy(xa + t * ldx, x + t * N, N * sizeof(float));
+                    memcpy(xs + t * ldx, x + t * N, N * sizeof(float));
+                } else {
+                    set->quant[k->act](x + t * N, xa + t * ldx, N);
+                    scalar->quant[k->act](x + t * N, xs + t * ldx, N);
+                    assert_memory_equal(xa + t * ldx, xs + t * ldx, cpu_act_row_bytes(k->act, N) - 64);
+                }
+            }
+            float got[T * R], want[T * R];
+            int nt = T < k->nt_max ? T : k->nt_max;
+            k->gemm(N, w, rb, R, xa, ldx, nt, got, R);
+            ks->gemm(N, w, rb, R, xs, ldx, nt, want, R);
+            for (int t = 0; t < nt; t++)
+                for (int r = 0; r < R; r++) {
+                    double mag = 0.0;
+                    for (int i = 0; i < N; i++) mag += fabs(wf[r * N + i] * x[t * N + i]);
+                    if (!(fabs(got[t * R + r] - want[t * R + r]) <= 1e-5 * mag + 1e-6)) {
+                        fprintf(stderr, "%s %s [t=%d r=%d]: %.7g vs scalar %.7g\n", set->name,
+                                ue_type_get(type)->name, t, r, got[t * R + r], want[t * R + r]);
+                        fail();
+                    }
+                }
+            free(w);
+            free(xa);
+            free(xs);
+        }
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul_every_isa),
+        cmocka_unit_test(test_sets_agree_with_scalar),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
