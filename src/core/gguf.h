@@ -1,7 +1,9 @@
 /* GGUF reader (versions 2 and 3): memory-maps the file, validates every field with
  * checked arithmetic and exposes metadata and tensors in place. Layout per
  * shared/docs/gemma3.md section 4.1. A bad file gives one error line naming the field,
- * expected vs actual; nothing allocated is larger than the file. */
+ * expected vs actual; allocations are bounded by a small multiple of the file size (every
+ * count is checked against the bytes left first). Arrays of arrays are rejected
+ * (UE_ERR_UNSUPPORTED); tensor dims must be >= 1. */
 #ifndef UE_CORE_GGUF_H
 #define UE_CORE_GGUF_H
 
