@@ -25,7 +25,7 @@ void *ue_test_read_file(const char *path, size_t *size) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    if (n < 0) fail_msg("cannot size %s", path);
+    if (n < 0 || (unsigned long)n > (1ul << 40)) fail_msg("cannot size %s", path);
     void *buf = malloc((size_t)n + 1);
     if (!buf) fail_msg("out of memory reading %s", path);
     if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) fail_msg("short read on %s", path);
