@@ -134,6 +134,11 @@ typedef struct ue_eval_options {
  * ue_session_logits() holds the logits of the last token. */
 ue_status ue_session_eval(ue_session *session, const int32_t *tokens, size_t n_tokens,
                           const ue_eval_options *options, ue_error *err);
+/* Appends n positions whose input embeddings are given directly: [n, n_embd] f32, used
+ * as they are (not scaled). They attend to each other in both directions, as the 256
+ * soft tokens of one image do; at most 512 per call. Their ue_session_tokens() entry is -1. */
+ue_status ue_session_eval_embeddings(ue_session *session, const float *embd, size_t n,
+                                     const ue_eval_options *options, ue_error *err);
 const float *ue_session_logits(const ue_session *session); /* [n_vocab] */
 size_t ue_session_n_past(const ue_session *session);
 size_t ue_session_n_ctx(const ue_session *session);

@@ -78,42 +78,62 @@ static void relay_logits(void *user, size_t pos, const float *logits, int n_voca
     r->opt->all_logits(r->opt->user, pos, logits, n_vocab);
 }
 
-ue_status ue_session_eval(ue_session *s, const int32_t *tokens, size_t n_tokens,
-                          const ue_eval_options *opt, ue_error *err) {
+/* Runs positions through the model in batches of at most MAX_BATCH. Embeddings (one
+ * image) are never split: they must attend to each other inside one batch. */
+static ue_status eval_input(ue_session *s, const int32_t *tokens, const float *embd, size_t n_in,
+                            const ue_eval_options *opt, ue_error *err) {
     const ue_gemma3_hparams *hp = &s->engine->model->hp;
-    if (n_tokens == 0) return UE_OK;
-    if (!tokens) return ue_fail(err, UE_ERR_ARGUMENT, "no tokens given");
-    if (n_tokens > (size_t)s->n_ctx - s->n_past)
+    if (n_in == 0) return UE_OK;
+    if (!tokens && !embd) return ue_fail(err, UE_ERR_ARGUMENT, "no input given");
+    if (n_in > (size_t)s->n_ctx - s->n_past)
         return ue_fail(err, UE_ERR_CONTEXT_FULL,
-                       "%zu tokens do not fit: %zu of %d context positions are used",
-                       n_tokens, s->n_past, s->n_ctx);
-    for (size_t i = 0; i < n_tokens; i++)
+                       "%zu positions do not fit: %zu of %d context positions are used", n_in,
+                       s->n_past, s->n_ctx);
+    if (embd && n_in > MAX_BATCH)
+        return ue_fail(err, UE_ERR_ARGUMENT, "%zu embeddings in one call, expected at most %d",
+                       n_in, MAX_BATCH);
+    for (size_t i = 0; tokens && i < n_in; i++)
         if (tokens[i] < 0 || tokens[i] >= s->n_vocab_tok)
             return ue_fail(err, UE_ERR_ARGUMENT, "token id %d at index %zu is outside 0..%d",
                            tokens[i], i, s->n_vocab_tok - 1);
     logits_relay relay = {.opt = opt, .n_vocab_tok = s->n_vocab_tok};
     int want_all = opt && opt->all_logits;
     size_t done = 0;
-    while (done < n_tokens) {
+    while (done < n_in) {
         if (opt && opt->cancel && *opt->cancel)
-            return ue_fail(err, UE_ERR_INTERRUPTED, "evaluation interrupted after %zu of %zu tokens",
-                           done, n_tokens);
-        size_t n = n_tokens - done < MAX_BATCH ? n_tokens - done : MAX_BATCH;
-        int last = done + n == n_tokens;
-        ue_status st = ue_gemma3_forward(s->engine->model, s->state, tokens + done, (int)n,
-                                         (int64_t)s->n_past, last ? s->logits : NULL,
+            return ue_fail(err, UE_ERR_INTERRUPTED,
+                           "evaluation interrupted after %zu of %zu positions", done, n_in);
+        size_t n = n_in - done < MAX_BATCH ? n_in - done : MAX_BATCH;
+        int last = done + n == n_in;
+        ue_gemma3_input in = {.n = (int)n};
+        if (tokens) in.tokens = tokens + done;
+        else in.embd = embd + done * (size_t)hp->n_embd;
+        ue_status st = ue_gemma3_forward(s->engine->model, s->state, &in, (int64_t)s->n_past,
+                                         last ? s->logits : NULL,
                                          want_all ? relay_logits : NULL, &relay, err);
         if (st != UE_OK) {
             s->have_logits = 0;
             return st;
         }
-        memcpy(s->tokens + s->n_past, tokens + done, n * sizeof *tokens);
+        for (size_t i = 0; i < n; i++) s->tokens[s->n_past + i] = tokens ? tokens[done + i] : -1;
         s->n_past += n;
         done += n;
     }
     mask_padding(s->logits, s->n_vocab_tok, hp->n_vocab);
     s->have_logits = 1;
     return UE_OK;
+}
+
+ue_status ue_session_eval(ue_session *s, const int32_t *tokens, size_t n_tokens,
+                          const ue_eval_options *opt, ue_error *err) {
+    if (n_tokens && !tokens) return ue_fail(err, UE_ERR_ARGUMENT, "no tokens given");
+    return eval_input(s, tokens, NULL, n_tokens, opt, err);
+}
+
+ue_status ue_session_eval_embeddings(ue_session *s, const float *embd, size_t n,
+                                     const ue_eval_options *opt, ue_error *err) {
+    if (n && !embd) return ue_fail(err, UE_ERR_ARGUMENT, "no embeddings given");
+    return eval_input(s, NULL, embd, n, opt, err);
 }
 
 const float *ue_session_logits(const ue_session *s) { return s->logits; }

@@ -44,7 +44,8 @@ typedef enum ue_op {
 
 /* Attention of n_tokens queries at positions pos0.. over a KV cache holding positions
  * 0..pos0+n_tokens-1 (cache row = position). Causal; with window > 0 a key at position pk
- * is visible to a query at pq only when pq - pk < window. */
+ * is visible to a query at pq only when pq - pk < window. Positions inside
+ * [bidir_begin, bidir_end) (one image's soft tokens) also see each other both ways. */
 typedef struct ue_attention_args {
     ue_tensor q;        /* [n_tokens, n_head * head_dim] f32 */
     ue_tensor k_cache;  /* [n_ctx, n_head_kv * head_dim] */
@@ -54,7 +55,15 @@ typedef struct ue_attention_args {
     int64_t pos0;
     int window;         /* 0: global attention */
     float scale;        /* applied to q·k */
+    int64_t bidir_begin, bidir_end; /* empty when equal */
 } ue_attention_args;
+
+/* Whether the key at position pk is visible to the query at pq (the mask rule above). */
+static inline int ue_attention_visible(const ue_attention_args *a, int64_t pq, int64_t pk) {
+    if (pk >= a->bidir_begin && pk < a->bidir_end && pq >= a->bidir_begin && pq < a->bidir_end)
+        return 1;
+    return pk <= pq && (a->window <= 0 || pq - pk < a->window);
+}
 
 typedef struct ue_backend_ops {
     void (*destroy)(ue_backend *be);

@@ -49,12 +49,19 @@ ue_status ue_gemma3_state_create(const ue_gemma3 *model, int n_ctx, int max_batc
 void ue_gemma3_state_destroy(ue_gemma3_state *state);
 size_t ue_gemma3_state_bytes(const ue_gemma3_state *state);
 
-/* Runs n_tokens (<= max_batch) at positions pos0.. (pos0 + n_tokens <= n_ctx), keys and
- * values of earlier positions being in the cache. Writes the last token's logits to
+/* The input of one forward batch: token ids, or embeddings given directly (image soft
+ * tokens: [n, n_embd] f32, not scaled, attending to each other in both directions). */
+typedef struct ue_gemma3_input {
+    const int32_t *tokens; /* [n] or NULL */
+    const float *embd;     /* [n, n_embd] or NULL */
+    int n;
+} ue_gemma3_input;
+
+/* Runs one batch (n <= max_batch) at positions pos0.. (pos0 + n <= n_ctx), keys and
+ * values of earlier positions being in the cache. Writes the last position's logits to
  * last_logits [n_vocab] when not NULL; calls all_logits for every position when set. */
 ue_status ue_gemma3_forward(const ue_gemma3 *model, ue_gemma3_state *state,
-                            const int32_t *tokens, int n_tokens, int64_t pos0,
-                            float *last_logits, ue_logits_fn all_logits, void *user,
-                            ue_error *err);
+                            const ue_gemma3_input *in, int64_t pos0, float *last_logits,
+                            ue_logits_fn all_logits, void *user, ue_error *err);
 
 #endif

@@ -129,7 +129,7 @@ void ue_gemma3_state_destroy(ue_gemma3_state *s) {
 size_t ue_gemma3_state_bytes(const ue_gemma3_state *s) { return s->bytes; }
 
 static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n,
-                            int64_t pos0) {
+                            int64_t pos0, int bidirectional) {
     const ue_gemma3_hparams *hp = &m->hp;
     const ue_gemma3_layer *L = &m->layers[il];
     ue_backend *be = m->be;
@@ -165,6 +165,7 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
         .pos0 = pos0, .window = L->is_global ? 0 : hp->sliding_window,
         .scale = hp->attn_scale,
+        .bidir_begin = pos0, .bidir_end = bidirectional ? pos0 + n : pos0,
     };
     ops->attention(be, &args);
 
@@ -205,11 +206,36 @@ static ue_status output_rows(const ue_gemma3 *m, ue_gemma3_state *s, int row0, i
                          (size_t)n * (size_t)m->hp.n_vocab * sizeof(float), err);
 }
 
-ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const int32_t *tokens,
-                            int n, int64_t pos0, float *last_logits, ue_logits_fn all_logits,
-                            void *user, ue_error *err) {
+/* Fills the residual stream with the batch's input: scaled token embeddings, or the given
+ * embeddings as they are. */
+static ue_status embed_input(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gemma3_input *in,
+                             ue_error *err) {
     const ue_gemma3_hparams *hp = &m->hp;
     ue_backend *be = m->be;
+    int n = in->n;
+    ue_tensor x = ue_tensor_rows(&s->x, 0, n);
+    if (in->embd)
+        return be->ops->write(be, x.buf, x.offset, in->embd,
+                              (size_t)n * (size_t)hp->n_embd * sizeof(float), err);
+    for (int i = 0; i < n; i++)
+        if (in->tokens[i] < 0 || in->tokens[i] >= hp->n_vocab)
+            return ue_fail(err, UE_ERR_ARGUMENT, "token %d at batch index %d is outside 0..%d",
+                           in->tokens[i], i, hp->n_vocab - 1);
+    ue_status st = be->ops->write(be, s->ids.buf, s->ids.offset, in->tokens,
+                                  (size_t)n * sizeof(int32_t), err);
+    if (st != UE_OK) return st;
+    ue_tensor ids = ue_tensor_reshape(&s->ids, n, 1);
+    be->ops->get_rows(be, &m->tok_embd, &ids, hp->embd_scale, &x);
+    return UE_OK;
+}
+
+ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gemma3_input *in,
+                            int64_t pos0, float *last_logits, ue_logits_fn all_logits,
+                            void *user, ue_error *err) {
+    const ue_gemma3_hparams *hp = &m->hp;
+    int n = in->n;
+    if ((in->tokens == NULL) == (in->embd == NULL))
+        return ue_fail(err, UE_ERR_ARGUMENT, "a batch needs either tokens or embeddings");
     if (n < 1 || n > s->max_batch)
         return ue_fail(err, UE_ERR_ARGUMENT, "batch of %d tokens, expected 1..%d", n,
                        s->max_batch);
@@ -217,19 +243,10 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const int32_
         return ue_fail(err, UE_ERR_CONTEXT_FULL,
                        "positions %lld..%lld do not fit the context of %d tokens",
                        (long long)pos0, (long long)(pos0 + n - 1), s->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return ue_fail(err, UE_ERR_ARGUMENT, "token %d at batch index %d is outside 0..%d",
-                           tokens[i], i, hp->n_vocab - 1);
-
-    ue_status st = be->ops->write(be, s->ids.buf, s->ids.offset, tokens,
-                                  (size_t)n * sizeof(int32_t), err);
+    ue_status st = embed_input(m, s, in, err);
     if (st != UE_OK) return st;
-    ue_tensor ids = ue_tensor_reshape(&s->ids, n, 1);
-    ue_tensor x = ue_tensor_rows(&s->x, 0, n);
-    be->ops->get_rows(be, &m->tok_embd, &ids, hp->embd_scale, &x);
     for (int il = 0; il < hp->n_layer; il++) {
-        attention_block(m, s, il, n, pos0);
+        attention_block(m, s, il, n, pos0, in->embd != NULL);
         ffn_block(m, s, il, n);
     }
 
@@ -253,5 +270,5 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const int32_
         memcpy(last_logits, s->host_logits, vocab_bytes);
         return UE_OK;
     }
-    return be->ops->sync(be, err);
+    return m->be->ops->sync(m->be, err);
 }

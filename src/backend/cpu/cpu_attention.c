@@ -1,15 +1,27 @@
-/* CPU attention over the KV cache: for each (query token, head) an online softmax over
- * the visible keys (causal, sliding-window aware), so no score matrix is materialised.
- * GQA: query head h reads KV head h / (n_head / n_head_kv). Split over (token, head). */
+/* CPU attention over the KV cache: an online softmax over the visible keys (causal,
+ * sliding-window aware), so no full score matrix is materialised. GQA: query head h reads
+ * KV head h / (n_head / n_head_kv).
+ * Reference kernels: one (query token, head) at a time, scalar.
+ * Fast kernels (flash-attention style): a work item is one KV head and a tile of query
+ * tokens with all the query heads of its group (~16 query rows), so each block of TK keys
+ * and values is read once per tile; scores, exp and P.V use the SIMD kernel set. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
 
-enum { MAX_HEAD_DIM = 512 };
+enum {
+    MAX_HEAD_DIM = 512,
+    TILE_ROWS_Q = 16, /* query rows (tokens x heads of a group) per work item */
+    TK = 64,          /* keys per block */
+};
 
 typedef struct attention_job {
     const ue_attention_args *a;
+    cpu_backend *cpu;
+    int tile_tokens, n_tiles;
+    atomic_int next;
 } attention_job;
 
 /* Row `pos` of a cache for KV head kvh, converted to f32 into buf when stored as f16. */
@@ -33,12 +45,17 @@ static void attention_thread(void *ctx, int ith, int nth) {
         int64_t t = item / a->n_head;
         int h = (int)(item % a->n_head), kvh = h / group;
         int64_t pq = a->pos0 + t;
-        int64_t first = 0;
+        int64_t first = 0, last = pq;
         if (a->window > 0 && pq - a->window + 1 > 0) first = pq - a->window + 1;
+        if (pq >= a->bidir_begin && pq < a->bidir_end) { /* an image token sees its image */
+            if (a->bidir_begin < first) first = a->bidir_begin;
+            last = a->bidir_end - 1;
+        }
         const float *q = (const float *)ue_tensor_host(&a->q) + t * a->q.ne[0] + (size_t)h * hd;
         float max_score = -INFINITY, denom = 0.0f;
         memset(acc, 0, sizeof(float) * (size_t)hd);
-        for (int64_t pk = first; pk <= pq; pk++) {
+        for (int64_t pk = first; pk <= last; pk++) {
+            if (!ue_attention_visible(a, pq, pk)) continue;
             const float *k = cache_row(&a->k_cache, pk, kvh, hd, kbuf);
             float s = 0.0f;
             for (int i = 0; i < hd; i++) s += q[i] * k[i];
@@ -60,8 +77,119 @@ static void attention_thread(void *ctx, int ith, int nth) {
     }
 }
 
+/* Rows [row0, row0 + n) of a cache for KV head kvh as f32: the cache itself when f32 (row
+ * stride *ld), else converted into buf (stride head_dim). */
+static const float *cache_block(const ue_tensor *cache, int64_t row0, int n, int kvh,
+                                int head_dim, float *buf, size_t *ld) {
+    if (cache->type == UE_TYPE_F32) {
+        *ld = (size_t)cache->ne[0];
+        return (const float *)ue_tensor_host(cache) + (size_t)row0 * (size_t)cache->ne[0] +
+               (size_t)kvh * (size_t)head_dim;
+    }
+    *ld = (size_t)head_dim;
+    for (int r = 0; r < n; r++) cache_row(cache, row0 + r, kvh, head_dim, buf + (size_t)r * head_dim);
+    return buf;
+}
+
+/* Floats of per-thread scratch one work item needs. */
+static size_t fast_scratch_floats(int hd) {
+    return (size_t)TILE_ROWS_Q * (2 * (size_t)hd + TK + 2) + 2 * (size_t)TK * (size_t)hd;
+}
+
+/* One work item: KV head kvh, query tokens [t0, t1), every query head of the group. Row
+ * i of the tile is token t0 + i / group, head kvh * group + i % group. */
+static void attention_tile(const ue_attention_args *a, const cpu_kernel_set *ks, float *mem,
+                           int kvh, int64_t t0, int64_t t1) {
+    int hd = a->head_dim, group = a->n_head / a->n_head_kv;
+    int nq = (int)(t1 - t0) * group;
+    float *q = mem, *acc = q + (size_t)nq * hd, *s = acc + (size_t)nq * hd;
+    float *m = s + (size_t)nq * TK, *l = m + nq;
+    float *kbuf = l + nq, *vbuf = kbuf + (size_t)TK * hd;
+    for (int i = 0; i < nq; i++) {
+        int64_t t = t0 + i / group;
+        int h = kvh * group + i % group;
+        memcpy(q + (size_t)i * hd, (const float *)ue_tensor_host(&a->q) + t * a->q.ne[0] + (size_t)h * hd,
+               sizeof(float) * (size_t)hd);
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    memset(acc, 0, sizeof(float) * (size_t)nq * (size_t)hd);
+
+    int64_t first_q = a->pos0 + t0, last_q = a->pos0 + t1 - 1;
+    int64_t k_lo = 0;
+    if (a->window > 0 && first_q - a->window + 1 > 0) k_lo = first_q - a->window + 1;
+    for (int64_t kb = k_lo; kb <= last_q; kb += TK) {
+        int nk = (int)(last_q - kb + 1 < TK ? last_q - kb + 1 : TK);
+        size_t ldk, ldv;
+        const float *k = cache_block(&a->k_cache, kb, nk, kvh, hd, kbuf, &ldk);
+        const float *v = cache_block(&a->v_cache, kb, nk, kvh, hd, vbuf, &ldv);
+        ks->attn_dot(hd, a->scale, q, nq, (size_t)hd, k, nk, ldk, s, TK);
+        for (int i = 0; i < nq; i++) {
+            float *si = s + (size_t)i * TK;
+            int64_t pq = a->pos0 + t0 + i / group;
+            int64_t ja = 0, jb = pq - kb + 1 < nk ? pq - kb + 1 : nk; /* visible: [ja, jb) */
+            if (a->window > 0 && pq - a->window + 1 - kb > 0) ja = pq - a->window + 1 - kb;
+            if (ja >= jb) {
+                memset(si, 0, sizeof(float) * (size_t)nk);
+                continue;
+            }
+            float mx = si[ja];
+            for (int64_t j = ja + 1; j < jb; j++) mx = fmaxf(mx, si[j]);
+            float m_new = fmaxf(m[i], mx);
+            if (m_new > m[i] && l[i] > 0.0f) { /* rescale what was summed under the old max */
+                float corr = expf(m[i] - m_new);
+                l[i] *= corr;
+                float *ai = acc + (size_t)i * hd;
+                for (int c = 0; c < hd; c++) ai[c] *= corr;
+            }
+            m[i] = m_new;
+            l[i] += ks->exp_sub(si + ja, (int)(jb - ja), m_new);
+            for (int64_t j = 0; j < ja; j++) si[j] = 0.0f;
+            for (int64_t j = jb; j < nk; j++) si[j] = 0.0f;
+        }
+        ks->attn_axpy(hd, s, nq, TK, v, nk, ldv, acc, (size_t)hd);
+    }
+    for (int i = 0; i < nq; i++) {
+        int64_t t = t0 + i / group;
+        int h = kvh * group + i % group;
+        float *o = (float *)ue_tensor_host(&a->out) + t * a->out.ne[0] + (size_t)h * hd;
+        float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+        for (int c = 0; c < hd; c++) o[c] = acc[(size_t)i * hd + c] * inv;
+    }
+}
+
+static void attention_fast_thread(void *ctx, int ith, int nth) {
+    attention_job *job = ctx;
+    const ue_attention_args *a = job->a;
+    (void)nth;
+    float *mem = cpu_scratch_get(job->cpu, ith, fast_scratch_floats(a->head_dim));
+    if (!mem) return; /* cannot happen: the caller grew every thread's scratch */
+    for (;;) {
+        int item = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (item >= job->n_tiles * a->n_head_kv) break;
+        int kvh = item % a->n_head_kv;
+        /* last tiles first: under the causal mask they see the most keys */
+        int64_t tile = job->n_tiles - 1 - item / a->n_head_kv;
+        int64_t t0 = tile * job->tile_tokens;
+        int64_t t1 = t0 + job->tile_tokens < a->q.ne[1] ? t0 + job->tile_tokens : a->q.ne[1];
+        attention_tile(a, job->cpu->kset, mem, kvh, t0, t1);
+    }
+}
+
 void cpu_op_attention(ue_backend *be, const ue_attention_args *args) {
     cpu_backend *cpu = (cpu_backend *)be;
-    attention_job job = {.a = args};
-    ue_pool_run(cpu->pool, attention_thread, &job);
+    attention_job job = {.a = args, .cpu = cpu};
+    int group = args->n_head / args->n_head_kv;
+    int fast = cpu->kernels != UE_CPU_KERNELS_REFERENCE && args->head_dim % 16 == 0 &&
+               group <= TILE_ROWS_Q;
+    for (int i = 0; fast && i < ue_pool_n_threads(cpu->pool); i++)
+        if (!cpu_scratch_get(cpu, i, fast_scratch_floats(args->head_dim))) fast = 0;
+    if (!fast) {
+        ue_pool_run(cpu->pool, attention_thread, &job);
+        return;
+    }
+    job.tile_tokens = TILE_ROWS_Q / group;
+    job.n_tiles = (int)((args->q.ne[1] + job.tile_tokens - 1) / job.tile_tokens);
+    atomic_store(&job.next, 0);
+    ue_pool_run(cpu->pool, attention_fast_thread, &job);
 }
