@@ -9,6 +9,7 @@
 
 #include "test_util.h"
 
+#include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_kernels.h"
 
@@ -237,10 +238,88 @@ static void test_sets_agree_with_scalar(void **state) {
     }
 }
 
+/* Attention of n_tok queries at pos0.. over a cache of pos0 + n_tok rows; fast at ISA isa
+ * vs the reference backend. Both are f32 throughout; the fast one sums in another order
+ * and uses a polynomial exp (relative error ~2e-7), so each output, a convex combination
+ * of values, may differ by a few 1e-6 of max |v|: the bound is 2e-5 max |v|. */
+static void check_attention(ue_backend *fast, ue_backend *ref, ue_type cache_type, int n_head,
+                            int n_head_kv, int hd, int64_t pos0, int64_t n_tok, int window) {
+    int64_t n_ctx = pos0 + n_tok, qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
+    size_t esz = cache_type == UE_TYPE_F16 ? 2 : 4;
+    ue_error err;
+    ue_buffer *qb, *kb, *vb, *ob[2];
+    assert_int_equal(fast->ops->buffer_create(fast, sizeof(float) * (size_t)(qd * n_tok), &qb, &err), UE_OK);
+    assert_int_equal(fast->ops->buffer_create(fast, esz * (size_t)(kvd * n_ctx), &kb, &err), UE_OK);
+    assert_int_equal(fast->ops->buffer_create(fast, esz * (size_t)(kvd * n_ctx), &vb, &err), UE_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(fast->ops->buffer_create(fast, sizeof(float) * (size_t)(qd * n_tok), &ob[i], &err), UE_OK);
+    float *q = qb->host, vmax = 0.0f;
+    for (int64_t i = 0; i < qd * n_tok; i++) q[i] = rnd_f(-1.0f, 1.0f);
+    for (int64_t i = 0; i < kvd * n_ctx; i++) {
+        float kv = rnd_f(-4.0f, 4.0f), vv = rnd_f(-2.0f, 2.0f);
+        if (cache_type == UE_TYPE_F16) {
+            ((uint16_t *)kb->host)[i] = ue_f32_to_f16(kv);
+            ((uint16_t *)vb->host)[i] = ue_f32_to_f16(vv);
+        } else {
+            ((float *)kb->host)[i] = kv;
+            ((float *)vb->host)[i] = vv;
+        }
+        vmax = fmaxf(vmax, fabsf(vv));
+    }
+    ue_attention_args args = {
+        .q = {.buf = qb, .type = UE_TYPE_F32, .ne = {qd, n_tok}},
+        .k_cache = {.buf = kb, .type = cache_type, .ne = {kvd, n_ctx}},
+        .v_cache = {.buf = vb, .type = cache_type, .ne = {kvd, n_ctx}},
+        .n_head = n_head, .n_head_kv = n_head_kv, .head_dim = hd, .pos0 = pos0,
+        .window = window, .scale = 1.0f / sqrtf((float)hd)};
+    args.out = (ue_tensor){.buf = ob[0], .type = UE_TYPE_F32, .ne = {qd, n_tok}};
+    fast->ops->attention(fast, &args);
+    args.out.buf = ob[1];
+    ref->ops->attention(ref, &args);
+    const float *got = ob[0]->host, *want = ob[1]->host;
+    for (int64_t i = 0; i < qd * n_tok; i++)
+        if (!(fabsf(got[i] - want[i]) <= 2e-5f * vmax)) {
+            fprintf(stderr, "%s attention heads %d/%d hd %d pos0 %lld tokens %lld window %d %s: "
+                    "[%lld] %.7g vs %.7g\n", fast->description, n_head, n_head_kv, hd,
+                    (long long)pos0, (long long)n_tok, window, ue_type_get(cache_type)->name,
+                    (long long)i, got[i], want[i]);
+            fail();
+        }
+    fast->ops->buffer_destroy(fast, qb);
+    fast->ops->buffer_destroy(fast, kb);
+    fast->ops->buffer_destroy(fast, vb);
+    for (int i = 0; i < 2; i++) fast->ops->buffer_destroy(fast, ob[i]);
+}
+
+static void test_attention_every_isa(void **state) {
+    (void)state;
+    ue_backend *ref = NULL;
+    ue_error err;
+    assert_int_equal(ue_cpu_backend_create(2, UE_CPU_KERNELS_REFERENCE, &ref, &err), UE_OK);
+    /* (pos0, tokens): decode after a prompt, a first prefill, a prefill chunk */
+    static const int64_t shapes[][2] = {{0, 1}, {100, 1}, {0, 37}, {29, 70}, {200, 3}};
+    /* window 0 (global), 1 (only itself), and edges around the shapes above */
+    static const int windows[] = {0, 1, 2, 16, 64, 65, 101};
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (!cpu_isa_supported((cpu_isa)isa)) continue;
+        ue_backend *fast = backend_at((cpu_isa)isa, 2);
+        for (int si = 0; si < 5; si++)
+            for (int wi = 0; wi < 7; wi++) {
+                int64_t pos0 = shapes[si][0], nt = shapes[si][1];
+                check_attention(fast, ref, UE_TYPE_F32, 4, 1, 256, pos0, nt, windows[wi]);
+                check_attention(fast, ref, UE_TYPE_F32, 8, 4, 48, pos0, nt, windows[wi]);
+                if (wi % 3 == 0) check_attention(fast, ref, UE_TYPE_F16, 6, 2, 64, pos0, nt, windows[wi]);
+            }
+        fast->ops->destroy(fast);
+    }
+    ref->ops->destroy(ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_isa),
         cmocka_unit_test(test_sets_agree_with_scalar),
+        cmocka_unit_test(test_attention_every_isa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,11 +61,24 @@ typedef struct cpu_type_kernel {
     int mr, nt_max;
 } cpu_type_kernel;
 
+/* Attention building blocks (f32; rows of hd elements, hd a multiple of 16):
+ *  dot:  s[i * lds + j] = scale * (q_i . k_j)      for i < nq, j < nk
+ *  axpy: acc_i += sum_j p[i * ldp + j] * v_j      for i < nq, j < nk
+ *  exp:  s[j] = exp(s[j] - m) for j < n (-inf entries give 0); returns the sum */
+typedef void (*cpu_attn_dot_fn)(int hd, float scale, const float *q, int nq, size_t ldq,
+                                const float *k, int nk, size_t ldk, float *s, size_t lds);
+typedef void (*cpu_attn_axpy_fn)(int hd, const float *p, int nq, size_t ldp, const float *v,
+                                 int nk, size_t ldv, float *acc, size_t lda);
+typedef float (*cpu_exp_fn)(float *s, int n, float m);
+
 typedef struct cpu_kernel_set {
     const char *name; /* "AVX-512 VNNI" */
     cpu_isa isa;
     cpu_quant_fn quant[CPU_ACT_COUNT];
     cpu_type_kernel type[UE_TYPE_COUNT];
+    cpu_attn_dot_fn attn_dot;
+    cpu_attn_axpy_fn attn_axpy;
+    cpu_exp_fn exp_sub;
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state), lowered by the

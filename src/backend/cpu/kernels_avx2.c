@@ -371,6 +371,123 @@ INLINE void fl_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t 
         }
 }
 
+
+/* ---------------------------------------------------------------- attention */
+
+/* exp(x) as 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p degree 6 (relative error
+ * ~2e-7); x below -87 (including -inf) gives 0. */
+INLINE __m256 exp_ps(__m256 x) {
+    __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GT_OQ);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), live);
+}
+
+static float exp_sub(float *s, int n, float m) {
+    __m256 vm = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float tail = 0.0f;
+    for (; j < n; j++) {
+        float buf[8] = {s[j] - m, 0, 0, 0, 0, 0, 0, 0};
+        _mm256_storeu_ps(buf, exp_ps(_mm256_loadu_ps(buf)));
+        s[j] = buf[0];
+        tail += buf[0];
+    }
+    return hsum_ps(sum) + tail;
+}
+
+INLINE void dot_tile(int I, int J, int hd, float scale, const float *q, size_t ldq,
+                     const float *k, size_t ldk, float *s, size_t lds) {
+    __m256 acc[4][4];
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int j = 0; j < J; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int c = 0; c < hd; c += 8) {
+        __m256 kv[4];
+        UNROLL
+        for (int j = 0; j < J; j++) kv[j] = _mm256_loadu_ps(k + j * ldk + c);
+        UNROLL
+        for (int i = 0; i < I; i++) {
+            __m256 qv = _mm256_loadu_ps(q + i * ldq + c);
+            UNROLL
+            for (int j = 0; j < J; j++) acc[i][j] = _mm256_fmadd_ps(qv, kv[j], acc[i][j]);
+        }
+    }
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int j = 0; j < J; j++) s[i * lds + j] = scale * hsum_ps(acc[i][j]);
+}
+
+static void attn_dot(int hd, float scale, const float *q, int nq, size_t ldq, const float *k,
+                     int nk, size_t ldk, float *s, size_t lds) {
+    int i = 0;
+    for (; i + 3 <= nq; i += 3) {
+        int j = 0;
+        for (; j + 3 <= nk; j += 3) dot_tile(3, 3, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+        for (; j < nk; j++) dot_tile(3, 1, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+    }
+    for (; i < nq; i++) {
+        int j = 0;
+        for (; j + 3 <= nk; j += 3) dot_tile(1, 3, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+        for (; j < nk; j++) dot_tile(1, 1, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+    }
+}
+
+INLINE void axpy_tile(int I, int C, int nk, const float *p, size_t ldp, const float *v,
+                      size_t ldv, float *acc, size_t lda) {
+    __m256 a[4][2];
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int c = 0; c < C; c++) a[i][c] = _mm256_loadu_ps(acc + i * lda + 8 * c);
+    for (int j = 0; j < nk; j++) {
+        __m256 vv[2];
+        UNROLL
+        for (int c = 0; c < C; c++) vv[c] = _mm256_loadu_ps(v + j * ldv + 8 * c);
+        UNROLL
+        for (int i = 0; i < I; i++) {
+            __m256 pij = _mm256_set1_ps(p[i * ldp + j]);
+            UNROLL
+            for (int c = 0; c < C; c++) a[i][c] = _mm256_fmadd_ps(pij, vv[c], a[i][c]);
+        }
+    }
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(acc + i * lda + 8 * c, a[i][c]);
+}
+
+static void attn_axpy(int hd, const float *p, int nq, size_t ldp, const float *v, int nk,
+                      size_t ldv, float *acc, size_t lda) {
+    for (int c = 0; c < hd; c += 16) {
+        int i = 0;
+        if (hd - c >= 16) {
+            for (; i + 4 <= nq; i += 4) axpy_tile(4, 2, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+            for (; i < nq; i++) axpy_tile(1, 2, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+        } else {
+            for (; i + 4 <= nq; i += 4) axpy_tile(4, 1, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+            for (; i < nq; i++) axpy_tile(1, 1, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- tile dispatch */
 
 #define GEMM_FN(name, body, MR, NT)                                                            \
@@ -447,6 +564,9 @@ static const cpu_kernel_set k_avx2 = {
         [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 2},
         [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 2},
     },
+    .attn_dot = attn_dot,
+    .attn_axpy = attn_axpy,
+    .exp_sub = exp_sub,
 };
 
 #if defined(__clang__)

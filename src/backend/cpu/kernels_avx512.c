@@ -379,6 +379,119 @@ INLINE void fl_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t 
         for (int t = 0; t < T; t++) out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
+
+/* ---------------------------------------------------------------- attention */
+
+/* exp(x) as 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p degree 6 (relative error
+ * ~2e-7); x below -87 (including -inf) gives 0. */
+INLINE __m512 exp_ps(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    n = _mm512_max_ps(n, _mm512_set1_ps(-126.0f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GT_OQ);
+    return _mm512_maskz_scalef_ps(live, p, n);
+}
+
+static float exp_sub(float *s, int n, float m) {
+    __m512 vm = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), vm));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(s + j, k, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+/* I query rows x J key rows of scores. */
+INLINE void dot_tile(int I, int J, int hd, float scale, const float *q, size_t ldq,
+                     const float *k, size_t ldk, float *s, size_t lds) {
+    __m512 acc[4][4];
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int j = 0; j < J; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int c = 0; c < hd; c += 16) {
+        __m512 kv[4];
+        UNROLL
+        for (int j = 0; j < J; j++) kv[j] = _mm512_loadu_ps(k + j * ldk + c);
+        UNROLL
+        for (int i = 0; i < I; i++) {
+            __m512 qv = _mm512_loadu_ps(q + i * ldq + c);
+            UNROLL
+            for (int j = 0; j < J; j++) acc[i][j] = _mm512_fmadd_ps(qv, kv[j], acc[i][j]);
+        }
+    }
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int j = 0; j < J; j++) s[i * lds + j] = scale * _mm512_reduce_add_ps(acc[i][j]);
+}
+
+static void attn_dot(int hd, float scale, const float *q, int nq, size_t ldq, const float *k,
+                     int nk, size_t ldk, float *s, size_t lds) {
+    int i = 0;
+    for (; i + 4 <= nq; i += 4) {
+        int j = 0;
+        for (; j + 4 <= nk; j += 4) dot_tile(4, 4, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+        for (; j < nk; j++) dot_tile(4, 1, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+    }
+    for (; i < nq; i++) {
+        int j = 0;
+        for (; j + 4 <= nk; j += 4) dot_tile(1, 4, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+        for (; j < nk; j++) dot_tile(1, 1, hd, scale, q + i * ldq, ldq, k + j * ldk, ldk, s + i * lds + j, lds);
+    }
+}
+
+/* acc rows i < I, columns c .. c + 16 * C: += sum_j p[i][j] v_j. */
+INLINE void axpy_tile(int I, int C, int nk, const float *p, size_t ldp, const float *v,
+                      size_t ldv, float *acc, size_t lda) {
+    __m512 a[4][2];
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int c = 0; c < C; c++) a[i][c] = _mm512_loadu_ps(acc + i * lda + 16 * c);
+    for (int j = 0; j < nk; j++) {
+        __m512 vv[2];
+        UNROLL
+        for (int c = 0; c < C; c++) vv[c] = _mm512_loadu_ps(v + j * ldv + 16 * c);
+        UNROLL
+        for (int i = 0; i < I; i++) {
+            __m512 pij = _mm512_set1_ps(p[i * ldp + j]);
+            UNROLL
+            for (int c = 0; c < C; c++) a[i][c] = _mm512_fmadd_ps(pij, vv[c], a[i][c]);
+        }
+    }
+    UNROLL
+    for (int i = 0; i < I; i++)
+        UNROLL
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(acc + i * lda + 16 * c, a[i][c]);
+}
+
+static void attn_axpy(int hd, const float *p, int nq, size_t ldp, const float *v, int nk,
+                      size_t ldv, float *acc, size_t lda) {
+    for (int c = 0; c < hd; c += 32) {
+        int i = 0;
+        if (hd - c >= 32) {
+            for (; i + 4 <= nq; i += 4) axpy_tile(4, 2, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+            for (; i < nq; i++) axpy_tile(1, 2, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+        } else {
+            for (; i + 4 <= nq; i += 4) axpy_tile(4, 1, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+            for (; i < nq; i++) axpy_tile(1, 1, nk, p + i * ldp, ldp, v + c, ldv, acc + i * lda + c, lda);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- tile dispatch */
 
 /* Full tiles run the unrolled R x T body; partial tiles fall back to R x 1, 1 x T, 1 x 1. */
@@ -456,6 +569,9 @@ static const cpu_kernel_set k_avx512 = {
         [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4},
         [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4},
     },
+    .attn_dot = attn_dot,
+    .attn_axpy = attn_axpy,
+    .exp_sub = exp_sub,
 };
 
 #if defined(__clang__)

@@ -190,6 +190,43 @@ static float dot_row(ue_type type, const uint8_t *w, const void *x, int64_t n) {
     }
 }
 
+
+/* ---- attention building blocks ---- */
+
+static void attn_dot(int hd, float scale, const float *q, int nq, size_t ldq, const float *k,
+                     int nk, size_t ldk, float *s, size_t lds) {
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < nk; j++) {
+            const float *qi = q + (size_t)i * ldq, *kj = k + (size_t)j * ldk;
+            float part[8] = {0};
+            for (int c = 0; c < hd; c += 8)
+                for (int u = 0; u < 8; u++) part[u] += qi[c + u] * kj[c + u];
+            float sum = 0.0f;
+            for (int u = 0; u < 8; u++) sum += part[u];
+            s[(size_t)i * lds + (size_t)j] = scale * sum;
+        }
+}
+
+static void attn_axpy(int hd, const float *p, int nq, size_t ldp, const float *v, int nk,
+                      size_t ldv, float *acc, size_t lda) {
+    for (int i = 0; i < nq; i++)
+        for (int j = 0; j < nk; j++) {
+            float pij = p[(size_t)i * ldp + (size_t)j];
+            const float *vj = v + (size_t)j * ldv;
+            float *ai = acc + (size_t)i * lda;
+            for (int c = 0; c < hd; c++) ai[c] += pij * vj[c];
+        }
+}
+
+static float exp_sub(float *s, int n, float m) {
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        s[j] = expf(s[j] - m);
+        sum += s[j];
+    }
+    return sum;
+}
+
 #define SCALAR_GEMM(name, type)                                                              \
     static void name(int64_t n, const void *w, size_t ldw, int nr, const void *x, size_t ldx,  \
                      int nt, float *out, size_t ldo) {                                          \
@@ -230,6 +267,9 @@ static const cpu_kernel_set k_scalar = {
         [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4},
         [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4},
     },
+    .attn_dot = attn_dot,
+    .attn_axpy = attn_axpy,
+    .exp_sub = exp_sub,
 };
 
 const cpu_kernel_set *cpu_kernels_scalar(void) { return &k_scalar; }
