@@ -336,7 +336,11 @@ INLINE __m256 fl_load(int kind, const uint8_t *row, int64_t i) {
 }
 
 INLINE float fl_scalar(int kind, const uint8_t *row, int64_t i) {
-    if (kind == FL_F32) return ((const float *)row)[i];
+    if (kind == FL_F32) {
+        float f;
+        memcpy(&f, row + 4 * i, 4); /* weights may sit at any byte address */
+        return f;
+    }
     uint16_t h = ld16(row + 2 * i);
     return kind == FL_F16 ? _cvtsh_ss(h) : ue_bf16_to_f32(h);
 }
