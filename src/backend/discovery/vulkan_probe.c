@@ -382,7 +382,9 @@ void ue_vulkan_probe(const ue_discovery_opts *opts, ue_vk_report *vk, ue_discove
     if (r != VK_SUCCESS) {
         vk->status = UE_DISC_FAILED;
         snprintf(vk->error, sizeof vk->error, "vkCreateInstance failed (VkResult %d%s)", (int)r,
-                 r == VK_ERROR_INCOMPATIBLE_DRIVER ? ": no Vulkan driver is installed" : "");
+                 r == VK_ERROR_INCOMPATIBLE_DRIVER
+                     ? ": no usable Vulkan driver; VK_LOADER_DEBUG=driver tells why"
+                     : "");
         return;
     }
 #define LOAD(field, name) *(void **)&f.field = (void *)f.get_proc(inst, name)
