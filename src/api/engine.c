@@ -6,6 +6,7 @@
 
 #include "api/engine_internal.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/discovery/discovery.h"
 
 void ue_engine_params_init(ue_engine_params *p) {
     memset(p, 0, sizeof *p);
@@ -36,24 +37,40 @@ static const char *file_type_name(uint32_t ft) {
     return "unknown";
 }
 
+static ue_status create_cpu(const ue_engine_params *p, ue_engine *e, ue_cpu_kernels kernels,
+                            const char *reason, ue_error *err) {
+    ue_status st = ue_cpu_backend_create(p->n_threads, kernels, &e->be, err);
+    if (st != UE_OK) return st;
+    snprintf(e->device, sizeof e->device, "%s (%s)", e->be->description, reason);
+    return UE_OK;
+}
+
+/* Resolves the asked-for device through hardware discovery ("auto" picks the best one
+ * this build can run) and creates its backend; every run says which and why. */
 static ue_status create_backend(const ue_engine_params *p, ue_engine *e, ue_error *err) {
     const char *dev = p->device && *p->device ? p->device : "auto";
-    ue_status st;
-    if (!strcmp(dev, "auto") || !strcmp(dev, "cpu")) {
-        st = ue_cpu_backend_create(p->n_threads, UE_CPU_KERNELS_FAST, &e->be, err);
-        if (st != UE_OK) return st;
-        snprintf(e->device, sizeof e->device, "%s (%s)", e->be->description,
-                 !strcmp(dev, "auto") ? "auto: no GPU backend in this build" : "asked for");
-        return UE_OK;
+    /* The CPU needs no discovery: skip its cost (~0.2 s loading GPU drivers). */
+    if (!strcmp(dev, "cpu")) return create_cpu(p, e, UE_CPU_KERNELS_FAST, "asked for", err);
+    if (!strcmp(dev, "cpu-ref"))
+        return create_cpu(p, e, UE_CPU_KERNELS_REFERENCE, "asked for", err);
+
+    ue_discovery_opts opts = {0};
+    /* Without a GPU backend in this build, auto need not load GPU libraries. */
+    opts.skip_libraries = !strcmp(dev, "auto") && UE_BUILT_BACKENDS == UE_BUILT_CPU;
+    ue_discovery *d = NULL;
+    ue_status st = ue_discovery_run(&opts, &d, err);
+    if (st != UE_OK) return st;
+    ue_device_choice choice;
+    st = ue_discovery_pick(d, dev, UE_BUILT_BACKENDS, &choice, err);
+    ue_discovery_destroy(d);
+    if (st != UE_OK) return st;
+    switch (choice.kind) {
+    case UE_DEVICE_CPU: return create_cpu(p, e, UE_CPU_KERNELS_FAST, choice.reason, err);
+    case UE_DEVICE_CPU_REF: return create_cpu(p, e, UE_CPU_KERNELS_REFERENCE, choice.reason, err);
+    default: break;
     }
-    if (!strcmp(dev, "cpu-ref")) {
-        st = ue_cpu_backend_create(p->n_threads, UE_CPU_KERNELS_REFERENCE, &e->be, err);
-        if (st != UE_OK) return st;
-        snprintf(e->device, sizeof e->device, "%s (asked for)", e->be->description);
-        return UE_OK;
-    }
-    return ue_fail(err, UE_ERR_ARGUMENT,
-                   "device '%s' does not exist; available: auto, cpu, cpu-ref", dev);
+    return ue_fail(err, UE_ERR_UNSUPPORTED, "device '%s' has no backend in this build",
+                   choice.device);
 }
 
 ue_status ue_engine_create(const ue_engine_params *p, ue_engine **out, ue_error *err) {

@@ -16,7 +16,7 @@ struct ue_engine {
     ue_model_info info;
     char name[128];
     char file_type[32];
-    char device[256];
+    char device[768]; /* "CPU, 2 threads, ... (why it was chosen)" */
 };
 
 #endif
