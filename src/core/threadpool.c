@@ -8,6 +8,16 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+/* A spin-wait hint: keeps the core (a sched_yield syscall may hand it to another process
+ * for a whole time slice, far longer than a decode job) and eases the sibling thread. */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 struct ue_pool {
     int n_threads;
     pthread_t *threads;
@@ -40,7 +50,7 @@ static void *worker_main(void *p) {
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
                !atomic_load(&pool->stop) && spins < 20000) {
             spins++;
-            sched_yield();
+            cpu_relax();
         }
         if (gen == seen && !atomic_load(&pool->stop)) {
             pthread_mutex_lock(&pool->mutex);
@@ -121,7 +131,7 @@ void ue_pool_run(ue_pool *pool, ue_pool_fn fn, void *ctx) {
     int spins = 0;
     while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0 && spins < 20000) {
         spins++;
-        sched_yield();
+        cpu_relax();
     }
     if (atomic_load(&pool->pending) > 0) {
         pthread_mutex_lock(&pool->mutex);

@@ -49,9 +49,9 @@ static inline const int16_t *cpu_act_bsum(const void *row, int64_t n) {
 /* Quantizes one f32 row of n elements into an activation row. */
 typedef void (*cpu_quant_fn)(const float *x, void *dst, int64_t n);
 
-/* A micro-tile of the product: out[t * ldo + r] = dot(weight row r, activation row t) for
- * r < nr, t < nt (nr <= mr, nt <= nt_max of the type). w: nr rows of ldw bytes; x: nt
- * activation rows of ldx bytes (f32 rows when the format is F32). */
+/* A block of the product: out[t * ldo + r] = dot(weight row r, activation row t) for
+ * r < nr (any count; best in multiples of mr), t < nt <= nt_max. w: nr rows of ldw bytes;
+ * x: nt activation rows of ldx bytes (f32 rows when the format is F32). */
 typedef void (*cpu_gemm_fn)(int64_t n, const void *w, size_t ldw, int nr, const void *x,
                             size_t ldx, int nt, float *out, size_t ldo);
 

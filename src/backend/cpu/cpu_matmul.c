@@ -23,7 +23,7 @@ typedef struct matmul_job {
     const uint8_t *xq; /* activation rows */
     size_t ldx;
     long chunk_rows, n_chunks;
-    atomic_long next_chunk;
+    _Alignas(64) atomic_long next_chunk; /* own cache line: every thread writes it */
 } matmul_job;
 
 /* Sixteen independent partial sums, so the compiler can keep them in vector registers. */
@@ -110,22 +110,21 @@ static void matmul_fast_thread(void *ctx, int ith, int nth) {
         int64_t r_end = r_begin + job->chunk_rows < n_out ? r_begin + job->chunk_rows : n_out;
         for (int64_t t0 = 0; t0 < n_tok; t0 += k->nt_max) {
             int nt = (int)(n_tok - t0 < k->nt_max ? n_tok - t0 : k->nt_max);
-            for (int64_t r0 = r_begin; r0 < r_end; r0 += k->mr) {
-                int nr = (int)(r_end - r0 < k->mr ? r_end - r0 : k->mr);
-                k->gemm(n_in, wdata + (size_t)r0 * row_bytes, row_bytes, nr,
-                        job->xq + (size_t)t0 * job->ldx, job->ldx, nt,
-                        odata + t0 * n_out + r0, (size_t)n_out);
-            }
+            k->gemm(n_in, wdata + (size_t)r_begin * row_bytes, row_bytes, (int)(r_end - r_begin),
+                    job->xq + (size_t)t0 * job->ldx, job->ldx, nt, odata + t0 * n_out + r_begin,
+                    (size_t)n_out);
         }
     }
 }
 
-/* Chunks of whole micro-tiles, about CHUNK_BYTES of weights each, and at least a few per
- * thread so a thread slowed by other work on the machine is covered by the rest. */
-static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth) {
+/* Chunks of whole micro-tiles and several per thread, so a thread slowed by other work
+ * on the machine is covered by the rest. With several token groups a chunk's weights are
+ * reused by each group, so a chunk is about CHUNK_BYTES (cache-sized); with one group the
+ * weights stream once and chunks are only as small as the balancing needs. */
+static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth, int one_pass) {
     long rows = (long)(CHUNK_BYTES / (row_bytes ? row_bytes : 1));
     long per_thread = (long)(n_out / (4 * nth));
-    if (rows > per_thread) rows = per_thread;
+    if (one_pass || rows > per_thread) rows = per_thread;
     if (rows < mr) rows = mr;
     return (rows + mr - 1) / mr * mr;
 }
@@ -150,8 +149,8 @@ static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
             quantize_thread(job, 0, 1);
     }
     int nth = ue_pool_n_threads(cpu->pool);
-    job->chunk_rows =
-        chunk_rows_for(w->ne[1], ue_type_row_bytes(w->type, n_in), k->mr, nth);
+    job->chunk_rows = chunk_rows_for(w->ne[1], ue_type_row_bytes(w->type, n_in), k->mr, nth,
+                                     n_tok <= k->nt_max);
     job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
     atomic_store(&job->next_chunk, 0);
     ue_pool_run(cpu->pool, matmul_fast_thread, job);

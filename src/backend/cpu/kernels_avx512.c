@@ -495,6 +495,8 @@ static void attn_axpy(int hd, const float *p, int nq, size_t ldp, const float *v
 /* ---------------------------------------------------------------- tile dispatch */
 
 /* Full tiles run the unrolled R x T body; partial tiles fall back to R x 1, 1 x T, 1 x 1. */
+/* Any number of rows in steps of MR; full token groups run the unrolled MR x NT body,
+ * partial ones fall back to MR x 1, 1 x NT and 1 x 1. */
 #define GEMM_FN(name, body, MR, NT)                                                            \
     static void name##_##MR##x##NT(int64_t n, const uint8_t *w, size_t ldw, const uint8_t *x, \
                                    size_t ldx, float *out, size_t ldo) {                       \
@@ -515,16 +517,19 @@ static void attn_axpy(int hd, const float *p, int nq, size_t ldp, const float *v
     static void name(int64_t n, const void *wp, size_t ldw, int nr, const void *xp, size_t ldx, \
                      int nt, float *out, size_t ldo) {                                          \
         const uint8_t *w = wp, *x = xp;                                                        \
-        if (nr == MR && nt == NT) {                                                            \
-            name##_##MR##x##NT(n, w, ldw, x, ldx, out, ldo);                                   \
-        } else if (nr == MR) {                                                                 \
-            for (int t = 0; t < nt; t++) name##_##MR##x1(n, w, ldw, x + t * ldx, ldx, out + t * ldo, ldo); \
-        } else if (nt == NT) {                                                                 \
-            for (int r = 0; r < nr; r++) name##_1x##NT(n, w + r * ldw, ldw, x, ldx, out + r, ldo); \
-        } else {                                                                               \
-            for (int t = 0; t < nt; t++)                                                       \
-                for (int r = 0; r < nr; r++)                                                   \
-                    name##_1x1(n, w + r * ldw, ldw, x + t * ldx, ldx, out + t * ldo + r, ldo); \
+        int r = 0;                                                                             \
+        for (; r + MR <= nr; r += MR, w += MR * ldw, out += MR) {                              \
+            if (nt == NT)                                                                      \
+                name##_##MR##x##NT(n, w, ldw, x, ldx, out, ldo);                               \
+            else                                                                               \
+                for (int t = 0; t < nt; t++)                                                   \
+                    name##_##MR##x1(n, w, ldw, x + t * ldx, ldx, out + t * ldo, ldo);          \
+        }                                                                                      \
+        for (; r < nr; r++, w += ldw, out++) {                                                 \
+            if (nt == NT)                                                                      \
+                name##_1x##NT(n, w, ldw, x, ldx, out, ldo);                                    \
+            else                                                                               \
+                for (int t = 0; t < nt; t++) name##_1x1(n, w, ldw, x + t * ldx, ldx, out + t * ldo, ldo); \
         }                                                                                      \
     }
 
