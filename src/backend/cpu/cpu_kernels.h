@@ -70,6 +70,8 @@ typedef void (*cpu_attn_dot_fn)(int hd, float scale, const float *q, int nq, siz
 typedef void (*cpu_attn_axpy_fn)(int hd, const float *p, int nq, size_t ldp, const float *v,
                                  int nk, size_t ldv, float *acc, size_t lda);
 typedef float (*cpu_exp_fn)(float *s, int n, float m);
+/* g[i] = gelu_tanh(g[i]) * u[i] for i < n (shared/docs/gemma3.md 1.2). */
+typedef void (*cpu_gelu_mul_fn)(float *g, const float *u, int64_t n);
 
 typedef struct cpu_kernel_set {
     const char *name; /* "AVX-512 VNNI" */
@@ -79,6 +81,7 @@ typedef struct cpu_kernel_set {
     cpu_attn_dot_fn attn_dot;
     cpu_attn_axpy_fn attn_axpy;
     cpu_exp_fn exp_sub;
+    cpu_gelu_mul_fn gelu_mul;
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state), lowered by the

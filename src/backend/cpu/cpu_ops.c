@@ -13,6 +13,7 @@ typedef struct row_job {
     int i0, i1;
     int64_t pos0;
     void (*row_fn)(const struct row_job *job, int64_t row);
+    const cpu_kernel_set *ks; /* fast kernels, NULL for the reference */
 } row_job;
 
 static void run_rows_thread(void *ctx, int ith, int nth) {
@@ -117,11 +118,17 @@ static inline float gelu_tanh(float x) {
 static void gelu_mul_row(const row_job *job, int64_t r) {
     float *g = row_f32(job->a, r);
     const float *u = row_f32(job->b, r);
+    if (job->ks) { /* SIMD exp: tanhf was a fifth of prefill time */
+        job->ks->gelu_mul(g, u, job->a->ne[0]);
+        return;
+    }
     for (int64_t i = 0; i < job->a->ne[0]; i++) g[i] = gelu_tanh(g[i]) * u[i];
 }
 
 void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u) {
-    row_job job = {.a = g, .b = u, .row_fn = gelu_mul_row};
+    cpu_backend *cpu = (cpu_backend *)be;
+    row_job job = {.a = g, .b = u, .row_fn = gelu_mul_row,
+                   .ks = cpu->kernels == UE_CPU_KERNELS_REFERENCE ? NULL : cpu->kset};
     run_rows(be, &job);
 }
 

@@ -11,6 +11,7 @@
 #endif
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -379,9 +380,9 @@ INLINE void fl_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t 
 /* ---------------------------------------------------------------- attention */
 
 /* exp(x) as 2^n * p(r), r = x - n ln2 in [-ln2/2, ln2/2], p degree 6 (relative error
- * ~2e-7); x below -87 (including -inf) gives 0. */
+ * ~2e-7); x below -87 (including -inf) gives 0, x above 88 gives exp(88). */
 INLINE __m256 exp_ps(__m256 x) {
-    __m256 xc = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), xc);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-06f), r);
@@ -413,6 +414,23 @@ static float exp_sub(float *s, int n, float m) {
         tail += buf[0];
     }
     return hsum_ps(sum) + tail;
+}
+
+/* gelu_tanh(x) = 0.5 x (1 + tanh(y)) = x / (1 + exp(-2y)), y = sqrt(2/pi) (x + 0.044715 x^3). */
+static void gelu_mul(float *g, const float *u, int64_t n) {
+    const __m256 k2 = _mm256_set1_ps(-2.0f * 0.7978845608028654f), c = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 y = _mm256_mul_ps(k2, _mm256_fmadd_ps(_mm256_mul_ps(c, x), _mm256_mul_ps(x, x), x));
+        __m256 r = _mm256_div_ps(x, _mm256_add_ps(one, exp_ps(y)));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(r, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) {
+        float x = g[i], y = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        g[i] = 0.5f * x * (1.0f + tanhf(y)) * u[i];
+    }
 }
 
 INLINE void dot_tile(int I, int J, int hd, float scale, const float *q, size_t ldq,
@@ -568,6 +586,7 @@ static const cpu_kernel_set k_avx2 = {
     .attn_dot = attn_dot,
     .attn_axpy = attn_axpy,
     .exp_sub = exp_sub,
+    .gelu_mul = gelu_mul,
 };
 
 #if defined(__clang__)

@@ -413,6 +413,19 @@ static float exp_sub(float *s, int n, float m) {
     return _mm512_reduce_add_ps(sum);
 }
 
+/* gelu_tanh(x) = 0.5 x (1 + tanh(y)) = x / (1 + exp(-2y)), y = sqrt(2/pi) (x + 0.044715 x^3). */
+static void gelu_mul(float *g, const float *u, int64_t n) {
+    const __m512 k2 = _mm512_set1_ps(-2.0f * 0.7978845608028654f), c = _mm512_set1_ps(0.044715f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 y = _mm512_mul_ps(k2, _mm512_fmadd_ps(_mm512_mul_ps(c, x), _mm512_mul_ps(x, x), x));
+        __m512 r = _mm512_div_ps(x, _mm512_add_ps(one, exp_ps(y)));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(r, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 /* I query rows x J key rows of scores. */
 INLINE void dot_tile(int I, int J, int hd, float scale, const float *q, size_t ldq,
                      const float *k, size_t ldk, float *s, size_t lds) {
@@ -569,6 +582,7 @@ static const cpu_kernel_set k_avx512 = {
     .attn_dot = attn_dot,
     .attn_axpy = attn_axpy,
     .exp_sub = exp_sub,
+    .gelu_mul = gelu_mul,
 };
 
 #if defined(__clang__)

@@ -227,6 +227,14 @@ static float exp_sub(float *s, int n, float m) {
     return sum;
 }
 
+static void gelu_mul(float *g, const float *u, int64_t n) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
 #define SCALAR_GEMM(name, type)                                                              \
     static void name(int64_t n, const void *w, size_t ldw, int nr, const void *x, size_t ldx,  \
                      int nt, float *out, size_t ldo) {                                          \
@@ -270,6 +278,7 @@ static const cpu_kernel_set k_scalar = {
     .attn_dot = attn_dot,
     .attn_axpy = attn_axpy,
     .exp_sub = exp_sub,
+    .gelu_mul = gelu_mul,
 };
 
 const cpu_kernel_set *cpu_kernels_scalar(void) { return &k_scalar; }
