@@ -242,8 +242,9 @@ static void test_sets_agree_with_scalar(void **state) {
  * vs the reference backend. Both are f32 throughout; the fast one sums in another order
  * and uses a polynomial exp (relative error ~2e-7), so each output, a convex combination
  * of values, may differ by a few 1e-6 of max |v|: the bound is 2e-5 max |v|. */
-static void check_attention(ue_backend *fast, ue_backend *ref, ue_type cache_type, int n_head,
-                            int n_head_kv, int hd, int64_t pos0, int64_t n_tok, int window) {
+static void check_attention_span(ue_backend *fast, ue_backend *ref, ue_type cache_type,
+                                 int n_head, int n_head_kv, int hd, int64_t pos0, int64_t n_tok,
+                                 int window, int64_t bidir_begin, int64_t bidir_end) {
     int64_t n_ctx = pos0 + n_tok, qd = (int64_t)n_head * hd, kvd = (int64_t)n_head_kv * hd;
     size_t esz = cache_type == UE_TYPE_F16 ? 2 : 4;
     ue_error err;
@@ -271,7 +272,8 @@ static void check_attention(ue_backend *fast, ue_backend *ref, ue_type cache_typ
         .k_cache = {.buf = kb, .type = cache_type, .ne = {kvd, n_ctx}},
         .v_cache = {.buf = vb, .type = cache_type, .ne = {kvd, n_ctx}},
         .n_head = n_head, .n_head_kv = n_head_kv, .head_dim = hd, .pos0 = pos0,
-        .window = window, .scale = 1.0f / sqrtf((float)hd)};
+        .window = window, .scale = 1.0f / sqrtf((float)hd), .bidir_begin = bidir_begin,
+        .bidir_end = bidir_end};
     args.out = (ue_tensor){.buf = ob[0], .type = UE_TYPE_F32, .ne = {qd, n_tok}};
     fast->ops->attention(fast, &args);
     args.out.buf = ob[1];
@@ -289,6 +291,11 @@ static void check_attention(ue_backend *fast, ue_backend *ref, ue_type cache_typ
     fast->ops->buffer_destroy(fast, kb);
     fast->ops->buffer_destroy(fast, vb);
     for (int i = 0; i < 2; i++) fast->ops->buffer_destroy(fast, ob[i]);
+}
+
+static void check_attention(ue_backend *fast, ue_backend *ref, ue_type cache_type, int n_head,
+                            int n_head_kv, int hd, int64_t pos0, int64_t n_tok, int window) {
+    check_attention_span(fast, ref, cache_type, n_head, n_head_kv, hd, pos0, n_tok, window, 0, 0);
 }
 
 static void test_attention_every_isa(void **state) {
@@ -310,6 +317,13 @@ static void test_attention_every_isa(void **state) {
                 check_attention(fast, ref, UE_TYPE_F32, 8, 4, 48, pos0, nt, windows[wi]);
                 if (wi % 3 == 0) check_attention(fast, ref, UE_TYPE_F16, 6, 2, 64, pos0, nt, windows[wi]);
             }
+        /* an image's bidirectional span inside the batch, under global and window masks
+         * (span start before the window start, span end after later queries) */
+        for (int wi = 0; wi < 7; wi++) {
+            check_attention_span(fast, ref, UE_TYPE_F32, 4, 1, 256, 0, 37, windows[wi], 5, 30);
+            check_attention_span(fast, ref, UE_TYPE_F32, 8, 4, 48, 29, 70, windows[wi], 40, 60);
+            check_attention_span(fast, ref, UE_TYPE_F32, 8, 4, 48, 29, 70, windows[wi], 29, 99);
+        }
         fast->ops->destroy(fast);
     }
     ref->ops->destroy(ref);

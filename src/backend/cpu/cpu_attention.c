@@ -7,6 +7,7 @@
  * and values is read once per tile; scores, exp and P.V use the SIMD kernel set. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
@@ -91,6 +92,18 @@ static const float *cache_block(const ue_tensor *cache, int64_t row0, int n, int
     return buf;
 }
 
+/* The keys a query at pq sees form one interval [lo, hi] (ue_attention_visible): the
+ * causal window, joined, for a query inside the bidirectional span, with the whole span
+ * (both contain pq, so the union is an interval). */
+static void visible_keys(const ue_attention_args *a, int64_t pq, int64_t *lo, int64_t *hi) {
+    *lo = a->window > 0 && pq - a->window + 1 > 0 ? pq - a->window + 1 : 0;
+    *hi = pq;
+    if (pq >= a->bidir_begin && pq < a->bidir_end) {
+        if (a->bidir_begin < *lo) *lo = a->bidir_begin;
+        *hi = a->bidir_end - 1;
+    }
+}
+
 /* Floats of per-thread scratch one work item needs. */
 static size_t fast_scratch_floats(int hd) {
     return (size_t)TILE_ROWS_Q * (2 * (size_t)hd + TK + 2) + 2 * (size_t)TK * (size_t)hd;
@@ -115,20 +128,24 @@ static void attention_tile(const ue_attention_args *a, const cpu_kernel_set *ks,
     }
     memset(acc, 0, sizeof(float) * (size_t)nq * (size_t)hd);
 
-    int64_t first_q = a->pos0 + t0, last_q = a->pos0 + t1 - 1;
-    int64_t k_lo = 0;
-    if (a->window > 0 && first_q - a->window + 1 > 0) k_lo = first_q - a->window + 1;
-    for (int64_t kb = k_lo; kb <= last_q; kb += TK) {
-        int nk = (int)(last_q - kb + 1 < TK ? last_q - kb + 1 : TK);
+    int64_t k_lo = INT64_MAX, k_hi = -1;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t lo, hi;
+        visible_keys(a, a->pos0 + t, &lo, &hi);
+        if (lo < k_lo) k_lo = lo;
+        if (hi > k_hi) k_hi = hi;
+    }
+    for (int64_t kb = k_lo; kb <= k_hi; kb += TK) {
+        int nk = (int)(k_hi - kb + 1 < TK ? k_hi - kb + 1 : TK);
         size_t ldk, ldv;
         const float *k = cache_block(&a->k_cache, kb, nk, kvh, hd, kbuf, &ldk);
         const float *v = cache_block(&a->v_cache, kb, nk, kvh, hd, vbuf, &ldv);
         ks->attn_dot(hd, a->scale, q, nq, (size_t)hd, k, nk, ldk, s, TK);
         for (int i = 0; i < nq; i++) {
             float *si = s + (size_t)i * TK;
-            int64_t pq = a->pos0 + t0 + i / group;
-            int64_t ja = 0, jb = pq - kb + 1 < nk ? pq - kb + 1 : nk; /* visible: [ja, jb) */
-            if (a->window > 0 && pq - a->window + 1 - kb > 0) ja = pq - a->window + 1 - kb;
+            int64_t lo, hi;
+            visible_keys(a, a->pos0 + t0 + i / group, &lo, &hi);
+            int64_t ja = lo - kb > 0 ? lo - kb : 0, jb = hi - kb + 1 < nk ? hi - kb + 1 : nk;
             if (ja >= jb) {
                 memset(si, 0, sizeof(float) * (size_t)nk);
                 continue;
