@@ -27,6 +27,14 @@ ifeq ($(HAVE_EDIT),1)
   APP_LIBS += $(shell pkg-config --libs libedit)
 endif
 
+# Image decoders for vision input: required (scripts/install_deps.sh installs them).
+IMAGE_PKGS := libpng libjpeg libwebp libgif
+ifneq ($(shell pkg-config --exists $(IMAGE_PKGS) && echo 1),1)
+  $(error missing image libraries ($(IMAGE_PKGS)): run scripts/install_deps.sh)
+endif
+CFLAGS_BASE += $(shell pkg-config --cflags $(IMAGE_PKGS))
+LDLIBS += $(shell pkg-config --libs $(IMAGE_PKGS))
+
 LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/app/*' | sort)
 APP_SRC  := $(sort $(wildcard src/app/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))

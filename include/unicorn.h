@@ -44,6 +44,9 @@ typedef struct ue_engine_params {
     const char *model_path; /* GGUF file */
     int n_threads;          /* 0: one per available core */
     const char *device;     /* "auto" (default), "cpu", "cpu-ref" (scalar reference kernels) */
+    /* Vision projector (llama.cpp-style mmproj GGUF) for image input; NULL: the model
+     * file's own v.* tensors when it carries them, else no vision. */
+    const char *mmproj_path;
     /* Called while loading with progress in [0, 1]; may be NULL. */
     void (*progress)(float fraction, void *user);
     void *progress_user;
@@ -107,6 +110,37 @@ typedef struct ue_chat_message {
 ue_status ue_chat_render(const ue_chat_message *messages, size_t n_messages,
                          int add_generation_prompt, char **out, ue_error *err);
 
+/* ---- images (vision: Gemma 3 4B and larger) ------------------------------------- */
+
+/* A decoded image, 8-bit RGB. PNG, JPEG, GIF (first frame), WebP and BMP, recognised by
+ * their first bytes; transparency is composited on white; a JPEG's EXIF orientation is
+ * applied. Inputs over UE_IMAGE_MAX_BYTES or UE_IMAGE_MAX_PIXELS are refused before any
+ * pixel memory is allocated. */
+typedef struct ue_image ue_image;
+
+#define UE_IMAGE_MAX_BYTES (64u << 20)
+#define UE_IMAGE_MAX_PIXELS 50000000u
+
+ue_status ue_image_load_file(const char *path, ue_image **out, ue_error *err);
+ue_status ue_image_load_memory(const void *data, size_t size, ue_image **out, ue_error *err);
+/* An image from packed RGB bytes [height][width][3] (copied). */
+ue_status ue_image_from_rgb(const uint8_t *rgb, int width, int height, ue_image **out,
+                            ue_error *err);
+void ue_image_destroy(ue_image *image); /* NULL is a no-op */
+int ue_image_width(const ue_image *image);
+int ue_image_height(const ue_image *image);
+const uint8_t *ue_image_rgb(const ue_image *image); /* [height][width][3], borrowed */
+
+/* Whether the engine has vision weights (from params.mmproj_path or the model file). */
+int ue_engine_has_vision(const ue_engine *engine);
+/* Soft tokens one image becomes (256 for Gemma 3); 0 without vision. */
+int ue_engine_image_tokens(const ue_engine *engine);
+/* Runs one image through the vision encoder and projector: out [image_tokens, n_embd]
+ * f32, the embeddings that replace the image's soft tokens (ue_session_eval_embeddings).
+ * Errors name the projector file needed when the engine has no vision weights. */
+ue_status ue_engine_encode_image(ue_engine *engine, const ue_image *image, float *out,
+                                 ue_error *err);
+
 /* ---- session --------------------------------------------------------------------- */
 
 typedef struct ue_session ue_session;
@@ -139,6 +173,15 @@ ue_status ue_session_eval(ue_session *session, const int32_t *tokens, size_t n_t
  * soft tokens of one image do; at most 512 per call. Their ue_session_tokens() entry is -1. */
 ue_status ue_session_eval_embeddings(ue_session *session, const float *embd, size_t n,
                                      const ue_eval_options *options, ue_error *err);
+/* Evaluates a prompt (text with control tokens such as a rendered chat turn) in which
+ * every "<start_of_image>" stands for the next of n_images images, in order: each becomes
+ * "\n\n<start_of_image>" + the image's soft tokens + "<end_of_image>\n\n" (Gemma 3's
+ * processor layout). With pan_scan, a wide or tall image also gets up to 4 crops, laid out
+ * as the Hugging Face processor does. add_bos prepends <bos>. The number of markers must
+ * equal n_images. */
+ue_status ue_session_eval_prompt(ue_session *session, const char *text, size_t len,
+                                 int add_bos, const ue_image *const *images, size_t n_images,
+                                 int pan_scan, const ue_eval_options *options, ue_error *err);
 const float *ue_session_logits(const ue_session *session); /* [n_vocab] */
 size_t ue_session_n_past(const ue_session *session);
 size_t ue_session_n_ctx(const ue_session *session);

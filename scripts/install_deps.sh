@@ -4,9 +4,11 @@
 # scripts use (pip). Safe to run again.
 set -euo pipefail
 # libvulkan-dev: Vulkan types only (libvulkan is loaded at run time); mesa-vulkan-drivers:
-# lavapipe, the CPU Vulkan device the tests look for.
+# lavapipe, the CPU Vulkan device the tests look for. libpng/libjpeg(-turbo)/libwebp/libgif:
+# image decoders for vision input (required by the build).
 pkgs=(build-essential pkg-config libcmocka-dev libedit-dev clang libclang-rt-14-dev
-      libvulkan-dev mesa-vulkan-drivers)
+      libvulkan-dev mesa-vulkan-drivers
+      libpng-dev libjpeg-dev libwebp-dev libgif-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
