@@ -48,6 +48,14 @@ LIB      := $(BUILD)/libunicorn.a
 
 all: $(BUILD)/unicorn
 
+# Vulkan backend: built when the Vulkan headers and glslc are there (libvulkan itself is
+# loaded at run time); its rules are in src/backend/vulkan/vulkan.mk.
+GLSLC ?= glslc
+HAVE_VULKAN := $(shell test -f /usr/include/vulkan/vulkan_core.h && command -v $(GLSLC) >/dev/null && echo 1)
+ifeq ($(HAVE_VULKAN),1)
+  include src/backend/vulkan/vulkan.mk
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@

@@ -3,11 +3,12 @@
 # Debian libraries (apt), and the Python packages the model download and the fixture
 # scripts use (pip). Safe to run again.
 set -euo pipefail
-# libvulkan-dev: Vulkan types only (libvulkan is loaded at run time); mesa-vulkan-drivers:
+# libvulkan-dev: Vulkan types only (libvulkan is loaded at run time); glslc: compiles the
+# Vulkan backend's shaders (without it the backend is not built); mesa-vulkan-drivers:
 # lavapipe, the CPU Vulkan device the tests look for. libpng/libjpeg(-turbo)/libwebp/libgif:
 # image decoders for vision input (required by the build).
 pkgs=(build-essential pkg-config libcmocka-dev libedit-dev clang libclang-rt-14-dev
-      libvulkan-dev mesa-vulkan-drivers
+      libvulkan-dev mesa-vulkan-drivers glslc
       libpng-dev libjpeg-dev libwebp-dev libgif-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -7,6 +7,9 @@
 #include "api/engine_internal.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/discovery/discovery.h"
+#ifdef UE_HAVE_VULKAN_BACKEND
+#include "backend/vulkan/vk_backend.h"
+#endif
 
 void ue_engine_params_init(ue_engine_params *p) {
     memset(p, 0, sizeof *p);
@@ -61,12 +64,33 @@ static ue_status create_backend(const ue_engine_params *p, ue_engine *e, ue_erro
     ue_status st = ue_discovery_run(&opts, &d, err);
     if (st != UE_OK) return st;
     ue_device_choice choice;
+    char name[32];
+    /* "vulkan:1" is accepted as another spelling of "vulkan1". */
+    if (!strncmp(dev, "vulkan:", 7) && strlen(dev) < sizeof name) {
+        snprintf(name, sizeof name, "vulkan%s", dev + 7);
+        dev = name;
+    }
     st = ue_discovery_pick(d, dev, UE_BUILT_BACKENDS, &choice, err);
     ue_discovery_destroy(d);
     if (st != UE_OK) return st;
     switch (choice.kind) {
     case UE_DEVICE_CPU: return create_cpu(p, e, UE_CPU_KERNELS_FAST, choice.reason, err);
     case UE_DEVICE_CPU_REF: return create_cpu(p, e, UE_CPU_KERNELS_REFERENCE, choice.reason, err);
+#ifdef UE_HAVE_VULKAN_BACKEND
+    case UE_DEVICE_VULKAN:
+        st = ue_vk_backend_create(choice.index, &e->be, err);
+        if (st == UE_OK) {
+            snprintf(e->device, sizeof e->device, "%s (%s)", e->be->description, choice.reason);
+            return UE_OK;
+        }
+        if (strcmp(dev, "auto") != 0) return st;
+        /* auto: a GPU that cannot run the backend leaves the CPU, and says why. */
+        {
+            char why[300];
+            snprintf(why, sizeof why, "auto: the GPU failed: %.250s", err ? err->msg : "?");
+            return create_cpu(p, e, UE_CPU_KERNELS_FAST, why, err);
+        }
+#endif
     default: break;
     }
     return ue_fail(err, UE_ERR_UNSUPPORTED, "device '%s' has no backend in this build",

@@ -83,12 +83,17 @@ void model_check_prompt(ue_engine *e, const uelg *f, int n_ctx, model_check_stat
 }
 
 int model_check_greedy(ue_engine *e, const uelg *f, int n_ctx) {
+    return model_check_greedy_n(e, f, n_ctx, (int)f->n_gen);
+}
+
+int model_check_greedy_n(ue_engine *e, const uelg *f, int n_ctx, int n_gen) {
     ue_session *s = new_session(e, n_ctx);
+    if (n_gen < 0 || (uint32_t)n_gen > f->n_gen) n_gen = (int)f->n_gen;
     ue_error err = {0};
     if (ue_session_eval(s, f->prompt_ids, f->n_prompt, NULL, &err) != UE_OK)
         fail_msg("eval: %s", err.msg);
     int matched = 0;
-    for (uint32_t i = 0; i < f->n_gen; i++) {
+    for (uint32_t i = 0; i < (uint32_t)n_gen; i++) {
         int tok = argmax(ue_session_logits(s), (int)f->n_vocab);
         if (tok != f->gen_ids[i]) {
             if (f->gen_margin[i] > MODEL_CHECK_MARGIN)

@@ -24,6 +24,8 @@ void model_check_prompt(ue_engine *engine, const uelg *f, int n_ctx, model_check
  * the sequences part at a reference near-tie (then the rest is not compared). Returns
  * the number of tokens that matched. */
 int model_check_greedy(ue_engine *engine, const uelg *f, int n_ctx);
+/* The same for the first n_gen tokens only (slow devices). */
+int model_check_greedy_n(ue_engine *engine, const uelg *f, int n_ctx, int n_gen);
 
 /* Evaluates the prompt one token at a time (the decode path) and returns the largest
  * |logit difference| against the fixture's full-vocabulary positions. */

@@ -235,7 +235,11 @@ enum {
 };
 /* The backends of this build: add a bit when a backend lands (used by `unicorn devices`
  * and, once wired, by the engine's device choice). */
+#ifdef UE_HAVE_VULKAN_BACKEND
+#define UE_BUILT_BACKENDS (UE_BUILT_CPU | UE_BUILT_VULKAN)
+#else
 #define UE_BUILT_BACKENDS (UE_BUILT_CPU)
+#endif
 
 typedef enum ue_device_kind {
     UE_DEVICE_CPU, UE_DEVICE_CPU_REF, UE_DEVICE_VULKAN, UE_DEVICE_NPU, UE_DEVICE_CUDA

@@ -1,0 +1,179 @@
+/* Shared state of the Vulkan backend's files: the loaded entry points, the device, the
+ * buffers (each with its own descriptor set), the pipelines and the command stream with
+ * its hazard tracking (vk_stream.c). */
+#ifndef UE_BACKEND_VULKAN_INTERNAL_H
+#define UE_BACKEND_VULKAN_INTERNAL_H
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan_core.h>
+
+#include "backend/vulkan/vk_backend.h"
+
+#define VK_GLOBAL_FNS(X) X(vkCreateInstance) X(vkEnumerateInstanceVersion)
+
+#define VK_INSTANCE_FNS(X)                                                                  \
+    X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)     \
+    X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceFeatures2)                       \
+    X(vkGetPhysicalDeviceMemoryProperties) X(vkGetPhysicalDeviceQueueFamilyProperties)      \
+    X(vkCreateDevice) X(vkGetDeviceProcAddr) X(vkEnumerateDeviceExtensionProperties)
+
+#define VK_DEVICE_FNS(X)                                                                    \
+    X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer)             \
+    X(vkGetBufferMemoryRequirements) X(vkAllocateMemory) X(vkFreeMemory)                    \
+    X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory) X(vkCreateShaderModule)           \
+    X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout) \
+    X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines)        \
+    X(vkDestroyPipeline) X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool)               \
+    X(vkAllocateDescriptorSets) X(vkFreeDescriptorSets) X(vkUpdateDescriptorSets)           \
+    X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)              \
+    X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer)                   \
+    X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch)  \
+    X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCmdUpdateBuffer) X(vkCmdFillBuffer)      \
+    X(vkCmdWriteTimestamp) X(vkCmdResetQueryPool) X(vkCreateQueryPool)                      \
+    X(vkDestroyQueryPool) X(vkGetQueryPoolResults) X(vkQueueSubmit) X(vkCreateFence)        \
+    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle)
+
+typedef struct vk_fns {
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+#define VK_FN_FIELD(name) PFN_##name name;
+    VK_GLOBAL_FNS(VK_FN_FIELD)
+    VK_INSTANCE_FNS(VK_FN_FIELD)
+    VK_DEVICE_FNS(VK_FN_FIELD)
+#undef VK_FN_FIELD
+} vk_fns;
+
+/* The weight types with shaders (dequant.glsl); index into the per-type pipelines. */
+enum { VK_N_WTYPES = 11 };
+int vk_wtype_index(ue_type type); /* -1: no shader for this type */
+
+typedef enum vk_pipe_id {
+    VK_PIPE_RMS_NORM,
+    VK_PIPE_ROPE,
+    VK_PIPE_ADD,
+    VK_PIPE_GELU_MUL,
+    VK_PIPE_COPY_F32,
+    VK_PIPE_COPY_F16,
+    VK_PIPE_ATTENTION,
+    VK_PIPE_ATTN_MERGE,
+    VK_PIPE_MUL_MV,                              /* + type index */
+    VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
+    VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
+    VK_PIPE_COUNT = VK_PIPE_GET_ROWS + VK_N_WTYPES
+} vk_pipe_id;
+
+/* A buffer larger than the device's storage-buffer range is seen through windows:
+ * descriptor set w covers bytes [w * step, w * step + range), windows overlapping by half,
+ * so any tensor of up to range / 2 bytes lies wholly inside one. */
+enum { VK_MAX_WINDOWS = 256 };
+typedef struct vk_buf {
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    VkDescriptorSet sets[VK_MAX_WINDOWS];
+    int n_sets;
+    size_t step, range;
+    size_t alloc_size;
+    int mapped; /* host pointer is the mapped memory (host-visible and coherent) */
+} vk_buf;
+
+/* The window of buf holding bytes [lo, hi): its set and the byte where it starts. */
+typedef struct vk_bind {
+    VkDescriptorSet set;
+    size_t base;
+} vk_bind;
+
+/* A byte range of a buffer that a recorded command reads or writes. */
+typedef struct vk_range {
+    const ue_buffer *buf;
+    size_t lo, hi;
+} vk_range;
+
+enum { VK_MAX_TRACK = 32, VK_PUSH_MAX = 128, VK_MAX_TIMED = 8192 };
+
+typedef struct vk_profile {
+    VkQueryPool pool;
+    double ns_per_tick;
+    int n_timed;                       /* dispatches timed in the current command buffer */
+    uint8_t label[VK_MAX_TIMED];       /* vk_pipe_id of each */
+    double total_ns[VK_PIPE_COUNT];
+    uint64_t count[VK_PIPE_COUNT];
+} vk_profile;
+
+typedef struct vk_backend {
+    ue_backend base;
+    vk_fns f;
+    void *lib;
+    VkInstance instance;
+    VkPhysicalDevice pdev;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t queue_family;
+    int unified;                       /* integrated GPU or CPU device: one memory */
+    int mt_device, mt_upload, mt_download; /* memory type indices; -1: none */
+    VkDescriptorSetLayout set_layout;
+    VkDescriptorPool desc_pool;
+    VkPipelineLayout pipe_layout;
+    VkPipeline pipes[VK_PIPE_COUNT];
+    VkCommandPool cmd_pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    int recording;
+    int n_commands;                    /* commands recorded since the last submit */
+    ue_status deferred;                /* first error met while recording (ops return void) */
+    ue_error deferred_err;
+    vk_range written[VK_MAX_TRACK], read[VK_MAX_TRACK];
+    int n_written, n_read;
+    ue_buffer *dummy;                  /* bound to the sets a shader does not use */
+    ue_buffer *upload, *download;      /* host staging (discrete devices) */
+    size_t upload_used;
+    ue_buffer *partials;               /* flash-decoding partial results */
+    size_t device_bytes;
+    vk_profile *prof;                  /* NULL unless UE_VK_PROFILE is set */
+} vk_backend;
+
+/* vk_device.c */
+ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out, ue_error *err);
+enum { VK_MEM_DEVICE = 0, VK_MEM_UPLOAD = 1, VK_MEM_DOWNLOAD = 2 };
+void vk_buffer_free(vk_backend *vk, ue_buffer *buf);
+ue_status vk_check(vk_backend *vk, VkResult r, const char *what, ue_error *err);
+
+/* vk_pipelines.c */
+ue_status vk_pipelines_create(vk_backend *vk, ue_error *err);
+void vk_pipelines_destroy(vk_backend *vk);
+const char *vk_pipe_name(int id);
+
+/* vk_stream.c: recording, hazards, submission */
+void vk_fail_deferred(vk_backend *vk, ue_status st, const char *fmt, ...) UE_PRINTF(3, 4);
+ue_status vk_begin(vk_backend *vk, ue_error *err);
+/* Records what a command reads and writes; puts a barrier before it when it touches
+ * memory an earlier unbarriered command wrote (or writes what one read). */
+void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_range *writes,
+               int n_writes);
+/* The window of buf covering [lo, hi); a deferred error (and the dummy buffer) when no
+ * window holds it all. */
+vk_bind vk_window(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
+/* Bytes a tensor may span and still fit one window of any buffer of this device. */
+size_t vk_max_span(const vk_backend *vk);
+/* Records one dispatch of pipeline `pipe` with sets 0..3 (VK_NULL_HANDLE: dummy). */
+void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const void *push,
+                 size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz,
+                 const vk_range *reads, int n_reads, const vk_range *writes, int n_writes);
+/* Submits what was recorded and waits for it. */
+ue_status vk_flush(vk_backend *vk, ue_error *err);
+void vk_profile_report(vk_backend *vk);
+
+/* vk_ops.c */
+void vk_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
+                    const ue_tensor *out);
+void vk_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
+                    const ue_tensor *out);
+void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out);
+void vk_op_rope(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, int64_t pos0,
+                float base, float freq_scale);
+void vk_op_attention(ue_backend *be, const ue_attention_args *a);
+void vk_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
+void vk_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
+void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+
+#endif

@@ -1,0 +1,320 @@
+/* Vulkan backend: the ops of backend.h, each turned into push constants and one or two
+ * dispatches (shaders/<op>.comp). Offsets of f32 tensors go to the shaders in floats, of
+ * weights in bytes. A tensor the shaders cannot address (misaligned, too large) becomes
+ * an error reported at the next sync, since ops return nothing. */
+#ifdef UE_HAVE_VULKAN_BACKEND
+#include <math.h>
+#include <string.h>
+
+#include "backend/vulkan/vk_internal.h"
+
+enum {
+    MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
+    MV_ROWS = 2,         /* rows per workgroup in mul_mv.comp (NR) */
+    MM_TILE = 64,        /* BM = BN of mul_mm.comp */
+    ATT_BLOCK = 128,     /* keys per block in attention.comp */
+    ATT_MAX_SPLIT = 64,
+    MAX_GRID_X = 65535,
+};
+
+static size_t tensor_bytes(const ue_tensor *t) {
+    return ue_type_row_bytes(t->type, t->ne[0]) * (size_t)t->ne[1];
+}
+
+static vk_range range_of(const ue_tensor *t) {
+    vk_range r = {t->buf, t->offset, t->offset + tensor_bytes(t)};
+    return r;
+}
+
+/* The window holding all of tensor t. */
+static vk_bind bind_t(vk_backend *vk, const ue_tensor *t) {
+    vk_range r = range_of(t);
+    return vk_window(vk, t->buf, r.lo, r.hi);
+}
+
+/* Offset of an f32 / i32 tensor in 4-byte elements from its window's start; 0 and a
+ * deferred error when the tensor is not 4-byte aligned. */
+static uint32_t off4(vk_backend *vk, const ue_tensor *t, const vk_bind *b, const char *what) {
+    size_t rel = t->offset - b->base;
+    if (t->offset % 4 || rel / 4 > UINT32_MAX) {
+        vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: %s at byte offset %zu is not 4-byte aligned",
+                         what, t->offset);
+        return 0;
+    }
+    return (uint32_t)(rel / 4);
+}
+
+/* Rows of a weight matrix per piece, so each piece fits one storage-buffer window. */
+static int64_t rows_per_piece(const vk_backend *vk, const ue_tensor *w) {
+    size_t row_bytes = ue_type_row_bytes(w->type, w->ne[0]);
+    int64_t n = row_bytes ? (int64_t)(vk_max_span(vk) / row_bytes) : w->ne[1];
+    return n < 1 ? 1 : n;
+}
+
+static int check_type(vk_backend *vk, const ue_tensor *t, ue_type want, const char *what) {
+    if (t->type == want) return 1;
+    vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: %s has type %d, expected %d", what,
+                     (int)t->type, (int)want);
+    return 0;
+}
+
+/* Splits n workgroups into a grid of x <= 65535 and y (shaders use wg_linear()). */
+static void fold(uint32_t n, uint32_t *gx, uint32_t *gy) {
+    *gx = n < MAX_GRID_X ? n : MAX_GRID_X;
+    *gy = *gx ? (n + *gx - 1) / *gx : 0;
+}
+
+static uint32_t ceil_div(int64_t a, int64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+void vk_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
+                    const ue_tensor *out) {
+    vk_backend *vk = (vk_backend *)be;
+    int t = vk_wtype_index(table->type);
+    if (t < 0 || table->offset % 2) {
+        vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: get_rows of type %d", (int)table->type);
+        return;
+    }
+    if (!check_type(vk, out, UE_TYPE_F32, "get_rows output")) return;
+    vk_bind bi = bind_t(vk, ids), bo = bind_t(vk, out);
+    vk_range wr = range_of(out);
+    size_t row_bytes = ue_type_row_bytes(table->type, table->ne[0]);
+    int64_t per = rows_per_piece(vk, table);
+    for (int64_t r0 = 0; r0 < table->ne[1]; r0 += per) {
+        ue_tensor piece = ue_tensor_rows(table, r0, r0 + per < table->ne[1] ? per : table->ne[1] - r0);
+        vk_bind bt = bind_t(vk, &piece);
+        struct {
+            uint32_t t_off, row_bytes, id_off, o_off, o_stride, ne0, n_rows;
+            float scale;
+            uint32_t row_lo, row_hi, zero_bad;
+        } pc = {(uint32_t)(piece.offset - bt.base), (uint32_t)row_bytes,
+                off4(vk, ids, &bi, "ids"), off4(vk, out, &bo, "get_rows output"),
+                (uint32_t)out->ne[0], (uint32_t)table->ne[0], (uint32_t)table->ne[1], scale,
+                (uint32_t)r0, (uint32_t)(r0 + piece.ne[1]), r0 == 0};
+        VkDescriptorSet sets[4] = {bt.set, VK_NULL_HANDLE, bo.set, bi.set};
+        vk_range rd[2] = {range_of(&piece), range_of(ids)};
+        vk_dispatch(vk, VK_PIPE_GET_ROWS + t, sets, &pc, sizeof pc, ceil_div(table->ne[0], 256),
+                    (uint32_t)ids->ne[0], 1, rd, 2, &wr, 1);
+    }
+}
+
+void vk_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
+                    const ue_tensor *out) {
+    vk_backend *vk = (vk_backend *)be;
+    if (!check_type(vk, x, UE_TYPE_F32, "rms_norm input") ||
+        !check_type(vk, w, UE_TYPE_F32, "rms_norm weight") ||
+        !check_type(vk, out, UE_TYPE_F32, "rms_norm output"))
+        return;
+    vk_bind bx = bind_t(vk, x), bw = bind_t(vk, w), bo = bind_t(vk, out);
+    struct {
+        uint32_t x_off, x_stride, w_off, o_off, o_stride, n, n_rows;
+        float eps;
+    } pc = {off4(vk, x, &bx, "rms_norm input"), (uint32_t)x->ne[0],
+            off4(vk, w, &bw, "rms_norm weight"), off4(vk, out, &bo, "rms_norm output"),
+            (uint32_t)out->ne[0], (uint32_t)x->ne[0], (uint32_t)x->ne[1], eps};
+    VkDescriptorSet sets[4] = {bx.set, bw.set, bo.set, VK_NULL_HANDLE};
+    vk_range rd[2] = {range_of(x), range_of(w)}, wr = range_of(out);
+    uint32_t gx, gy;
+    fold((uint32_t)x->ne[1], &gx, &gy);
+    vk_dispatch(vk, VK_PIPE_RMS_NORM, sets, &pc, sizeof pc, gx, gy, 1, rd, 2, &wr, 1);
+}
+
+void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out) {
+    vk_backend *vk = (vk_backend *)be;
+    int t = vk_wtype_index(w->type);
+    if (t < 0 || w->offset % 2) {
+        vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: matmul with weights of type %d at %zu",
+                         (int)w->type, w->offset);
+        return;
+    }
+    if (!check_type(vk, x, UE_TYPE_F32, "matmul input") ||
+        !check_type(vk, out, UE_TYPE_F32, "matmul output"))
+        return;
+    int64_t n_tok = x->ne[1];
+    vk_bind bx = bind_t(vk, x), bo = bind_t(vk, out);
+    vk_range wr = range_of(out);
+    int64_t per = rows_per_piece(vk, w);
+    /* Output rows in pieces when the matrix is larger than a storage-buffer window. */
+    for (int64_t r0 = 0; r0 < w->ne[1]; r0 += per) {
+        ue_tensor piece = ue_tensor_rows(w, r0, r0 + per < w->ne[1] ? per : w->ne[1] - r0);
+        vk_bind bw = bind_t(vk, &piece);
+        struct {
+            uint32_t w_off, row_bytes, x_off, x_stride, o_off, o_stride, K, N, n_tok;
+        } pc = {(uint32_t)(piece.offset - bw.base), (uint32_t)ue_type_row_bytes(w->type, w->ne[0]),
+                off4(vk, x, &bx, "matmul input"), (uint32_t)x->ne[0],
+                off4(vk, out, &bo, "matmul output") + (uint32_t)r0, (uint32_t)out->ne[0],
+                (uint32_t)w->ne[0], (uint32_t)piece.ne[1], (uint32_t)n_tok};
+        VkDescriptorSet sets[4] = {bw.set, bx.set, bo.set, VK_NULL_HANDLE};
+        vk_range rd[2] = {range_of(&piece), range_of(x)};
+        if (n_tok <= MV_MAX_TOKENS) {
+            uint32_t gx, gy;
+            fold(ceil_div(piece.ne[1], MV_ROWS), &gx, &gy);
+            vk_dispatch(vk, VK_PIPE_MUL_MV + t, sets, &pc, sizeof pc, gx, gy, (uint32_t)n_tok,
+                        rd, 2, &wr, 1);
+        } else {
+            vk_dispatch(vk, VK_PIPE_MUL_MM + t, sets, &pc, sizeof pc, ceil_div(piece.ne[1], MM_TILE),
+                        ceil_div(n_tok, MM_TILE), 1, rd, 2, &wr, 1);
+        }
+    }
+}
+
+void vk_op_rope(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, int64_t pos0,
+                float base, float freq_scale) {
+    vk_backend *vk = (vk_backend *)be;
+    if (!check_type(vk, x, UE_TYPE_F32, "rope input")) return;
+    if (head_dim <= 0 || n_rot <= 0 || n_rot > head_dim || n_rot % 2 || x->ne[0] % head_dim ||
+        pos0 < 0 || pos0 + x->ne[1] > UINT32_MAX) {
+        vk_fail_deferred(vk, UE_ERR_ARGUMENT, "Vulkan: rope head_dim %d n_rot %d row %lld",
+                         head_dim, n_rot, (long long)x->ne[0]);
+        return;
+    }
+    uint32_t n_heads = (uint32_t)(x->ne[0] / head_dim);
+    vk_bind bx = bind_t(vk, x);
+    struct {
+        uint32_t x_off, x_stride, n_heads, head_dim, n_rot, pos0;
+        float log2_base, freq_scale;
+    } pc = {off4(vk, x, &bx, "rope input"), (uint32_t)x->ne[0], n_heads, (uint32_t)head_dim,
+            (uint32_t)n_rot, (uint32_t)pos0, (float)log2((double)base), freq_scale};
+    VkDescriptorSet sets[4] = {bx.set, VK_NULL_HANDLE, VK_NULL_HANDLE, VK_NULL_HANDLE};
+    vk_range rw = range_of(x);
+    vk_dispatch(vk, VK_PIPE_ROPE, sets, &pc, sizeof pc, ceil_div((int64_t)n_heads * (n_rot / 2), 64),
+                (uint32_t)x->ne[1], 1, &rw, 1, &rw, 1);
+}
+
+/* One element-wise dispatch over rows: a is read and written (or only read for copies),
+ * b read (or written for copies). */
+static void eltwise(vk_backend *vk, int pipe, const ue_tensor *a, const ue_tensor *b, int copy) {
+    vk_bind ba = bind_t(vk, a), bb = bind_t(vk, b);
+    uint32_t b_off = b->type == UE_TYPE_F16 ? (uint32_t)((b->offset - bb.base) / 2)
+                                            : off4(vk, b, &bb, "operand");
+    if (b->type == UE_TYPE_F16 && b->offset % 2) {
+        vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: f16 rows at an odd byte offset");
+        return;
+    }
+    struct {
+        uint32_t a_off, a_stride, b_off, b_stride, n, n_rows;
+    } pc = {off4(vk, a, &ba, "operand"), (uint32_t)a->ne[0], b_off, (uint32_t)b->ne[0],
+            (uint32_t)a->ne[0], (uint32_t)a->ne[1]};
+    VkDescriptorSet bufs[4] = {ba.set, bb.set, VK_NULL_HANDLE, VK_NULL_HANDLE};
+    vk_range ra = range_of(a), rb = range_of(b);
+    uint32_t rows = (uint32_t)a->ne[1];
+    uint32_t gy = rows < MAX_GRID_X ? rows : MAX_GRID_X, gz = ceil_div(rows, MAX_GRID_X);
+    if (copy)
+        vk_dispatch(vk, pipe, bufs, &pc, sizeof pc, ceil_div(a->ne[0], 256), gy, gz, &ra, 1, &rb, 1);
+    else
+        vk_dispatch(vk, pipe, bufs, &pc, sizeof pc, ceil_div(a->ne[0], 256), gy, gz, (vk_range[]){ra, rb},
+                    2, &ra, 1);
+}
+
+void vk_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y) {
+    vk_backend *vk = (vk_backend *)be;
+    if (check_type(vk, x, UE_TYPE_F32, "add") && check_type(vk, y, UE_TYPE_F32, "add"))
+        eltwise(vk, VK_PIPE_ADD, x, y, 0);
+}
+
+void vk_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u) {
+    vk_backend *vk = (vk_backend *)be;
+    if (check_type(vk, g, UE_TYPE_F32, "gelu_mul") && check_type(vk, u, UE_TYPE_F32, "gelu_mul"))
+        eltwise(vk, VK_PIPE_GELU_MUL, g, u, 0);
+}
+
+void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst) {
+    vk_backend *vk = (vk_backend *)be;
+    if (!check_type(vk, src, UE_TYPE_F32, "copy_rows source")) return;
+    if (dst->type != UE_TYPE_F32 && dst->type != UE_TYPE_F16) {
+        vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: copy_rows to type %d", (int)dst->type);
+        return;
+    }
+    eltwise(vk, dst->type == UE_TYPE_F16 ? VK_PIPE_COPY_F16 : VK_PIPE_COPY_F32, src, dst, 1);
+}
+
+/* The backend's buffer for flash-decoding partials, at least `bytes` large. */
+static ue_buffer *partials(vk_backend *vk, size_t bytes) {
+    if (vk->partials && vk->partials->size >= bytes) return vk->partials;
+    ue_error err = {0};
+    ue_status st = UE_OK;
+    if (vk->partials) {
+        st = vk_flush(vk, &err); /* recorded commands may use the old one */
+        vk_buffer_free(vk, vk->partials);
+        vk->partials = NULL;
+    }
+    if (bytes < (4u << 20)) bytes = 4u << 20;
+    if (st == UE_OK) st = vk_buffer_alloc(vk, bytes, VK_MEM_DEVICE, &vk->partials, &err);
+    if (st != UE_OK) {
+        vk_fail_deferred(vk, st, "%s", err.msg);
+        return NULL;
+    }
+    return vk->partials;
+}
+
+void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
+    vk_backend *vk = (vk_backend *)be;
+    if (!check_type(vk, &a->q, UE_TYPE_F32, "attention q") ||
+        !check_type(vk, &a->k_cache, UE_TYPE_F32, "attention k cache") ||
+        !check_type(vk, &a->v_cache, UE_TYPE_F32, "attention v cache") ||
+        !check_type(vk, &a->out, UE_TYPE_F32, "attention output"))
+        return;
+    if (a->head_dim < 1 || a->head_dim > 512 || a->n_head_kv < 1 || a->n_head % a->n_head_kv ||
+        a->pos0 < 0 || a->pos0 + a->q.ne[1] > INT32_MAX || a->bidir_end > INT32_MAX) {
+        vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: attention with head_dim %d, %d/%d heads",
+                         a->head_dim, a->n_head, a->n_head_kv);
+        return;
+    }
+    int64_t n_tok = a->q.ne[1], D = a->head_dim;
+    /* Keys a query can see: at most up to the last query or the image span's end. */
+    int64_t last = a->pos0 + n_tok - 1;
+    if (a->bidir_end - 1 > last) last = a->bidir_end - 1;
+    int64_t first = a->window > 0 && a->pos0 - a->window + 1 > 0 ? a->pos0 - a->window + 1 : 0;
+    if (a->bidir_begin < a->bidir_end && a->bidir_begin < first) first = a->bidir_begin;
+    int64_t nkeys = last - first + 1;
+    uint32_t n_split = 1;
+    if (n_tok * a->n_head < 256) { /* few workgroups: split the keys (flash-decoding) */
+        n_split = ceil_div(nkeys, 2 * ATT_BLOCK);
+        if (n_split > ATT_MAX_SPLIT) n_split = ATT_MAX_SPLIT;
+        if (n_split < 1) n_split = 1;
+    }
+    vk_bind bq = bind_t(vk, &a->q), bk = bind_t(vk, &a->k_cache), bv = bind_t(vk, &a->v_cache);
+    vk_bind bo = bind_t(vk, &a->out);
+    vk_range kr = range_of(&a->k_cache), vr = range_of(&a->v_cache);
+    kr.hi = a->k_cache.offset + (size_t)(last + 1) * ue_type_row_bytes(UE_TYPE_F32, a->k_cache.ne[0]);
+    vr.hi = a->v_cache.offset + (size_t)(last + 1) * ue_type_row_bytes(UE_TYPE_F32, a->v_cache.ne[0]);
+    struct {
+        uint32_t q_off, q_stride, k_off, v_off, kv_stride, o_off, o_stride;
+        uint32_t n_head, n_head_kv, head_dim;
+        int32_t pos0, window, bidir_begin, bidir_end;
+        float scale;
+        uint32_t n_split;
+    } pc = {off4(vk, &a->q, &bq, "q"), (uint32_t)a->q.ne[0], off4(vk, &a->k_cache, &bk, "k cache"),
+            off4(vk, &a->v_cache, &bv, "v cache"), (uint32_t)a->k_cache.ne[0],
+            off4(vk, &a->out, &bo, "attention output"), (uint32_t)a->out.ne[0], (uint32_t)a->n_head,
+            (uint32_t)a->n_head_kv, (uint32_t)D, (int32_t)a->pos0, a->window,
+            (int32_t)a->bidir_begin, (int32_t)a->bidir_end, a->scale, n_split};
+    vk_range rd[3] = {range_of(&a->q), kr, vr};
+    if (n_split == 1) {
+        VkDescriptorSet bufs[4] = {bq.set, bk.set, bv.set, bo.set};
+        vk_range wr = range_of(&a->out);
+        vk_dispatch(vk, VK_PIPE_ATTENTION, bufs, &pc, sizeof pc, 1, (uint32_t)a->n_head,
+                    (uint32_t)n_tok, rd, 3, &wr, 1);
+        return;
+    }
+    size_t part_bytes = (size_t)n_tok * (size_t)a->n_head * n_split * (size_t)(D + 2) * 4;
+    ue_buffer *pb = partials(vk, part_bytes);
+    if (!pb) return;
+    pc.o_off = 0;
+    vk_bind bp = vk_window(vk, pb, 0, part_bytes);
+    VkDescriptorSet bufs[4] = {bq.set, bk.set, bv.set, bp.set};
+    vk_range pr = {pb, 0, part_bytes};
+    vk_dispatch(vk, VK_PIPE_ATTENTION, bufs, &pc, sizeof pc, n_split, (uint32_t)a->n_head,
+                (uint32_t)n_tok, rd, 3, &pr, 1);
+    struct {
+        uint32_t p_off, o_off, o_stride, n_head, head_dim, n_split;
+    } mc = {0, off4(vk, &a->out, &bo, "attention output"), (uint32_t)a->out.ne[0],
+            (uint32_t)a->n_head, (uint32_t)D, n_split};
+    VkDescriptorSet mbufs[4] = {bp.set, bo.set, VK_NULL_HANDLE, VK_NULL_HANDLE};
+    vk_range wr = range_of(&a->out);
+    vk_dispatch(vk, VK_PIPE_ATTN_MERGE, mbufs, &mc, sizeof mc, (uint32_t)a->n_head,
+                (uint32_t)n_tok, 1, &pr, 1, &wr, 1);
+}
+
+#else
+typedef int ue_vk_ops_not_built;
+#endif

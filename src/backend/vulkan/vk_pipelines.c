@@ -1,0 +1,88 @@
+/* Vulkan backend: one compute pipeline per shader variant, all sharing one layout (four
+ * descriptor sets of one storage buffer each, 128 bytes of push constants). Variants per
+ * weight type come from the embedded SPIR-V table (vk_shaders.h). */
+#ifdef UE_HAVE_VULKAN_BACKEND
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/vulkan/vk_internal.h"
+#include "backend/vulkan/vk_shaders.h"
+
+static const char *wtype_suffix[VK_N_WTYPES] = {"f32",  "f16",  "bf16", "q4_0", "q4_1", "q5_0",
+                                                "q5_1", "q8_0", "q4_k", "q5_k", "q6_k"};
+
+/* Shader name of pipeline id (into buf for per-type variants). */
+static const char *pipe_shader(int id, char *buf, size_t cap) {
+    static const char *fixed[] = {"rms_norm", "rope",     "add",       "gelu_mul",
+                                  "copy_f32", "copy_f16", "attention", "attn_merge"};
+    if (id < VK_PIPE_MUL_MV) return fixed[id];
+    const char *family = id < VK_PIPE_MUL_MM ? "mul_mv" : id < VK_PIPE_GET_ROWS ? "mul_mm" : "get_rows";
+    int t = id < VK_PIPE_MUL_MM ? id - VK_PIPE_MUL_MV
+            : id < VK_PIPE_GET_ROWS ? id - VK_PIPE_MUL_MM
+                                    : id - VK_PIPE_GET_ROWS;
+    snprintf(buf, cap, "%s_%s", family, wtype_suffix[t]);
+    return buf;
+}
+
+const char *vk_pipe_name(int id) {
+    static char names[VK_PIPE_COUNT][32];
+    return pipe_shader(id, names[id], sizeof names[id]);
+}
+
+ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
+    const vk_fns *f = &vk->f;
+    VkDescriptorSetLayout sets[4] = {vk->set_layout, vk->set_layout, vk->set_layout,
+                                     vk->set_layout};
+    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0,
+                              .size = VK_PUSH_MAX};
+    VkPipelineLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                     .setLayoutCount = 4,
+                                     .pSetLayouts = sets,
+                                     .pushConstantRangeCount = 1,
+                                     .pPushConstantRanges = &pc};
+    ue_status st = vk_check(vk, f->vkCreatePipelineLayout(vk->dev, &li, NULL, &vk->pipe_layout),
+                            "vkCreatePipelineLayout", err);
+    if (st != UE_OK) return st;
+    for (int id = 0; id < VK_PIPE_COUNT; id++) {
+        char buf[32];
+        const char *name = pipe_shader(id, buf, sizeof buf);
+        const ue_vk_spirv *spv = NULL;
+        for (size_t i = 0; i < ue_vk_spirv_count && !spv; i++)
+            if (!strcmp(ue_vk_spirv_table[i].name, name)) spv = &ue_vk_spirv_table[i];
+        if (!spv) return ue_fail(err, UE_ERR_DEVICE, "Vulkan: shader '%s' is not embedded", name);
+        VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                       .codeSize = spv->size,
+                                       .pCode = spv->code};
+        VkShaderModule mod;
+        if ((st = vk_check(vk, f->vkCreateShaderModule(vk->dev, &mi, NULL, &mod),
+                           "vkCreateShaderModule", err))) {
+            ue_error_prefix(err, "shader %s", name);
+            return st;
+        }
+        VkComputePipelineCreateInfo pi = {
+            .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+            .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                      .module = mod,
+                      .pName = "main"},
+            .layout = vk->pipe_layout};
+        VkResult r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL,
+                                                 &vk->pipes[id]);
+        f->vkDestroyShaderModule(vk->dev, mod, NULL);
+        if ((st = vk_check(vk, r, "vkCreateComputePipelines", err))) {
+            ue_error_prefix(err, "shader %s", name);
+            return st;
+        }
+    }
+    return UE_OK;
+}
+
+void vk_pipelines_destroy(vk_backend *vk) {
+    for (int id = 0; id < VK_PIPE_COUNT; id++)
+        if (vk->pipes[id]) vk->f.vkDestroyPipeline(vk->dev, vk->pipes[id], NULL);
+    if (vk->pipe_layout) vk->f.vkDestroyPipelineLayout(vk->dev, vk->pipe_layout, NULL);
+}
+
+#else
+typedef int ue_vk_pipelines_not_built;
+#endif

@@ -1,0 +1,36 @@
+# The Vulkan backend's build, included by the Makefile when the Vulkan headers and glslc
+# are found: compiles shaders/*.comp to SPIR-V (one module per variant: per weight type
+# for the matmul and get_rows families) and embeds them in a generated C file.
+CFLAGS += -DUE_HAVE_VULKAN_BACKEND
+GLSLC_FLAGS := --target-env=vulkan1.2 -O
+VK_TYPES := f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k
+VK_SPV := $(foreach f,mul_mv mul_mm get_rows,$(foreach t,$(VK_TYPES),$(BUILD)/spv/$(f)_$(t).spv)) \
+          $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
+                                    add.spv gelu_mul.spv copy_f32.spv copy_f16.spv)
+VK_INC := $(wildcard shaders/include/*.glsl)
+
+$(BUILD)/spv/mul_mv_%.spv: shaders/mul_mv.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/mul_mm_%.spv: shaders/mul_mm.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/get_rows_%.spv: shaders/get_rows.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/add.spv $(BUILD)/spv/gelu_mul.spv $(BUILD)/spv/copy_f32.spv $(BUILD)/spv/copy_f16.spv: \
+		shaders/eltwise.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DOP_$$(basename $@ .spv | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/%.spv: shaders/%.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) $< -o $@
+
+$(BUILD)/gen/vk_spirv.c: $(VK_SPV) src/backend/vulkan/embed_spirv.sh
+	@mkdir -p $(dir $@)
+	sh src/backend/vulkan/embed_spirv.sh $@ $(VK_SPV)
+$(BUILD)/obj/gen/vk_spirv.o: $(BUILD)/gen/vk_spirv.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+LIB_OBJ += $(BUILD)/obj/gen/vk_spirv.o

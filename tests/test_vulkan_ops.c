@@ -1,0 +1,407 @@
+/* Every op of the Vulkan backend against the CPU scalar reference backend (cpu-ref):
+ * random shapes with odd sizes, every weight type, decode and prefill paths, attention
+ * with windows, image spans and the flash-decoding split. Every output lies between guard
+ * regions that must come back untouched, starts poisoned with NaN, and must be finite.
+ * A second pass shrinks the storage-buffer range (UE_VK_TEST_RANGE) so weights are read
+ * through windows and in row pieces. Runs on any Vulkan device (lavapipe in CI); skips
+ * when there is none. Tolerances are stated beside each check. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+#ifdef UE_HAVE_VULKAN_BACKEND
+#include "backend/vulkan/vk_backend.h"
+#endif
+
+enum { GUARD = 256 };
+static const uint8_t GUARD_BYTE = 0xA5;
+
+static ue_backend *g_cpu, *g_vk;
+static int g_windowed; /* second pass: 64 KiB storage-buffer windows */
+
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+static uint32_t rnd_u32(void) {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
+}
+static float rnd_f(float lo, float hi) {
+    return lo + (hi - lo) * (float)(rnd_u32() >> 8) / 16777216.0f;
+}
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = ue_f32_to_f16(v);
+    memcpy(p, &h, 2);
+}
+
+/* Random rows of a weight type: random quant bits, finite scales of realistic size. */
+static void random_rows(ue_type type, uint8_t *dst, int64_t n, int64_t rows) {
+    const ue_type_traits *tr = ue_type_get(type);
+    size_t bytes = ue_type_row_bytes(type, n) * (size_t)rows;
+    for (size_t i = 0; i < bytes; i++) dst[i] = (uint8_t)rnd_u32();
+    int64_t blocks = n / tr->block_size * rows;
+    for (int64_t b = 0; b < blocks; b++) {
+        uint8_t *p = dst + (size_t)b * tr->type_size;
+        switch (type) {
+        case UE_TYPE_F32: {
+            float v = rnd_f(-1.0f, 1.0f);
+            memcpy(p, &v, 4);
+            break;
+        }
+        case UE_TYPE_F16: put_f16(p, rnd_f(-1.0f, 1.0f)); break;
+        case UE_TYPE_BF16: {
+            uint16_t h = ue_f32_to_bf16(rnd_f(-1.0f, 1.0f));
+            memcpy(p, &h, 2);
+            break;
+        }
+        case UE_TYPE_Q4_1:
+        case UE_TYPE_Q5_1:
+            put_f16(p, rnd_f(-0.05f, 0.05f));
+            put_f16(p + 2, rnd_f(-0.5f, 0.5f));
+            break;
+        case UE_TYPE_Q4_K:
+        case UE_TYPE_Q5_K:
+            put_f16(p, rnd_f(0.0f, 0.01f));
+            put_f16(p + 2, rnd_f(0.0f, 0.01f));
+            break;
+        case UE_TYPE_Q6_K: put_f16(p + 208, rnd_f(-0.005f, 0.005f)); break;
+        default: put_f16(p, rnd_f(-0.05f, 0.05f)); break;
+        }
+    }
+}
+
+static float *random_f32(int64_t n, float scale) {
+    float *x = malloc((size_t)n * sizeof *x);
+    assert_non_null(x);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = rnd_f(-scale, scale);
+        if (rnd_u32() % 61 == 0) x[i] *= 8.0f; /* outlier channels, as real activations have */
+    }
+    return x;
+}
+
+/* One tensor on both backends, each in its own buffer between guard regions. */
+typedef struct twin {
+    ue_buffer *cb, *gb;
+    ue_tensor c, g;
+    size_t bytes;
+} twin;
+
+static twin twin_new(ue_type type, int64_t ne0, int64_t ne1, const void *data) {
+    twin t = {0};
+    t.bytes = ue_type_row_bytes(type, ne0) * (size_t)ne1;
+    size_t total = GUARD + t.bytes + GUARD;
+    ue_error err = {0};
+    assert_int_equal(g_cpu->ops->buffer_create(g_cpu, total, &t.cb, &err), UE_OK);
+    if (g_vk->ops->buffer_create(g_vk, total, &t.gb, &err) != UE_OK) fail_msg("%s", err.msg);
+    uint8_t *fill = malloc(total);
+    assert_non_null(fill);
+    memset(fill, GUARD_BYTE, total);
+    if (data) memcpy(fill + GUARD, data, t.bytes);
+    else memset(fill + GUARD, 0xFF, t.bytes); /* NaN poison: outputs must overwrite it */
+    assert_int_equal(g_cpu->ops->write(g_cpu, t.cb, 0, fill, total, &err), UE_OK);
+    assert_int_equal(g_vk->ops->write(g_vk, t.gb, 0, fill, total, &err), UE_OK);
+    free(fill);
+    ue_tensor base = {.offset = GUARD, .type = type, .ne = {ne0, ne1}};
+    t.c = base;
+    t.c.buf = t.cb;
+    t.g = base;
+    t.g.buf = t.gb;
+    return t;
+}
+
+static void twin_free(twin *t) {
+    g_cpu->ops->buffer_destroy(g_cpu, t->cb);
+    g_vk->ops->buffer_destroy(g_vk, t->gb);
+}
+
+static void sync_both(void) {
+    ue_error err = {0};
+    if (g_vk->ops->sync(g_vk, &err) != UE_OK) fail_msg("vulkan sync: %s", err.msg);
+    assert_int_equal(g_cpu->ops->sync(g_cpu, &err), UE_OK);
+}
+
+/* Reads back the Vulkan copy, checks both guards, and returns its data (malloc'd). */
+static uint8_t *read_checked(const twin *t, const char *what) {
+    size_t total = GUARD + t->bytes + GUARD;
+    uint8_t *all = malloc(total);
+    assert_non_null(all);
+    ue_error err = {0};
+    if (g_vk->ops->read(g_vk, t->gb, 0, all, total, &err) != UE_OK) fail_msg("read: %s", err.msg);
+    for (size_t i = 0; i < GUARD; i++)
+        if (all[i] != GUARD_BYTE || all[GUARD + t->bytes + i] != GUARD_BYTE)
+            fail_msg("%s: guard byte %zu overwritten", what, i);
+    return all;
+}
+
+/* Compares f32 outputs: |gpu - cpu| <= atol + rtol * scale[i] (scale NULL: |cpu|). */
+static double compare_f32(const twin *t, const char *what, double atol, double rtol,
+                          const double *scale) {
+    uint8_t *all = read_checked(t, what);
+    const float *g = (const float *)(all + GUARD);
+    const float *c = (const float *)((const uint8_t *)t->cb->host + GUARD);
+    size_t n = t->bytes / 4;
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(g[i])) fail_msg("%s: element %zu is %f", what, i, g[i]);
+        double d = fabs((double)g[i] - c[i]);
+        double tol = atol + rtol * (scale ? scale[i] : fabs(c[i]));
+        if (d > tol) fail_msg("%s: element %zu: vulkan %.7g, cpu %.7g (tolerance %.3g)", what, i, g[i], c[i], tol);
+        if (d > worst) worst = d;
+    }
+    free(all);
+    return worst;
+}
+
+static const ue_type k_types[] = {UE_TYPE_F32,  UE_TYPE_F16,  UE_TYPE_BF16, UE_TYPE_Q4_0,
+                                  UE_TYPE_Q4_1, UE_TYPE_Q5_0, UE_TYPE_Q5_1, UE_TYPE_Q8_0,
+                                  UE_TYPE_Q4_K, UE_TYPE_Q5_K, UE_TYPE_Q6_K};
+enum { N_TYPES = sizeof k_types / sizeof k_types[0] };
+
+/* Matmul tolerance: f32 sums in another order, relative 2e-5 of sum |w||x| (K <= 2k). */
+static void check_matmul(ue_type type, int64_t k, int64_t rows, int64_t n_tok) {
+    uint8_t *w = malloc(ue_type_row_bytes(type, k) * (size_t)rows);
+    assert_non_null(w);
+    random_rows(type, w, k, rows);
+    float *x = random_f32(k * n_tok, 1.0f);
+    twin tw = twin_new(type, k, rows, w), tx = twin_new(UE_TYPE_F32, k, n_tok, x);
+    twin to = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+    g_cpu->ops->matmul(g_cpu, &tw.c, &tx.c, &to.c);
+    g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
+    sync_both();
+    double *mag = calloc((size_t)(rows * n_tok), sizeof *mag);
+    float *wr = malloc((size_t)k * sizeof *wr);
+    assert_true(mag && wr);
+    for (int64_t r = 0; r < rows; r++) {
+        ue_dequantize_row(type, w + (size_t)r * ue_type_row_bytes(type, k), wr, k);
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t i = 0; i < k; i++) mag[t * rows + r] += fabs((double)wr[i] * x[t * k + i]);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s k=%lld rows=%lld tokens=%lld", ue_type_get(type)->name,
+             (long long)k, (long long)rows, (long long)n_tok);
+    compare_f32(&to, what, 1e-6, 2e-5, mag);
+    free(mag);
+    free(wr);
+    free(w);
+    free(x);
+    twin_free(&tw);
+    twin_free(&tx);
+    twin_free(&to);
+}
+
+static void test_matmul_every_type(void **state) {
+    (void)state;
+    for (int i = 0; i < N_TYPES; i++) {
+        ue_type type = k_types[i];
+        int64_t qk = ue_type_get(type)->block_size;
+        int64_t k = qk == 1 ? 67 : qk * (qk == 256 ? 3 : 5); /* odd block counts */
+        int64_t tokens[] = {1, 3, 5, 70};                     /* mat-vec and tiled paths */
+        /* with tiny windows, activations of 70 tokens would not fit one */
+        for (size_t j = 0; j < (g_windowed ? 3 : sizeof tokens / sizeof tokens[0]); j++)
+            check_matmul(type, k, 37, tokens[j]);
+        check_matmul(type, qk == 1 ? 1024 : 1024, 129, 1);    /* longer rows */
+    }
+}
+
+/* get_rows dequantizes exactly as the CPU does; only the scale product may round. */
+static void test_get_rows_every_type(void **state) {
+    (void)state;
+    for (int i = 0; i < N_TYPES; i++) {
+        ue_type type = k_types[i];
+        int64_t qk = ue_type_get(type)->block_size, k = qk == 1 ? 67 : qk * 3, rows = 401;
+        uint8_t *w = malloc(ue_type_row_bytes(type, k) * (size_t)rows);
+        assert_non_null(w);
+        random_rows(type, w, k, rows);
+        int32_t ids[7] = {0, 400, 3, 3, 217, -1, 401}; /* the last two are outside: zeros */
+        twin tw = twin_new(type, k, rows, w), ti = twin_new(UE_TYPE_I32, 7, 1, ids);
+        twin to = twin_new(UE_TYPE_F32, k, 7, NULL);
+        g_cpu->ops->get_rows(g_cpu, &tw.c, &ti.c, 1.5f, &to.c);
+        g_vk->ops->get_rows(g_vk, &tw.g, &ti.g, 1.5f, &to.g);
+        sync_both();
+        char what[64];
+        snprintf(what, sizeof what, "get_rows %s", ue_type_get(type)->name);
+        compare_f32(&to, what, 0.0, 1e-6, NULL);
+        free(w);
+        twin_free(&tw);
+        twin_free(&ti);
+        twin_free(&to);
+    }
+}
+
+/* rms_norm: 1e-5 relative (f32 sum of squares vs the CPU's double). In place too. */
+static void test_rms_norm(void **state) {
+    (void)state;
+    int64_t shapes[][2] = {{640, 3}, {256, 33}, {67, 5}, {2560, 1}};
+    for (size_t s = 0; s < 4; s++) {
+        int64_t n = shapes[s][0], rows = shapes[s][1];
+        float *x = random_f32(n * rows, 3.0f), *w = random_f32(n, 1.0f);
+        twin tx = twin_new(UE_TYPE_F32, n, rows, x), tw = twin_new(UE_TYPE_F32, n, 1, w);
+        twin to = twin_new(UE_TYPE_F32, n, rows, NULL);
+        g_cpu->ops->rms_norm(g_cpu, &tx.c, &tw.c, 1e-6f, &to.c);
+        g_vk->ops->rms_norm(g_vk, &tx.g, &tw.g, 1e-6f, &to.g);
+        g_cpu->ops->rms_norm(g_cpu, &tx.c, &tw.c, 1e-6f, &tx.c); /* in place */
+        g_vk->ops->rms_norm(g_vk, &tx.g, &tw.g, 1e-6f, &tx.g);
+        sync_both();
+        compare_f32(&to, "rms_norm", 1e-6, 1e-5, NULL);
+        compare_f32(&tx, "rms_norm in place", 1e-6, 1e-5, NULL);
+        free(x);
+        free(w);
+        twin_free(&tx);
+        twin_free(&tw);
+        twin_free(&to);
+    }
+}
+
+/* rope: the GPU forms angles in f32 (base^(-2i/n) rounds to ~1e-7 relative), so at
+ * positions up to ~5k the angle may be off by ~1e-3 rad: 2e-3 of the pair's magnitude. */
+static void test_rope(void **state) {
+    (void)state;
+    struct { int head_dim, n_heads, n_tok; int64_t pos0; float base, scale; } cases[] = {
+        {256, 4, 3, 0, 10000.0f, 1.0f}, {256, 1, 1, 4999, 1e6f, 0.125f}, {64, 3, 17, 100, 10000.0f, 1.0f}};
+    for (size_t c = 0; c < 3; c++) {
+        int64_t n = (int64_t)cases[c].head_dim * cases[c].n_heads;
+        float *x = random_f32(n * cases[c].n_tok, 1.0f);
+        twin tx = twin_new(UE_TYPE_F32, n, cases[c].n_tok, x);
+        g_cpu->ops->rope(g_cpu, &tx.c, cases[c].head_dim, cases[c].head_dim, cases[c].pos0,
+                         cases[c].base, cases[c].scale);
+        g_vk->ops->rope(g_vk, &tx.g, cases[c].head_dim, cases[c].head_dim, cases[c].pos0,
+                        cases[c].base, cases[c].scale);
+        sync_both();
+        double *mag = malloc((size_t)(n * cases[c].n_tok) * sizeof *mag);
+        assert_non_null(mag);
+        for (int64_t i = 0; i < n * cases[c].n_tok; i++) mag[i] = 10.0; /* |x| <= 8 per pair half */
+        compare_f32(&tx, "rope", 1e-5, 2e-3 / 10.0 * 2.0, mag);
+        free(mag);
+        free(x);
+        twin_free(&tx);
+    }
+}
+
+/* add is exact; gelu_mul within 1e-5 relative (tanh and pow differ by a few ulp); copies
+ * exact, f32 -> f16 rounds to nearest even on both sides. */
+static void test_eltwise(void **state) {
+    (void)state;
+    int64_t n = 1031, rows = 3;
+    float *a = random_f32(n * rows, 4.0f), *b = random_f32(n * rows, 4.0f);
+    twin ta = twin_new(UE_TYPE_F32, n, rows, a), tb = twin_new(UE_TYPE_F32, n, rows, b);
+    twin tg = twin_new(UE_TYPE_F32, n, rows, a);
+    twin c32 = twin_new(UE_TYPE_F32, n, rows, NULL), c16 = twin_new(UE_TYPE_F16, n, rows, NULL);
+    g_cpu->ops->add(g_cpu, &ta.c, &tb.c);
+    g_vk->ops->add(g_vk, &ta.g, &tb.g);
+    g_cpu->ops->gelu_mul(g_cpu, &tg.c, &tb.c);
+    g_vk->ops->gelu_mul(g_vk, &tg.g, &tb.g);
+    g_cpu->ops->copy_rows(g_cpu, &ta.c, &c32.c);
+    g_vk->ops->copy_rows(g_vk, &ta.g, &c32.g);
+    g_cpu->ops->copy_rows(g_cpu, &tb.c, &c16.c);
+    g_vk->ops->copy_rows(g_vk, &tb.g, &c16.g);
+    sync_both();
+    compare_f32(&ta, "add", 0.0, 0.0, NULL);
+    compare_f32(&tg, "gelu_mul", 1e-6, 1e-5, NULL);
+    compare_f32(&c32, "copy_rows f32", 0.0, 0.0, NULL);
+    uint8_t *all = read_checked(&c16, "copy_rows f16");
+    const uint16_t *g = (const uint16_t *)(all + GUARD);
+    const uint16_t *c = (const uint16_t *)((const uint8_t *)c16.cb->host + GUARD);
+    for (int64_t i = 0; i < n * rows; i++)
+        if (g[i] != c[i]) fail_msg("copy_rows f16: element %lld: 0x%04x vs 0x%04x", (long long)i, g[i], c[i]);
+    free(all);
+    free(a);
+    free(b);
+    twin_free(&ta);
+    twin_free(&tb);
+    twin_free(&tg);
+    twin_free(&c32);
+    twin_free(&c16);
+}
+
+/* attention: 2e-5 absolute on outputs of size ~1 (f32 softmax in another order). */
+static void check_attention(int n_head, int n_head_kv, int head_dim, int n_tok, int64_t pos0,
+                            int window, int64_t bidir_begin, int64_t bidir_end) {
+    int64_t n_ctx = pos0 + n_tok + 8, kvd = (int64_t)n_head_kv * head_dim, qd = (int64_t)n_head * head_dim;
+    float *q = random_f32(qd * n_tok, 1.0f), *k = random_f32(kvd * n_ctx, 1.0f);
+    float *v = random_f32(kvd * n_ctx, 1.0f);
+    twin tq = twin_new(UE_TYPE_F32, qd, n_tok, q), tk = twin_new(UE_TYPE_F32, kvd, n_ctx, k);
+    twin tv = twin_new(UE_TYPE_F32, kvd, n_ctx, v), to = twin_new(UE_TYPE_F32, qd, n_tok, NULL);
+    ue_attention_args a = {.n_head = n_head, .n_head_kv = n_head_kv, .head_dim = head_dim,
+                           .pos0 = pos0, .window = window, .scale = 1.0f / sqrtf((float)head_dim),
+                           .bidir_begin = bidir_begin, .bidir_end = bidir_end};
+    a.q = tq.c, a.k_cache = tk.c, a.v_cache = tv.c, a.out = to.c;
+    g_cpu->ops->attention(g_cpu, &a);
+    a.q = tq.g, a.k_cache = tk.g, a.v_cache = tv.g, a.out = to.g;
+    g_vk->ops->attention(g_vk, &a);
+    sync_both();
+    char what[128];
+    snprintf(what, sizeof what, "attention heads %d/%d dim %d tokens %d pos0 %lld window %d span %lld..%lld",
+             n_head, n_head_kv, head_dim, n_tok, (long long)pos0, window, (long long)bidir_begin,
+             (long long)bidir_end);
+    compare_f32(&to, what, 2e-5, 1e-5, NULL);
+    free(q);
+    free(k);
+    free(v);
+    twin_free(&tq);
+    twin_free(&tk);
+    twin_free(&tv);
+    twin_free(&to);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    check_attention(4, 1, 256, 1, 0, 0, 0, 0);       /* first token */
+    check_attention(4, 1, 256, 1, 700, 0, 700, 700); /* decode, split over the keys */
+    check_attention(8, 4, 64, 1, 1500, 512, 0, 0);   /* decode, sliding window, split */
+    check_attention(4, 2, 64, 37, 0, 0, 0, 0);       /* prefill, causal */
+    check_attention(4, 2, 64, 40, 90, 16, 0, 0);     /* prefill after a prefix, window */
+    check_attention(2, 1, 80, 21, 10, 0, 10, 31);    /* image span: bidirectional */
+    check_attention(2, 2, 48, 9, 30, 8, 33, 37);     /* span under a window */
+}
+
+static int setup_backends(void **state) {
+    (void)state;
+    ue_error err = {0};
+    assert_int_equal(ue_cpu_backend_create(1, UE_CPU_KERNELS_REFERENCE, &g_cpu, &err), UE_OK);
+#ifdef UE_HAVE_VULKAN_BACKEND
+    const char *idx = getenv("UE_VK_DEVICE");
+    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &g_vk, &err) != UE_OK) {
+        printf("SKIP: no usable Vulkan device: %s\n", err.msg);
+        exit(UE_TEST_SKIP_CODE);
+    }
+    printf("%s\n", g_vk->description);
+#endif
+    return 0;
+}
+
+static int teardown_backends(void **state) {
+    (void)state;
+    if (g_vk) g_vk->ops->destroy(g_vk);
+    g_cpu->ops->destroy(g_cpu);
+    g_vk = g_cpu = NULL;
+    return 0;
+}
+
+int main(void) {
+#ifndef UE_HAVE_VULKAN_BACKEND
+    printf("SKIP: this build has no Vulkan backend (needs the Vulkan headers and glslc)\n");
+    return UE_TEST_SKIP_CODE;
+#else
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
+        cmocka_unit_test(test_rms_norm),          cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_eltwise),           cmocka_unit_test(test_attention),
+    };
+    int rc = cmocka_run_group_tests_name("vulkan ops", tests, setup_backends, teardown_backends);
+    if (rc) return rc;
+    /* Again with a 64 KiB storage-buffer range: weights through windows and row pieces. */
+    setenv("UE_VK_TEST_RANGE", "65536", 1);
+    g_windowed = 1;
+    const struct CMUnitTest windowed[] = {
+        cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
+    };
+    return cmocka_run_group_tests_name("vulkan ops, 64 KiB windows", windowed, setup_backends,
+                                       teardown_backends);
+#endif
+}
