@@ -112,6 +112,10 @@ ue_status ue_engine_create(const ue_engine_params *p, ue_engine **out, ue_error 
     if ((st = create_backend(p, e, err)) != UE_OK) goto fail;
     if ((st = ue_gemma3_load(e->gguf, e->be, ue_tokenizer_n_vocab(e->tok), &e->model, err)))
         goto fail;
+    if ((st = ue_engine_vision_init(e, p, err)) != UE_OK) { /* the error names the file */
+        ue_engine_destroy(e);
+        return st;
+    }
     if (p->progress) p->progress(1.0f, p->progress_user);
 
     const char *base = strrchr(p->model_path, '/');
@@ -147,6 +151,7 @@ fail:
 
 void ue_engine_destroy(ue_engine *e) {
     if (!e) return;
+    ue_engine_vision_free(e);
     ue_gemma3_destroy(e->model);
     if (e->be) e->be->ops->destroy(e->be);
     ue_tokenizer_destroy(e->tok);

@@ -136,6 +136,7 @@ ue_status ue_session_eval_embeddings(ue_session *s, const float *embd, size_t n,
     return eval_input(s, NULL, embd, n, opt, err);
 }
 
+ue_engine *ue_session_engine(const ue_session *s) { return s->engine; }
 const float *ue_session_logits(const ue_session *s) { return s->logits; }
 size_t ue_session_n_past(const ue_session *s) { return s->n_past; }
 size_t ue_session_n_ctx(const ue_session *s) { return (size_t)s->n_ctx; }

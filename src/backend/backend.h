@@ -39,6 +39,12 @@ typedef enum ue_op {
     UE_OP_ADD,
     UE_OP_GELU_MUL,
     UE_OP_COPY_ROWS,
+    /* Vision encoder (SigLIP) ops; a backend without them leaves the encoder on the CPU. */
+    UE_OP_LAYER_NORM,
+    UE_OP_ADD_BIAS,
+    UE_OP_GELU,
+    UE_OP_ATTENTION_FULL,
+    UE_OP_AVG_POOL,
     UE_OP_COUNT
 } ue_op;
 
@@ -103,6 +109,24 @@ typedef struct ue_backend_ops {
     void (*gelu_mul)(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
     /* dst rows = src rows (f32 source; dst f32 or f16), same shapes. */
     void (*copy_rows)(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+
+    /* Vision ops (UE_OP_LAYER_NORM ..): NULL where the backend lacks them.
+     * Each row of x: out = (x - mean) / sqrt(var + eps) * w + b; w, b f32 of the row
+     * length. x and out may be the same tensor. */
+    void (*layer_norm)(ue_backend *be, const ue_tensor *x, const ue_tensor *w,
+                       const ue_tensor *b, float eps, const ue_tensor *out);
+    /* Every row of x += b (f32, the row length). */
+    void (*add_bias)(ue_backend *be, const ue_tensor *x, const ue_tensor *b);
+    /* x = gelu_tanh(x) in place. */
+    void (*gelu)(ue_backend *be, const ue_tensor *x);
+    /* Self-attention without mask or cache (every token sees every token): q, k, v, out
+     * [n, n_head * head_dim] f32, one KV head per query head, scores scaled by scale. */
+    void (*attention_full)(ue_backend *be, const ue_tensor *q, const ue_tensor *k,
+                           const ue_tensor *v, const ue_tensor *out, int n_head, int head_dim,
+                           float scale);
+    /* x [side * side, c] is a side x side grid (row-major) of c-vectors; out
+     * [(side / k)^2, c] holds the mean of each k x k block, blocks row-major. */
+    void (*avg_pool)(ue_backend *be, const ue_tensor *x, int side, int k, const ue_tensor *out);
 
     /* Waits for every enqueued op. */
     ue_status (*sync)(ue_backend *be, ue_error *err);

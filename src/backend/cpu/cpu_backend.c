@@ -106,6 +106,11 @@ static const ue_backend_ops cpu_ops = {
     .add = cpu_op_add,
     .gelu_mul = cpu_op_gelu_mul,
     .copy_rows = cpu_op_copy_rows,
+    .layer_norm = cpu_op_layer_norm,
+    .add_bias = cpu_op_add_bias,
+    .gelu = cpu_op_gelu,
+    .attention_full = cpu_op_attention_full,
+    .avg_pool = cpu_op_avg_pool,
     .sync = cpu_sync,
 };
 

@@ -39,5 +39,14 @@ void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
 void cpu_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
 void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out);
 void cpu_op_attention(ue_backend *be, const ue_attention_args *args);
+/* Vision encoder ops (cpu_ops_vision.c). */
+void cpu_op_layer_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w,
+                       const ue_tensor *b, float eps, const ue_tensor *out);
+void cpu_op_add_bias(ue_backend *be, const ue_tensor *x, const ue_tensor *b);
+void cpu_op_gelu(ue_backend *be, const ue_tensor *x);
+void cpu_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *k,
+                           const ue_tensor *v, const ue_tensor *out, int n_head, int head_dim,
+                           float scale);
+void cpu_op_avg_pool(ue_backend *be, const ue_tensor *x, int side, int k, const ue_tensor *out);
 
 #endif
