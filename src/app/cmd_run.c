@@ -9,6 +9,7 @@
 
 #include "app/commands.h"
 #include "app/generate.h"
+#include "app/image_prompt.h"
 #include "app/options.h"
 #include "core/error.h"
 #include "unicorn.h"
@@ -19,6 +20,9 @@ typedef struct run_args {
     const char *model, *prompt, *prompt_file, *system, *device;
     int n_predict, n_ctx, n_threads, raw, show_special;
     ue_sampler_params sp;
+    const char *mmproj; /* vision: projector file, images, pan-and-scan */
+    app_str_list images;
+    int pan_scan;
 } run_args;
 
 static int emit_stdout(void *user, const char *text, size_t len) {
@@ -91,6 +95,31 @@ static ue_status build_prompt(const ue_engine *e, const run_args *a, const char 
     return UE_OK;
 }
 
+/* The prompt with one <start_of_image> marker per --image in front of the text (in the
+ * user turn, or as given with --raw when the text has its own markers). */
+static ue_status render_with_images(const run_args *a, const char *prompt, char **out,
+                                    ue_error *err) {
+    const char *marker = "<start_of_image>";
+    int own = a->raw && strstr(prompt, marker);
+    size_t len = (own ? 0 : strlen(marker) * (size_t)a->images.n) + strlen(prompt) + 1;
+    char *content = malloc(len);
+    if (!content) return ue_fail(err, UE_ERR_NOMEM, "out of memory building the prompt");
+    content[0] = '\0';
+    for (int i = 0; !own && i < a->images.n; i++) strcat(content, marker);
+    strcat(content, prompt);
+    if (a->raw) {
+        *out = content;
+        return UE_OK;
+    }
+    ue_chat_message msgs[2];
+    size_t n = 0;
+    if (a->system) msgs[n++] = (ue_chat_message){"system", a->system};
+    msgs[n++] = (ue_chat_message){"user", content};
+    ue_status st = ue_chat_render(msgs, n, 1, out, err);
+    free(content);
+    return st;
+}
+
 int cmd_run(int argc, char **argv) {
     run_args a = {.model = DEFAULT_MODEL, .device = "auto", .n_predict = -1};
     ue_sampler_params_init(&a.sp);
@@ -114,6 +143,9 @@ int cmd_run(int argc, char **argv) {
         {NULL, "--frequency-penalty", APP_OPT_FLOAT, &a.sp.frequency_penalty, -100, 100, "X", "frequency penalty (default 0)"},
         {"-s", "--seed", APP_OPT_U64, &a.sp.seed, 0, 0, "N", "random seed (-1: random; default -1)"},
         {NULL, "--raw", APP_OPT_FLAG, &a.raw, 0, 0, NULL, "no chat template: the prompt is the model's input as it is"},
+        {NULL, "--mmproj", APP_OPT_STRING, &a.mmproj, 0, 0, "FILE", "vision projector (mmproj GGUF) for --image"},
+        {NULL, "--image", APP_OPT_LIST, &a.images, 0, 0, "FILE", "an image before the prompt (repeatable; PNG, JPEG, GIF, WebP, BMP)"},
+        {NULL, "--pan-scan", APP_OPT_FLAG, &a.pan_scan, 0, 0, NULL, "also show wide or tall images as up to 4 crops (pan-and-scan)"},
     };
     const app_command_spec spec = {
         "run", "unicorn run [-m MODEL] -p PROMPT [options]",
@@ -152,11 +184,16 @@ int cmd_run(int argc, char **argv) {
     ue_sampler *smp = NULL;
     int32_t *tokens = NULL;
     size_t n_tokens = 0;
+    ue_image *images[APP_LIST_MAX] = {0};
+    char *text = NULL;
+    app_gen_stats stats = {0};
+    if (a.images.n && app_load_images(a.images.items, a.images.n, images, &err) != UE_OK) goto fail;
     ue_engine_params ep;
     ue_engine_params_init(&ep);
     ep.model_path = a.model;
     ep.n_threads = a.n_threads;
     ep.device = a.device;
+    ep.mmproj_path = a.mmproj;
     if (ue_engine_create(&ep, &e, &err) != UE_OK) goto fail;
     const ue_model_info *info = ue_engine_model_info(e);
     fprintf(stderr, "unicorn: %s (%s, %.0fM params) on %s\n", info->name, info->file_type,
@@ -166,15 +203,23 @@ int cmd_run(int argc, char **argv) {
     sp.n_ctx = a.n_ctx;
     if (ue_session_create(e, &sp, &s, &err) != UE_OK) goto fail;
     if (ue_sampler_create(&a.sp, info->n_vocab, &smp, &err) != UE_OK) goto fail;
-    if (build_prompt(e, &a, prompt, &tokens, &n_tokens, &err) != UE_OK) goto fail;
-    if (n_tokens >= ue_session_n_ctx(s)) {
+    if (a.images.n) {
+        if (app_need_vision(e, a.model, &err) != UE_OK ||
+            render_with_images(&a, prompt, &text, &err) != UE_OK ||
+            app_eval_image_prompt(s, text, a.raw, images, a.images.n, a.pan_scan, smp, NULL,
+                                  &stats, &err) != UE_OK)
+            goto fail;
+    } else if (build_prompt(e, &a, prompt, &tokens, &n_tokens, &err) != UE_OK) {
+        goto fail;
+    }
+    if (!a.images.n && n_tokens >= ue_session_n_ctx(s)) {
         ue_fail(&err, UE_ERR_CONTEXT_FULL,
                 "the prompt has %zu tokens but the context holds %zu (raise -c)", n_tokens,
                 ue_session_n_ctx(s));
         goto fail;
     }
-    app_gen_stats stats = {0};
-    if (app_eval_prompt(s, tokens, n_tokens, smp, NULL, &stats, &err) != UE_OK) goto fail;
+    if (!a.images.n && app_eval_prompt(s, tokens, n_tokens, smp, NULL, &stats, &err) != UE_OK)
+        goto fail;
     if (app_generate(e, s, smp, a.n_predict, emit_stdout, NULL, NULL, &stats, &err) != UE_OK)
         goto fail;
     printf("\n");
@@ -187,6 +232,8 @@ int cmd_run(int argc, char **argv) {
 fail:
     if (rc) fprintf(stderr, "unicorn run: %s\n", err.msg[0] ? err.msg : ue_status_str(err.code));
     free(tokens);
+    free(text);
+    for (int i = 0; i < a.images.n; i++) ue_image_destroy(images[i]);
     free(file_prompt);
     ue_sampler_destroy(smp);
     ue_session_destroy(s);
