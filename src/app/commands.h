@@ -6,5 +6,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_random_model(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -15,13 +15,15 @@ static const command commands[] = {
     {"run", cmd_run, "answer one prompt (streams the answer to stdout)"},
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
     {"devices", cmd_devices, "list the CPU, GPUs and NPU, and what Unicorn does with each"},
+    {"bench", cmd_bench, "prompt and generation speed, llama-bench style (ppN / tgN t/s)"},
+    {"random-model", cmd_random_model, "write a Gemma 3 GGUF of random weights (any shape)"},
 };
 
 static void usage(FILE *out) {
     fprintf(out, "unicorn %s - Gemma 3 inference engine\n\nusage: unicorn COMMAND [options]\n\n",
             UE_VERSION_STRING);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'unicorn COMMAND --help' describes each command's options.\n");
 }
 
