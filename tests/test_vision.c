@@ -147,6 +147,25 @@ static void test_two_images_logits(void **state) {
     assert_true(prompt_diff("cpu", "two", TWO, imgs, 2, 0) < 1e-3);
 }
 
+/* The text model on Vulkan (lavapipe in CI) with the encoder on the CPU: placement across
+ * backends; skipped where no Vulkan device exists. */
+static void test_two_images_vulkan(void **state) {
+    (void)state;
+    ue_engine_params p;
+    ue_engine_params_init(&p);
+    p.model_path = DIR "tiny_vl.gguf";
+    p.device = "vulkan";
+    ue_engine *e = NULL;
+    ue_error err = {0};
+    if (ue_engine_create(&p, &e, &err) != UE_OK) {
+        printf("no Vulkan device (%s): skipped\n", err.msg);
+        skip();
+    }
+    ue_engine_destroy(e);
+    const char *imgs[] = {"img_a.png", "img_b.jpg"};
+    assert_true(prompt_diff("vulkan", "two", TWO, imgs, 2, 0) < 1e-3);
+}
+
 static void test_pan_scan_logits(void **state) {
     (void)state;
     const char *imgs[] = {"img_wide.jpg"};
@@ -205,6 +224,7 @@ int main(void) {
         cmocka_unit_test(test_features_swapped_and_single_file),
         cmocka_unit_test(test_two_images_logits),
         cmocka_unit_test(test_pan_scan_logits),
+        cmocka_unit_test(test_two_images_vulkan),
         cmocka_unit_test(test_missing_or_mismatched_projector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
