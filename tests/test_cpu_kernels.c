@@ -73,18 +73,20 @@ static void random_x(float *x, int64_t n) {
 }
 
 /* Bound on |fast - exact| for one (row, token): the activation quantization moves each x_i
- * by at most half a step, amax(block of i) / 254 (Q8_32: 32-blocks, Q8_256: 256-blocks);
- * weights are exact integers times scales, integer sums are exact, and float rounding of
- * the scaled block sums adds a relative 1e-5 of sum |w| |x| (n <= 4096 terms, f32). */
+ * by at most half a step, amax(32-block of i) / 254 (Q8_32) or / 65534 (Q16_32); weights
+ * are exact integers times scales, integer sums are exact, and float rounding of the
+ * scaled block sums adds a relative 1e-5 of sum |w| |x| (n <= 4096 terms, f32). The exact
+ * mode's prefill (f32 throughout) has only the last term. */
 static double error_bound(cpu_act act, const float *w, const float *x, int64_t n) {
-    int blk = act == CPU_ACT_Q8_32 ? 32 : act == CPU_ACT_Q8_256 ? 256 : 0;
+    int blk = act == CPU_ACT_F32 ? 0 : 32;
+    double step = act == CPU_ACT_Q8_32 ? 254.0 : 65534.0;
     double quant = 0.0, mag = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += blk ? blk : n) {
         int64_t len = blk ? blk : n;
         double amax = 0.0;
         for (int64_t i = b0; i < b0 + len; i++) amax = fmax(amax, fabs(x[i]));
         for (int64_t i = b0; i < b0 + len; i++) {
-            if (blk) quant += fabs(w[i]) * amax / 254.0;
+            if (blk) quant += fabs(w[i]) * amax / step;
             mag += fabs(w[i]) * fabs(x[i]);
         }
     }
@@ -102,6 +104,13 @@ static const char *isa_env(cpu_isa isa) {
 
 /* One matmul through the backend: n_out rows x n_tok tokens, weights at byte offset
  * w_skew from an aligned address and activations at float offset x_skew. */
+/* The activation format a matmul of n_tok tokens uses (cpu_matmul.c): int8 mode always
+ * Q8_32; the exact mode Q16_32 below 8 tokens, f32 (dequantized weights) from 8. */
+static cpu_act act_used(const cpu_type_kernel *k, int int8, int64_t n_tok) {
+    if (k->act == CPU_ACT_F32 || int8) return k->act;
+    return n_tok >= 8 || !k->gemv16 ? CPU_ACT_F32 : CPU_ACT_Q16_32;
+}
+
 static void check_matmul(ue_backend *be, ue_type type, cpu_act act, int64_t n, int64_t n_out,
                          int64_t n_tok, int w_skew, int x_skew) {
     size_t row_bytes = ue_type_row_bytes(type, n);
@@ -144,15 +153,20 @@ static void check_matmul(ue_backend *be, ue_type type, cpu_act act, int64_t n, i
     free(wmem);
 }
 
-static ue_backend *backend_at(cpu_isa isa, int threads) {
+static ue_backend *backend_mode(cpu_isa isa, int threads, int int8) {
     setenv("UE_CPU_ISA", isa_env(isa), 1);
+    if (int8) setenv("UE_CPU_MATMUL", "int8", 1);
     ue_backend *be = NULL;
     ue_error err;
     assert_int_equal(ue_cpu_backend_create(threads, UE_CPU_KERNELS_FAST, &be, &err), UE_OK);
     unsetenv("UE_CPU_ISA");
+    unsetenv("UE_CPU_MATMUL");
     assert_non_null(strstr(be->description, cpu_kernels_get(isa)->name));
+    assert_int_equal(strstr(be->description, "int8") != NULL, int8);
     return be;
 }
+
+static ue_backend *backend_at(cpu_isa isa, int threads) { return backend_mode(isa, threads, 0); }
 
 static void test_matmul_every_isa(void **state) {
     (void)state;
@@ -163,8 +177,9 @@ static void test_matmul_every_isa(void **state) {
             continue;
         }
         const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
-        for (int threads = 1; threads <= 2; threads++) {
-            ue_backend *be = backend_at((cpu_isa)isa, threads);
+        for (int mode = 0; mode < 4; mode++) { /* threads 1, 2 x exact, int8 */
+            int threads = 1 + mode % 2, int8 = mode / 2;
+            ue_backend *be = backend_mode((cpu_isa)isa, threads, int8);
             for (int ti = 0; ti < N_TYPES; ti++) {
                 ue_type type = k_types[ti];
                 const cpu_type_kernel *k = &set->type[type];
@@ -177,8 +192,8 @@ static void test_matmul_every_isa(void **state) {
                 for (int si = 0; si < 3; si++)
                     for (int ri = 0; ri < 4; ri++)
                         for (int64_t tok = 1; tok <= 17; tok += (si == 2 ? 8 : 1))
-                            check_matmul(be, type, k->act, sizes[si], rows[ri], tok,
-                                         (int)(tok % 3), (int)(tok % 2));
+                            check_matmul(be, type, act_used(k, int8, tok), sizes[si], rows[ri],
+                                         tok, (int)(tok % 3), (int)(tok % 2));
             }
             be->ops->destroy(be);
         }

@@ -8,9 +8,15 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-/* A spin-wait hint: keeps the core (a sched_yield syscall may hand it to another process
- * for a whole time slice, far longer than a decode job) and eases the sibling thread. */
-static inline void cpu_relax(void) {
+/* One step of a spin-wait: first a pause hint (a decode job arrives within microseconds,
+ * and keeping the core avoids a wake-up), later sched_yield, so that when the machine has
+ * more runnable threads than cores the thread we wait for can get ours. */
+enum { SPIN_PAUSES = 2000, SPIN_LIMIT = 20000 };
+static inline void spin_step(int spins) {
+    if (spins >= SPIN_PAUSES) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -48,9 +54,8 @@ static void *worker_main(void *p) {
         unsigned gen;
         int spins = 0;
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
-               !atomic_load(&pool->stop) && spins < 20000) {
-            spins++;
-            cpu_relax();
+               !atomic_load(&pool->stop) && spins < SPIN_LIMIT) {
+            spin_step(spins++);
         }
         if (gen == seen && !atomic_load(&pool->stop)) {
             pthread_mutex_lock(&pool->mutex);
@@ -129,9 +134,8 @@ void ue_pool_run(ue_pool *pool, ue_pool_fn fn, void *ctx) {
     pthread_mutex_unlock(&pool->mutex);
     fn(ctx, 0, pool->n_threads);
     int spins = 0;
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0 && spins < 20000) {
-        spins++;
-        cpu_relax();
+    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0 && spins < SPIN_LIMIT) {
+        spin_step(spins++);
     }
     if (atomic_load(&pool->pending) > 0) {
         pthread_mutex_lock(&pool->mutex);

@@ -141,6 +141,8 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
     cpu->base.ops = &cpu_ops;
     cpu->kernels = kernels;
     cpu->kset = cpu_kernels_get(cpu_isa_detect());
+    const char *mm = getenv("UE_CPU_MATMUL");
+    cpu->int8_matmul = mm && strcmp(mm, "int8") == 0;
     ue_status st = ue_pool_create(n_threads, &cpu->pool, err);
     if (st != UE_OK) {
         free(cpu);
@@ -152,9 +154,10 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
         return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the CPU backend");
     }
     cpu->base.name = kernels == UE_CPU_KERNELS_REFERENCE ? "cpu-ref" : "cpu";
-    snprintf(cpu->base.description, sizeof cpu->base.description, "CPU, %d thread%s, %s kernels",
+    snprintf(cpu->base.description, sizeof cpu->base.description, "CPU, %d thread%s, %s kernels%s",
              n_threads, n_threads == 1 ? "" : "s",
-             kernels == UE_CPU_KERNELS_REFERENCE ? "scalar reference" : cpu->kset->name);
+             kernels == UE_CPU_KERNELS_REFERENCE ? "scalar reference" : cpu->kset->name,
+             kernels != UE_CPU_KERNELS_REFERENCE && cpu->int8_matmul ? ", int8 activations" : "");
     *out = &cpu->base;
     return UE_OK;
 }

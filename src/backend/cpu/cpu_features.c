@@ -61,8 +61,8 @@ const cpu_kernel_set *cpu_kernels_get(cpu_isa isa) {
 size_t cpu_act_row_bytes(cpu_act act, int64_t n) {
     size_t un = (size_t)n, bytes;
     switch (act) {
-    case CPU_ACT_Q8_32: bytes = un + un / 32 * 4 + un / 4 * 4; break;
-    case CPU_ACT_Q8_256: bytes = un + un / 256 * 4 + un / 16 * 2; break;
+    case CPU_ACT_Q8_32: bytes = un + un / 32 * 4 + un / 4 * 4 + un / 32 * 4; break;
+    case CPU_ACT_Q16_32: bytes = 2 * un + un / 32 * 8; break;
     default: bytes = un * 4; break;
     }
     /* 64 spare bytes: SIMD kernels may load a full vector past the last block */

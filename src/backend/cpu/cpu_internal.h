@@ -18,6 +18,7 @@ typedef struct cpu_backend {
     ue_cpu_kernels kernels;
     cpu_scratch *scratch; /* one per thread */
     const cpu_kernel_set *kset; /* fast kernels (UE_CPU_KERNELS_FAST) */
+    int int8_matmul;            /* UE_CPU_MATMUL=int8: Q8_32 activations for every batch */
     cpu_scratch shared;         /* quantized activations of the running matmul */
 } cpu_backend;
 

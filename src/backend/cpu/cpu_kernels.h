@@ -18,17 +18,21 @@ typedef enum cpu_isa {
     CPU_ISA_COUNT
 } cpu_isa;
 
-/* Activation row formats (one row per token; n a multiple of the block size):
- *  Q8_32:  int8 qs[n] | float d[n/32] | int32 s4[n/4]
+/* Activation row formats (one row per token; n a multiple of 32):
+ *  Q8_32:  int8 qs[n] | float d[n/32] | int32 s4[n/4] | float xs[n/32]
  *          x[i] ~ d[i/32] * qs[i]; s4[j] = qs[4j] + .. + qs[4j+3] (the integer lane sums an
- *          offset weight type, q - o, needs: sum (q - o) x = sum q x - o * sum x).
- *  Q8_256: int8 qs[n] | float d[n/256] | int16 bsum[n/16]
- *          x[i] ~ d[i/256] * qs[i]; bsum[j] = sum of qs[16j .. 16j+15] (for K-quant mins).
+ *          offset weight type, q - o, needs: sum (q - o) x = sum q x - o * sum x);
+ *          xs[b] = d[b] * (qs[32b] + .. + qs[32b+31]) (for the mins of Q4_1/Q5_1/K-quants).
+ *          One scale per 32 for every weight type: Gemma's activations have outlier channels,
+ *          and 256-element scales (ggml's Q8_K) tripled the logit error on the 270M model.
+ *  Q16_32: int16 qs[n] | float d[n/32] | float xs[n/32]
+ *          the same with 16-bit integers (x[i] ~ d[i/32] * qs[i], |qs| <= 32767): error
+ *          ~1/256 of Q8_32's, small enough to keep every argmax of the fp32 reference.
  *  F32:    the f32 row itself (no conversion). */
 typedef enum cpu_act {
     CPU_ACT_F32 = 0,
     CPU_ACT_Q8_32 = 1,
-    CPU_ACT_Q8_256 = 2,
+    CPU_ACT_Q16_32 = 2,
     CPU_ACT_COUNT
 } cpu_act;
 
@@ -42,8 +46,15 @@ static inline const float *cpu_act_d(const void *row, int64_t n) {
 static inline const int32_t *cpu_act_s4(const void *row, int64_t n) {
     return (const int32_t *)((const int8_t *)row + n + n / 32 * 4);
 }
-static inline const int16_t *cpu_act_bsum(const void *row, int64_t n) {
-    return (const int16_t *)((const int8_t *)row + n + n / 256 * 4);
+static inline const float *cpu_act_xs(const void *row, int64_t n) {
+    return (const float *)((const int8_t *)row + n + n / 32 * 4 + n);
+}
+static inline const int16_t *cpu_act16_qs(const void *row) { return (const int16_t *)row; }
+static inline const float *cpu_act16_d(const void *row, int64_t n) {
+    return (const float *)((const int16_t *)row + n);
+}
+static inline const float *cpu_act16_xs(const void *row, int64_t n) {
+    return cpu_act16_d(row, n) + n / 32;
 }
 
 /* Quantizes one f32 row of n elements into an activation row. */
@@ -55,10 +66,19 @@ typedef void (*cpu_quant_fn)(const float *x, void *dst, int64_t n);
 typedef void (*cpu_gemm_fn)(int64_t n, const void *w, size_t ldw, int nr, const void *x,
                             size_t ldx, int nt, float *out, size_t ldo);
 
+/* Dequantizes one weight row of n elements to f32. */
+typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
+
+/* Per weight type. Two ways to multiply (cpu_matmul.c chooses):
+ *  exact (default): decode takes gemv16 (Q16_32 activations, one row and token at a time,
+ *      any nr and nt); prefill dequantizes a chunk of rows with deq and runs the F32 gemm.
+ *  int8 (UE_CPU_MATMUL=int8, llama.cpp's arithmetic): gemm over Q8_32 activations. */
 typedef struct cpu_type_kernel {
     cpu_gemm_fn gemm; /* NULL: not handled by this set (the portable f32 path runs) */
     cpu_act act;
     int mr, nt_max;
+    cpu_gemm_fn gemv16;
+    cpu_deq_fn deq;
 } cpu_type_kernel;
 
 /* Attention building blocks (f32; rows of hd elements, hd a multiple of 16):
@@ -98,8 +118,8 @@ const cpu_kernel_set *cpu_kernels_scalar(void);
 const cpu_kernel_set *cpu_kernels_avx2(void);
 const cpu_kernel_set *cpu_kernels_avx512(void);
 
-/* Scalar quantizers, shared by the sets as their reference behaviour. */
+/* The scalar quantizers, the reference behaviour of every set's. */
 void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n);
-void cpu_quant_q8_256_scalar(const float *x, void *dst, int64_t n);
+void cpu_quant_q16_32_scalar(const float *x, void *dst, int64_t n);
 
 #endif

@@ -1,9 +1,13 @@
 /* CPU matrix multiplication out[t][o] = sum_i w[o][i] * x[t][i] for quantized weights.
  * Reference kernels: ue_dot_row_f32 per (token, row), straight from the type definitions.
- * Fast kernels (cpu_kernels.h): the activations are quantized once per call into shared
- * scratch, then threads take chunks of rows from a shared counter; a chunk's weights stay
- * in cache while every token passes over them in micro-tiles of mr rows x nt tokens.
- * Types without an integer kernel dequantize a tile of rows to f32 and reuse it per token. */
+ * Fast kernels (cpu_kernels.h): threads take chunks of rows from a shared counter.
+ *  - decode (few tokens): activations quantized once per call to 16-bit blocks (Q16_32),
+ *    each thread streams its rows once (memory-bound);
+ *  - prefill: each chunk of rows is dequantized to f32 into the thread's scratch (cache-
+ *    sized) and every token passes over it in F32 micro-tiles (compute-bound);
+ *  - int8 mode (UE_CPU_MATMUL=int8): llama.cpp's arithmetic, Q8_32 activations and int8
+ *    dot products for every batch (faster prefill, ~100x the logit error of the above).
+ * Types without SIMD kernels dequantize a tile of rows to f32 and reuse it per token. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -11,8 +15,10 @@
 
 enum {
     TILE_ROWS = 8,
-    CHUNK_BYTES = 32 * 1024,   /* weights of one chunk: about an L1 data cache */
-    QUANT_PARALLEL = 1 << 16,  /* activation elements worth splitting over threads */
+    CHUNK_BYTES = 32 * 1024,          /* int8 mode: weights of one chunk, about an L1 */
+    PREFILL_CHUNK_BYTES = 128 * 1024, /* dequantized f32 rows of one chunk, in L2 */
+    PREFILL_TOKENS = 8,               /* batches from this size dequantize to f32 */
+    QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
 
 typedef struct matmul_job {
@@ -20,6 +26,9 @@ typedef struct matmul_job {
     const ue_tensor *w, *x, *out;
     /* fast path */
     const cpu_type_kernel *k;
+    cpu_gemm_fn gemm;  /* the quantized-activation kernel used (gemm or gemv16) */
+    cpu_act act;
+    int nt_max;
     const uint8_t *xq; /* activation rows */
     size_t ldx;
     long chunk_rows, n_chunks;
@@ -86,7 +95,7 @@ static void quantize_thread(void *ctx, int ith, int nth) {
     const matmul_job *job = ctx;
     int64_t n_in = job->x->ne[0];
     const float *xdata = ue_tensor_host(job->x);
-    cpu_quant_fn quant = job->cpu->kset->quant[job->k->act];
+    cpu_quant_fn quant = job->cpu->kset->quant[job->act];
     long begin, end;
     ue_pool_split((long)job->x->ne[1], ith, nth, &begin, &end);
     for (long t = begin; t < end; t++)
@@ -98,7 +107,6 @@ static void matmul_fast_thread(void *ctx, int ith, int nth) {
     (void)ith;
     (void)nth;
     const ue_tensor *w = job->w, *out = job->out;
-    const cpu_type_kernel *k = job->k;
     int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1];
     size_t row_bytes = ue_type_row_bytes(w->type, n_in);
     const uint8_t *wdata = ue_tensor_host(w);
@@ -108,11 +116,39 @@ static void matmul_fast_thread(void *ctx, int ith, int nth) {
         if (c >= job->n_chunks) break;
         int64_t r_begin = c * job->chunk_rows;
         int64_t r_end = r_begin + job->chunk_rows < n_out ? r_begin + job->chunk_rows : n_out;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += k->nt_max) {
-            int nt = (int)(n_tok - t0 < k->nt_max ? n_tok - t0 : k->nt_max);
-            k->gemm(n_in, wdata + (size_t)r_begin * row_bytes, row_bytes, (int)(r_end - r_begin),
-                    job->xq + (size_t)t0 * job->ldx, job->ldx, nt, odata + t0 * n_out + r_begin,
-                    (size_t)n_out);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += job->nt_max) {
+            int nt = (int)(n_tok - t0 < job->nt_max ? n_tok - t0 : job->nt_max);
+            job->gemm(n_in, wdata + (size_t)r_begin * row_bytes, row_bytes, (int)(r_end - r_begin),
+                      job->xq + (size_t)t0 * job->ldx, job->ldx, nt, odata + t0 * n_out + r_begin,
+                      (size_t)n_out);
+        }
+    }
+}
+
+/* Prefill: dequantize a chunk of rows to f32 (thread scratch, grown by the caller), then
+ * run the F32 tiles over every token group. */
+static void matmul_prefill_thread(void *ctx, int ith, int nth) {
+    matmul_job *job = ctx;
+    (void)nth;
+    const ue_tensor *w = job->w, *out = job->out;
+    const cpu_type_kernel *kf = &job->cpu->kset->type[UE_TYPE_F32];
+    int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1];
+    size_t row_bytes = ue_type_row_bytes(w->type, n_in), ldf = (size_t)n_in * sizeof(float);
+    const uint8_t *wdata = ue_tensor_host(w);
+    const float *xdata = ue_tensor_host(job->x);
+    float *odata = ue_tensor_host(out);
+    float *tile = job->cpu->scratch[ith].data;
+    for (;;) {
+        long c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
+        if (c >= job->n_chunks) break;
+        int64_t r_begin = c * job->chunk_rows;
+        int64_t r_end = r_begin + job->chunk_rows < n_out ? r_begin + job->chunk_rows : n_out;
+        for (int64_t r = r_begin; r < r_end; r++)
+            job->k->deq(wdata + (size_t)r * row_bytes, tile + (size_t)(r - r_begin) * (size_t)n_in, n_in);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += kf->nt_max) {
+            int nt = (int)(n_tok - t0 < kf->nt_max ? n_tok - t0 : kf->nt_max);
+            kf->gemm(n_in, tile, ldf, (int)(r_end - r_begin), xdata + t0 * n_in, ldf, nt,
+                     odata + t0 * n_out + r_begin, (size_t)n_out);
         }
     }
 }
@@ -129,18 +165,44 @@ static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth, int
     return (rows + mr - 1) / mr * mr;
 }
 
+static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
+    const ue_tensor *w = job->w;
+    const cpu_type_kernel *kf = &cpu->kset->type[UE_TYPE_F32];
+    int64_t n_in = w->ne[0];
+    int nth = ue_pool_n_threads(cpu->pool);
+    long rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)n_in * sizeof(float)));
+    if (rows > (long)(w->ne[1] / (4 * nth))) rows = (long)(w->ne[1] / (4 * nth));
+    if (rows < kf->mr) rows = kf->mr;
+    job->chunk_rows = rows / kf->mr * kf->mr;
+    for (int i = 0; i < nth; i++)
+        if (!cpu_scratch_get(cpu, i, (size_t)job->chunk_rows * (size_t)n_in)) return 0;
+    job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
+    atomic_store(&job->next_chunk, 0);
+    ue_pool_run(cpu->pool, matmul_prefill_thread, job);
+    return 1;
+}
+
 /* Returns 0 when the fast path cannot run (type without kernel, out of memory). */
 static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
     const ue_tensor *w = job->w, *x = job->x;
     const cpu_type_kernel *k = &cpu->kset->type[w->type];
-    if (!k->gemm) return 0;
     int64_t n_in = w->ne[0], n_tok = x->ne[1];
     job->k = k;
-    if (k->act == CPU_ACT_F32) {
+    job->act = k->act;
+    job->gemm = k->gemm;
+    job->nt_max = k->nt_max;
+    if (k->act != CPU_ACT_F32 && !cpu->int8_matmul) {
+        if ((n_tok >= PREFILL_TOKENS || !k->gemv16) && k->deq) return matmul_prefill(cpu, job);
+        job->act = CPU_ACT_Q16_32;
+        job->gemm = k->gemv16;
+        job->nt_max = 1;
+    }
+    if (!job->gemm) return 0;
+    if (job->act == CPU_ACT_F32) {
         job->xq = ue_tensor_host(x);
         job->ldx = (size_t)n_in * sizeof(float);
     } else {
-        job->ldx = cpu_act_row_bytes(k->act, n_in);
+        job->ldx = cpu_act_row_bytes(job->act, n_in);
         job->xq = cpu_shared_scratch_get(cpu, job->ldx * (size_t)n_tok);
         if (!job->xq) return 0;
         if (n_tok * n_in >= QUANT_PARALLEL && n_tok > 1)
@@ -150,7 +212,7 @@ static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
     }
     int nth = ue_pool_n_threads(cpu->pool);
     job->chunk_rows = chunk_rows_for(w->ne[1], ue_type_row_bytes(w->type, n_in), k->mr, nth,
-                                     n_tok <= k->nt_max);
+                                     n_tok <= job->nt_max);
     job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
     atomic_store(&job->next_chunk, 0);
     ue_pool_run(cpu->pool, matmul_fast_thread, job);

@@ -1,7 +1,8 @@
-/* AVX2 + FMA + F16C kernel set: 32 weights per register (one legacy block, one K-quant
- * sub-block). Integer dots by vpmaddubsw (unsigned weights x signed activations, or |w| x
- * sign-adjusted x for Q8_0) then vpmaddwd; one float scale per legacy block, integer
- * sub-block scales inside a K-quant block. Compiled for these instructions only here. */
+/* AVX2 + FMA + F16C kernel set, int8 products and attention: 32 weights per register (one
+ * legacy block, one K-quant sub-block); integer dots by vpmaddubsw (unsigned weights x
+ * signed Q8_32 activations, or |w| x sign-adjusted x for Q8_0) then vpmaddwd, one float
+ * scale per 32-block; F32/F16/BF16 tiles; attention blocks, exp and GELU. The exact path's
+ * kernels are in kernels_avx2_exact.c. Compiled for these instructions only here. */
 #if defined(__x86_64__)
 
 #if defined(__clang__)
@@ -16,30 +17,8 @@
 
 #include "backend/cpu/cpu_kernels.h"
 
-#define INLINE static inline __attribute__((always_inline))
-/* Loops over the R rows and T tokens of a tile must unroll, so the arrays stay in registers. */
-#define UNROLL _Pragma("GCC unroll 4")
+#include "backend/cpu/kernels_avx2.h"
 
-INLINE uint16_t ld16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-INLINE uint32_t ld32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
-
-INLINE float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* Sum of each 4 consecutive signed bytes, as 8 int32. */
 INLINE __m256i sum4_epi8(__m256i q) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
 }
@@ -77,64 +56,22 @@ static void quant_q8_32(const float *x, void *dst, int64_t n) {
     int8_t *qs = dst;
     float *d = (float *)(qs + n);
     int32_t *s4 = (int32_t *)(d + n / 32);
+    float *xs = (float *)(s4 + n / 4);
     for (int64_t b = 0; b < n / 32; b++) {
         float dd = amax_ps(x + 32 * b, 32) / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
         d[b] = dd;
         __m256i q = quant32(x + 32 * b, _mm256_set1_ps(id));
         _mm256_storeu_si256((__m256i *)(qs + 32 * b), q);
-        _mm256_storeu_si256((__m256i *)(s4 + 8 * b), sum4_epi8(q));
-    }
-}
-
-static void quant_q8_256(const float *x, void *dst, int64_t n) {
-    int8_t *qs = dst;
-    float *d = (float *)(qs + n);
-    int16_t *bsum = (int16_t *)(d + n / 256);
-    for (int64_t b = 0; b < n / 256; b++) {
-        float dd = amax_ps(x + 256 * b, 256) / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        d[b] = dd;
-        __m256 vid = _mm256_set1_ps(id);
-        for (int i = 0; i < 8; i++) {
-            __m256i q = quant32(x + 256 * b + 32 * i, vid);
-            _mm256_storeu_si256((__m256i *)(qs + 256 * b + 32 * i), q);
-            __m256i s = sum4_epi8(q); /* lanes 0-3: first 16 bytes, 4-7: next 16 */
-            __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
-            lo = _mm_hadd_epi32(lo, hi); /* s0+s1, s2+s3, s4+s5, s6+s7 */
-            lo = _mm_hadd_epi32(lo, lo);
-            bsum[16 * b + 2 * i] = (int16_t)_mm_cvtsi128_si32(lo);
-            bsum[16 * b + 2 * i + 1] = (int16_t)_mm_extract_epi32(lo, 1);
-        }
+        __m256i s = sum4_epi8(q);
+        _mm256_storeu_si256((__m256i *)(s4 + 8 * b), s);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_hadd_epi32(h, h);
+        h = _mm_hadd_epi32(h, h);
+        xs[b] = dd * (float)_mm_cvtsi128_si32(h);
     }
 }
 
 /* ---------------------------------------------------------------- legacy 32-blocks */
-
-enum { LEG_Q4_0, LEG_Q4_1, LEG_Q5_0, LEG_Q5_1, LEG_Q8_0 };
-
-INLINE size_t leg_bytes(int kind) {
-    return kind == LEG_Q4_0 ? 18 : kind == LEG_Q4_1 ? 20 : kind == LEG_Q5_0 ? 22 : kind == LEG_Q5_1 ? 24 : 34;
-}
-
-/* Bit e of the 32-bit word h as 0x10 in byte e (the fifth bit of a Q5 weight). */
-INLINE __m256i q5_high(uint32_t h) {
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bits), bits);
-    return _mm256_and_si256(v, _mm256_set1_epi8(16));
-}
-
-/* One block's 32 weights in element order: 0..31 unsigned, or signed for Q8_0. */
-INLINE __m256i leg_unpack(int kind, const uint8_t *p) {
-    if (kind == LEG_Q8_0) return _mm256_loadu_si256((const __m256i *)(p + 2));
-    int qoff = kind == LEG_Q4_0 ? 2 : kind == LEG_Q4_1 ? 4 : kind == LEG_Q5_0 ? 6 : 8;
-    __m128i raw = _mm_loadu_si128((const __m128i *)(p + qoff));
-    __m256i z = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
-    if (kind == LEG_Q5_0) z = _mm256_or_si256(z, q5_high(ld32(p + 2)));
-    if (kind == LEG_Q5_1) z = _mm256_or_si256(z, q5_high(ld32(p + 4)));
-    return z;
-}
 
 INLINE void leg_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t ldw,
                      const uint8_t *x, size_t ldx, float *out, size_t ldo) {
@@ -184,75 +121,47 @@ INLINE void leg_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t
 
 /* ---------------------------------------------------------------- K-quants */
 
-INLINE void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t a0 = ld32(s), a1 = ld32(s + 4), a2 = ld32(s + 8);
-    uint32_t v[4] = {a0 & 0x3f3f3f3fu, (a2 & 0x0f0f0f0fu) | ((a0 >> 2) & 0x30303030u),
-                     a1 & 0x3f3f3f3fu, ((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u)};
-    memcpy(sc, v, 8);
-    memcpy(mn, v + 2, 8);
-}
-
-/* Q4_K (five = 0) / Q5_K: register k = sub-block k, the low (k even) or high nibbles of
- * qs[32 * (k / 2) ..], fifth bit k of qh[l]; activations in element order. */
+/* Q4_K (five = 0) / Q5_K: register k = sub-block k = activation block 8B + k. Integer dot
+ * per sub-block, float scale d * sc * dx; mins from the block sums, dmin * m * xs. */
 INLINE void k45_tile(int five, int R, int T, int64_t n, const uint8_t *w, size_t ldw,
                      const uint8_t *x, size_t ldx, float *out, size_t ldo) {
     const size_t bs = five ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256 acc[4][4];
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
-        __m256i isum[4][4], m16[4];
-        uint8_t sc[4][8];
-        float d[4], dmin[4];
+        float dsc[4][8];
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w + r * ldw + B * bs;
-            uint8_t mn[8];
-            k4_scales(blk + 4, sc[r], mn);
-            d[r] = h2f(blk);
-            dmin[r] = h2f(blk + 2);
-            __m128i mb = _mm_loadl_epi64((const __m128i *)mn);
-            m16[r] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+            uint8_t sc[8], mn[8];
+            k4_scales(blk + 4, sc, mn);
+            __m256 vsc = _mm256_mul_ps(_mm256_set1_ps(h2f(blk)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
+            _mm256_storeu_ps(dsc[r], vsc);
+            __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(blk + 2)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))));
             UNROLL
-            for (int t = 0; t < T; t++) isum[r][t] = _mm256_setzero_si256();
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm256_fnmadd_ps(dmn, _mm256_loadu_ps(cpu_act_xs(x + t * ldx, n) + 8 * B), acc[r][t]);
         }
         for (int k = 0; k < 8; k++) {
-            __m256i wv[4], sv[4];
+            __m256i wv[4];
             UNROLL
             for (int r = 0; r < R; r++) {
-                const uint8_t *blk = w + r * ldw + B * bs;
-                __m256i q = _mm256_loadu_si256((const __m256i *)(blk + (five ? 48 : 16) + 32 * (k / 2)));
-                wv[r] = _mm256_and_si256(k % 2 ? _mm256_srli_epi16(q, 4) : q, m4);
-                if (five) {
-                    __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
-                    __m256i bit = _mm256_set1_epi8((char)(1 << k));
-                    __m256i on = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
-                    wv[r] = _mm256_or_si256(wv[r], _mm256_and_si256(on, _mm256_set1_epi8(16)));
-                }
-                sv[r] = _mm256_set1_epi16(sc[r][k]);
+                wv[r] = k45_unpack(five, w + r * ldw + B * bs, k);
             }
             UNROLL
             for (int t = 0; t < T; t++) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(cpu_act_qs(x + t * ldx) + 256 * B + 32 * k));
+                const uint8_t *xr = x + t * ldx;
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(cpu_act_qs(xr) + 256 * B + 32 * k));
+                float dx = cpu_act_d(xr, n)[8 * B + k];
                 UNROLL
                 for (int r = 0; r < R; r++)
-                    isum[r][t] = _mm256_add_epi32(isum[r][t],
-                                                  _mm256_madd_epi16(_mm256_maddubs_epi16(wv[r], xv), sv[r]));
-            }
-        }
-        UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *xr = x + t * ldx;
-            float dx = cpu_act_d(xr, n)[B];
-            __m256i bs16 = _mm256_loadu_si256((const __m256i *)(cpu_act_bsum(xr, n) + 16 * B));
-            UNROLL
-            for (int r = 0; r < R; r++) {
-                __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(m16[r], bs16));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][t]), _mm256_set1_ps(d[r] * dx), acc[r][t]);
-                acc[r][t] = _mm256_fnmadd_ps(mins, _mm256_set1_ps(dmin[r] * dx), acc[r][t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot4(wv[r], xv)),
+                                                _mm256_set1_ps(dsc[r][k] * dx), acc[r][t]);
             }
         }
     }
@@ -262,60 +171,44 @@ INLINE void k45_tile(int five, int R, int T, int64_t n, const uint8_t *w, size_t
         for (int t = 0; t < T; t++) out[t * ldo + r] = hsum_ps(acc[r][t]);
 }
 
-/* Q6_K: register j = elements 32j..32j+31: half h = j / 4, quarter q = j % 4 takes the
- * low (q < 2) or high nibbles of ql[64h + 32 (q % 2) ..] and bits 2q, 2q+1 of qh[32h ..]. */
+/* Q6_K: register j = elements 32j..32j+31 (activation block 8B + j, scale groups 2j and
+ * 2j + 1 in its two 128-bit halves). */
 INLINE void q6k_tile(int R, int T, int64_t n, const uint8_t *w, size_t ldw, const uint8_t *x,
                      size_t ldx, float *out, size_t ldo) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(0x03);
     __m256 acc[4][4];
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
-        __m256i isum[4][4], scm[4];
-        const int8_t *sc[4];
-        float d[4];
+        float dsc[4][16];
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w + r * ldw + B * 210;
-            sc[r] = (const int8_t *)(blk + 192);
-            scm[r] = _mm256_slli_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc[r])), 5);
-            d[r] = h2f(blk + 208);
-            UNROLL
-            for (int t = 0; t < T; t++) isum[r][t] = _mm256_setzero_si256();
+            __m256 d = _mm256_set1_ps(h2f(blk + 208));
+            __m128i sc = _mm_loadu_si128((const __m128i *)(blk + 192));
+            _mm256_storeu_ps(dsc[r], _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))));
+            _mm256_storeu_ps(dsc[r] + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))));
         }
         for (int j = 0; j < 8; j++) {
-            int h = j / 4, q = j % 4;
-            __m256i wv[4], sv[4];
+            __m256i wv[4];
+            __m256 ws[4];
             UNROLL
             for (int r = 0; r < R; r++) {
-                const uint8_t *blk = w + r * ldw + B * 210;
-                __m256i ql = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (q % 2)));
-                __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
-                __m256i lo = _mm256_and_si256(q < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), m3);
-                wv[r] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-                sv[r] = _mm256_set_m128i(_mm_set1_epi16(sc[r][2 * j + 1]), _mm_set1_epi16(sc[r][2 * j]));
+                wv[r] = q6k_unpack(w + r * ldw + B * 210, j);
+                ws[r] = _mm256_set_m128(_mm_set1_ps(dsc[r][2 * j + 1]), _mm_set1_ps(dsc[r][2 * j]));
             }
             UNROLL
             for (int t = 0; t < T; t++) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(cpu_act_qs(x + t * ldx) + 256 * B + 32 * j));
+                const uint8_t *xr = x + t * ldx;
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(cpu_act_qs(xr) + 256 * B + 32 * j));
+                __m256i off = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(cpu_act_s4(xr, n) + 64 * B + 8 * j)), 5);
+                __m256 dx = _mm256_set1_ps(cpu_act_d(xr, n)[8 * B + j]);
                 UNROLL
-                for (int r = 0; r < R; r++)
-                    isum[r][t] = _mm256_add_epi32(isum[r][t],
-                                                  _mm256_madd_epi16(_mm256_maddubs_epi16(wv[r], xv), sv[r]));
-            }
-        }
-        UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *xr = x + t * ldx;
-            float dx = cpu_act_d(xr, n)[B];
-            __m256i bs16 = _mm256_loadu_si256((const __m256i *)(cpu_act_bsum(xr, n) + 16 * B));
-            UNROLL
-            for (int r = 0; r < R; r++) {
-                __m256i s = _mm256_sub_epi32(isum[r][t], _mm256_madd_epi16(bs16, scm[r]));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d[r] * dx), acc[r][t]);
+                for (int r = 0; r < R; r++) {
+                    __m256i s = _mm256_sub_epi32(dot4(wv[r], xv), off);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws[r], dx), acc[r][t]);
+                }
             }
         }
     }
@@ -559,9 +452,9 @@ GEMM_FN(gemm_q4_1, BODY_Q4_1, 2, 2)
 GEMM_FN(gemm_q5_0, BODY_Q5_0, 4, 2)
 GEMM_FN(gemm_q5_1, BODY_Q5_1, 2, 2)
 GEMM_FN(gemm_q8_0, BODY_Q8_0, 4, 2)
-GEMM_FN(gemm_q4_k, BODY_Q4_K, 2, 2)
-GEMM_FN(gemm_q5_k, BODY_Q5_K, 2, 2)
-GEMM_FN(gemm_q6_k, BODY_Q6_K, 2, 2)
+GEMM_FN(gemm_q4_k, BODY_Q4_K, 4, 2)
+GEMM_FN(gemm_q5_k, BODY_Q5_K, 4, 2)
+GEMM_FN(gemm_q6_k, BODY_Q6_K, 4, 2)
 GEMM_FN(gemm_f32, BODY_F32, 4, 2)
 GEMM_FN(gemm_f16, BODY_F16, 4, 2)
 GEMM_FN(gemm_bf16, BODY_BF16, 4, 2)
@@ -569,16 +462,16 @@ GEMM_FN(gemm_bf16, BODY_BF16, 4, 2)
 static const cpu_kernel_set k_avx2 = {
     .name = "AVX2",
     .isa = CPU_ISA_AVX2,
-    .quant = {[CPU_ACT_Q8_32] = quant_q8_32, [CPU_ACT_Q8_256] = quant_q8_256},
+    .quant = {[CPU_ACT_Q8_32] = quant_q8_32, [CPU_ACT_Q16_32] = cpu_avx2_quant_q16_32},
     .type = {
-        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 2},
-        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 2, 2},
-        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 2},
-        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 2, 2},
-        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 2},
-        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_256, 2, 2},
-        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_256, 2, 2},
-        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_256, 2, 2},
+        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 2, cpu_avx2_gemv16_q4_0, cpu_avx2_deq_q4_0},
+        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 2, 2, cpu_avx2_gemv16_q4_1, cpu_avx2_deq_q4_1},
+        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 2, cpu_avx2_gemv16_q5_0, cpu_avx2_deq_q5_0},
+        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 2, 2, cpu_avx2_gemv16_q5_1, cpu_avx2_deq_q5_1},
+        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 2, cpu_avx2_gemv16_q8_0, cpu_avx2_deq_q8_0},
+        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_32, 4, 2, cpu_avx2_gemv16_q4_k, cpu_avx2_deq_q4_k},
+        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_32, 4, 2, cpu_avx2_gemv16_q5_k, cpu_avx2_deq_q5_k},
+        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_32, 4, 2, cpu_avx2_gemv16_q6_k, cpu_avx2_deq_q6_k},
         [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 2},
         [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 2},
         [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 2},

@@ -1,8 +1,8 @@
-/* AVX-512 (F/BW/VL) + VNNI kernel set: 64 weights per register. Legacy 32-blocks: two
- * blocks per register, vpdpbusd (unsigned weights x signed activations) with the offset
- * folded into the accumulator's start value, one float scale per block. K-quants: vpmaddubsw
- * then vpdpwssd with the integer sub-block scales, one float scale per 256. Compiled for
- * these instructions only here (target attribute); chosen at run time by cpu_features.c. */
+/* AVX-512 (F/DQ/BW/VL) + VNNI kernel set, int8 products and attention: 64 weights per
+ * register, vpdpbusd (unsigned weights x signed Q8_32 activations) with an offset folded
+ * into the accumulator's start value, one float scale per 32-block; F32/F16/BF16 tiles;
+ * attention blocks, exp and GELU. The exact path's kernels are in kernels_avx512_exact.c.
+ * Compiled for these instructions only here (target pragma); chosen at run time. */
 #if defined(__x86_64__)
 
 #if defined(__clang__)
@@ -16,31 +16,12 @@
 
 #include "backend/cpu/cpu_kernels.h"
 
-#define INLINE static inline __attribute__((always_inline))
-/* Loops over the R rows and T tokens of a tile must unroll, so the arrays stay in registers. */
-#define UNROLL _Pragma("GCC unroll 4")
+#include "backend/cpu/kernels_avx512.h"
 
 /* Software prefetch distance for weights streamed from memory, bytes. */
 #ifndef PREFETCH
 #define PREFETCH 1024
 #endif
-
-INLINE uint16_t ld16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-INLINE uint32_t ld32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
-
-/* [a x 8, b x 8] from two floats. */
-INLINE __m512 pair_ps(float a, float b) {
-    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
-}
 
 /* ---------------------------------------------------------------- quantizers */
 
@@ -48,6 +29,7 @@ static void quant_q8_32(const float *x, void *dst, int64_t n) {
     int8_t *qs = dst;
     float *d = (float *)(qs + n);
     int32_t *s4 = (int32_t *)(d + n / 32);
+    float *xs = (float *)(s4 + n / 4);
     const __m512 sign = _mm512_set1_ps(-0.0f);
     const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t b = 0; b < n / 32; b++) {
@@ -57,64 +39,19 @@ static void quant_q8_32(const float *x, void *dst, int64_t n) {
         float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
         d[b] = dd;
         __m512 vid = _mm512_set1_ps(id);
-        __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)));
-        __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
+        __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+        __m128i q0 = _mm512_cvtepi32_epi8(i0), q1 = _mm512_cvtepi32_epi8(i1);
         _mm_storeu_si128((__m128i *)(qs + 32 * b), q0);
         _mm_storeu_si128((__m128i *)(qs + 32 * b + 16), q1);
         __m256i q = _mm256_set_m128i(q1, q0);
         __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm512_castsi512_si256(ones), q);
         _mm256_storeu_si256((__m256i *)(s4 + 8 * b), s);
-    }
-}
-
-static void quant_q8_256(const float *x, void *dst, int64_t n) {
-    int8_t *qs = dst;
-    float *d = (float *)(qs + n);
-    int16_t *bsum = (int16_t *)(d + n / 256);
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    for (int64_t b = 0; b < n / 256; b++) {
-        const float *xb = x + 256 * b;
-        __m512 m = _mm512_setzero_ps();
-        for (int i = 0; i < 16; i++) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(xb + 16 * i)));
-        float amax = _mm512_reduce_max_ps(m);
-        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        d[b] = dd;
-        __m512 vid = _mm512_set1_ps(id);
-        for (int i = 0; i < 16; i++) {
-            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * i), vid));
-            _mm_storeu_si128((__m128i *)(qs + 256 * b + 16 * i), _mm512_cvtepi32_epi8(q));
-            bsum[16 * b + i] = (int16_t)_mm512_reduce_add_epi32(q);
-        }
+        xs[b] = dd * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
     }
 }
 
 /* ---------------------------------------------------------------- legacy 32-blocks */
-
-enum { LEG_Q4_0, LEG_Q4_1, LEG_Q5_0, LEG_Q5_1, LEG_Q8_0 };
-
-/* Weights of blocks p0, p1 as 64 bytes in element order; for Q8_0 signed, else 0..31. */
-INLINE __m512i leg_unpack(int kind, const uint8_t *p0, const uint8_t *p1) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    if (kind == LEG_Q8_0)
-        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p0 + 2))),
-                                  _mm256_loadu_si256((const __m256i *)(p1 + 2)), 1);
-    int qoff = kind == LEG_Q4_0 ? 2 : kind == LEG_Q4_1 ? 4 : kind == LEG_Q5_0 ? 6 : 8;
-    __m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(p1 + qoff)),
-                                   _mm_loadu_si128((const __m128i *)(p0 + qoff)));
-    /* [b0 low, b1 low, b0 high, b1 high] -> [b0 low, b0 high, b1 low, b1 high] */
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
-    z = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), m4);
-    if (kind == LEG_Q5_0 || kind == LEG_Q5_1) {
-        int hoff = kind == LEG_Q5_0 ? 2 : 4;
-        __mmask64 h = (__mmask64)ld32(p0 + hoff) | ((__mmask64)ld32(p1 + hoff) << 32);
-        z = _mm512_mask_add_epi8(z, h, z, _mm512_set1_epi8(16));
-    }
-    return z;
-}
-
-INLINE size_t leg_bytes(int kind) {
-    return kind == LEG_Q4_0 ? 18 : kind == LEG_Q4_1 ? 20 : kind == LEG_Q5_0 ? 22 : kind == LEG_Q5_1 ? 24 : 34;
-}
 
 /* R rows x T tokens over n elements; two blocks per step, a lone last block masked. */
 INLINE void leg_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t ldw,
@@ -174,92 +111,63 @@ INLINE void leg_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t
 
 /* ---------------------------------------------------------------- K-quants */
 
-/* Q4_K / Q5_K scales: eight 6-bit scales and mins from 12 bytes, as bytes. */
-INLINE void k4_scales(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
-    uint32_t a0 = ld32(s), a1 = ld32(s + 4), a2 = ld32(s + 8);
-    *sc = (uint64_t)(a0 & 0x3f3f3f3fu) |
-          (uint64_t)((a2 & 0x0f0f0f0fu) | ((a0 >> 2) & 0x30303030u)) << 32;
-    *mn = (uint64_t)(a1 & 0x3f3f3f3fu) |
-          (uint64_t)(((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u)) << 32;
-}
-
-/* Register j of a Q4_K/Q5_K block holds sub-blocks (a, b) = (0,2), (1,3), (4,6), (5,7):
- * the low or high nibbles of qs[64 * (j / 2) ..]. */
 INLINE __m512i k4_x(const int8_t *xq, int j) {
-    int a = (j / 2) * 4 + (j % 2), b = a + 2;
+    int a = k4_sub_a(j), b = a + 2;
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + 32 * a))),
                               _mm256_loadu_si256((const __m256i *)(xq + 32 * b)), 1);
 }
 
-/* R rows x T tokens of Q4_K (five = 0) or Q5_K (five = 1) against Q8_256 activations. */
+/* R rows x T tokens of Q4_K (five = 0) or Q5_K (five = 1). Each sub-block of 32 is one
+ * activation block: integer dot, then the float scale d * sc * dx; the mins come from the
+ * activation block sums, dmin * m * xs. */
 INLINE void k45_tile(int five, int R, int T, int64_t n, const uint8_t *w, size_t ldw,
                      const uint8_t *x, size_t ldx, float *out, size_t ldo) {
     const size_t bs = five ? 176 : 144;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512 acc[4][4];
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
-        __m512i isum[4][4];
-        __m256i m16[4];
-        float d[4], dmin[4];
-        UNROLL
-        for (int r = 0; r < R; r++)
-            UNROLL
-            for (int t = 0; t < T; t++) isum[r][t] = _mm512_setzero_si512();
-        __m512i sc16[4];
+        __m512 scf[4]; /* d * sc[0..7] */
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w + r * ldw + B * bs;
             uint64_t sc, mn;
             k4_scales(blk + 4, &sc, &mn);
-            d[r] = h2f(blk);
-            dmin[r] = h2f(blk + 2);
-            sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-            __m128i mb = _mm_cvtsi64_si128((long long)mn);
-            m16[r] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb)); /* m0 m0 m1 m1 .. */
+            __m256 dsc = _mm256_mul_ps(_mm256_set1_ps(h2f(blk)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
+            __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(blk + 2)),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))));
+            scf[r] = _mm512_zextps256_ps512(dsc);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                __m256 xs = _mm256_loadu_ps(cpu_act_xs(x + t * ldx, n) + 8 * B);
+                acc[r][t] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(dmn), _mm512_zextps256_ps512(xs), acc[r][t]);
+            }
         }
         UNROLL
         for (int j = 0; j < 4; j++) {
-            /* i16 lanes 0..15 take scale a, 16..31 scale b */
-            int a = (j / 2) * 4 + (j % 2), b = a + 2;
-            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)a)),
-                                                   _mm256_set1_epi16((short)b), 1);
-            __m512i wv[4], sv[4];
+            int a = k4_sub_a(j), b = a + 2;
+            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
+            __m512i wv[4];
+            __m512 ws[4];
             UNROLL
             for (int r = 0; r < R; r++) {
-                const uint8_t *blk = w + r * ldw + B * bs;
-                __m512i q = _mm512_loadu_si512(blk + (five ? 48 : 16) + 64 * (j / 2));
-                wv[r] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(q, 4) : q, m4);
-                if (five) {
-                    __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)));
-                    __m512i bit = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << a))),
-                                                     _mm256_set1_epi8((char)(1 << b)), 1);
-                    wv[r] = _mm512_mask_add_epi8(wv[r], _mm512_test_epi8_mask(qh, bit), wv[r],
-                                                 _mm512_set1_epi8(16));
-                }
-                sv[r] = _mm512_permutexvar_epi16(idx, sc16[r]);
+                wv[r] = k45_unpack(five, w + r * ldw + B * bs, j);
+                ws[r] = _mm512_permutexvar_ps(idx, scf[r]);
             }
             UNROLL
             for (int t = 0; t < T; t++) {
-                __m512i xv = k4_x(cpu_act_qs(x + t * ldx) + 256 * B, j);
+                const uint8_t *xr = x + t * ldx;
+                __m512i xv = k4_x(cpu_act_qs(xr) + 256 * B, j);
+                const float *xd = cpu_act_d(xr, n) + 8 * B;
+                __m512 dx = pair_ps(xd[a], xd[b]);
                 UNROLL
-                for (int r = 0; r < R; r++)
-                    isum[r][t] = _mm512_dpwssd_epi32(isum[r][t], _mm512_maddubs_epi16(wv[r], xv), sv[r]);
-            }
-        }
-        UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *xr = x + t * ldx;
-            float dx = cpu_act_d(xr, n)[B];
-            __m256i bs16 = _mm256_loadu_si256((const __m256i *)(cpu_act_bsum(xr, n) + 16 * B));
-            UNROLL
-            for (int r = 0; r < R; r++) {
-                __m512 mins = _mm512_cvtepi32_ps(_mm512_zextsi256_si512(_mm256_madd_epi16(m16[r], bs16)));
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), _mm512_set1_ps(d[r] * dx), acc[r][t]);
-                acc[r][t] = _mm512_fnmadd_ps(mins, _mm512_set1_ps(dmin[r] * dx), acc[r][t]);
+                for (int r = 0; r < R; r++) {
+                    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[r], xv);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws[r], dx), acc[r][t]);
+                }
             }
         }
     }
@@ -269,71 +177,48 @@ INLINE void k45_tile(int five, int R, int T, int64_t n, const uint8_t *w, size_t
         for (int t = 0; t < T; t++) out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-/* Q6_K: register j = elements 64j..64j+63: low (j even) or high nibbles of ql[64 * (j / 2)],
- * two bits from qh[32 * (j / 2) ..] (bits 0-1 / 2-3 for j even, 4-5 / 6-7 for j odd). */
+/* Q6_K: register j = elements 64j..64j+63 = activation blocks 8B + 2j, 2j + 1. The -32
+ * offset starts the accumulator at -32 * s4. */
 INLINE void q6k_tile(int R, int T, int64_t n, const uint8_t *w, size_t ldw, const uint8_t *x,
                      size_t ldx, float *out, size_t ldo) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-    const __m512i shl_even = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
-    const __m512i shr_odd = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-    const long long rep = 0x0001000100010001LL;
-    const __m512i q6_groups = _mm512_set_epi64(3 * rep, 3 * rep, 2 * rep, 2 * rep, rep, rep, 0, 0);
+    /* float lane l of register j takes scale group 4j + l / 4 */
+    const __m512i groups = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     __m512 acc[4][4];
     UNROLL
     for (int r = 0; r < R; r++)
         UNROLL
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
-        __m512i isum[4][4];
-        __m256i sc[4], scm[4];
-        float d[4];
+        __m512 scf[4]; /* d * sc[0..15] */
         UNROLL
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w + r * ldw + B * 210;
-            sc[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
-            scm[r] = _mm256_slli_epi16(sc[r], 5); /* 32 * scale: the -32 offset */
-            d[r] = h2f(blk + 208);
-            UNROLL
-            for (int t = 0; t < T; t++) isum[r][t] = _mm512_setzero_si512();
+            scf[r] = _mm512_mul_ps(_mm512_set1_ps(h2f(blk + 208)),
+                                   _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
         }
         UNROLL
         for (int j = 0; j < 4; j++) {
-            /* i16 lane l takes scale group 4j + l / 8 */
-            const __m512i idx = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * j)), q6_groups);
-            __m512i wv[4], sv[4];
+            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(4 * j), groups);
+            __m512i wv[4];
+            __m512 ws[4];
             UNROLL
             for (int r = 0; r < R; r++) {
-                const uint8_t *blk = w + r * ldw + B * 210;
-                __m512i ql = _mm512_loadu_si512(blk + 64 * (j / 2));
-                __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * (j / 2))));
-                __m512i lo, hi;
-                if (j % 2 == 0) {
-                    lo = _mm512_and_si512(ql, m4);
-                    hi = _mm512_and_si512(_mm512_sllv_epi64(qh, shl_even), m30);
-                } else {
-                    lo = _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4);
-                    hi = _mm512_and_si512(_mm512_srlv_epi64(qh, shr_odd), m30);
-                }
-                wv[r] = _mm512_or_si512(lo, hi);
-                sv[r] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc[r]));
+                wv[r] = q6k_unpack(w + r * ldw + B * 210, j);
+                ws[r] = _mm512_permutexvar_ps(idx, scf[r]);
             }
             UNROLL
             for (int t = 0; t < T; t++) {
-                __m512i xv = _mm512_loadu_si512(cpu_act_qs(x + t * ldx) + 256 * B + 64 * j);
+                const uint8_t *xr = x + t * ldx;
+                __m512i xv = _mm512_loadu_si512(cpu_act_qs(xr) + 256 * B + 64 * j);
+                __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                _mm512_slli_epi32(_mm512_loadu_si512(cpu_act_s4(xr, n) + 64 * B + 16 * j), 5));
+                const float *xd = cpu_act_d(xr, n) + 8 * B + 2 * j;
+                __m512 dx = pair_ps(xd[0], xd[1]);
                 UNROLL
-                for (int r = 0; r < R; r++)
-                    isum[r][t] = _mm512_dpwssd_epi32(isum[r][t], _mm512_maddubs_epi16(wv[r], xv), sv[r]);
-            }
-        }
-        UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *xr = x + t * ldx;
-            float dx = cpu_act_d(xr, n)[B];
-            __m512i bs16 = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(cpu_act_bsum(xr, n) + 16 * B)));
-            UNROLL
-            for (int r = 0; r < R; r++) {
-                __m512i s = _mm512_sub_epi32(isum[r][t], _mm512_madd_epi16(bs16, _mm512_zextsi256_si512(scm[r])));
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[r] * dx), acc[r][t]);
+                for (int r = 0; r < R; r++) {
+                    __m512i s = _mm512_dpbusd_epi32(corr, wv[r], xv);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws[r], dx), acc[r][t]);
+                }
             }
         }
     }
@@ -555,9 +440,9 @@ GEMM_FN(gemm_q4_1, BODY_Q4_1, 4, 3)
 GEMM_FN(gemm_q5_0, BODY_Q5_0, 4, 4)
 GEMM_FN(gemm_q5_1, BODY_Q5_1, 4, 3)
 GEMM_FN(gemm_q8_0, BODY_Q8_0, 4, 3)
-GEMM_FN(gemm_q4_k, BODY_Q4_K, 4, 2)
-GEMM_FN(gemm_q5_k, BODY_Q5_K, 4, 2)
-GEMM_FN(gemm_q6_k, BODY_Q6_K, 4, 2)
+GEMM_FN(gemm_q4_k, BODY_Q4_K, 4, 4)
+GEMM_FN(gemm_q5_k, BODY_Q5_K, 4, 4)
+GEMM_FN(gemm_q6_k, BODY_Q6_K, 4, 4)
 GEMM_FN(gemm_f32, BODY_F32, 4, 4)
 GEMM_FN(gemm_f16, BODY_F16, 4, 4)
 GEMM_FN(gemm_bf16, BODY_BF16, 4, 4)
@@ -565,16 +450,16 @@ GEMM_FN(gemm_bf16, BODY_BF16, 4, 4)
 static const cpu_kernel_set k_avx512 = {
     .name = "AVX-512 VNNI",
     .isa = CPU_ISA_AVX512,
-    .quant = {[CPU_ACT_Q8_32] = quant_q8_32, [CPU_ACT_Q8_256] = quant_q8_256},
+    .quant = {[CPU_ACT_Q8_32] = quant_q8_32, [CPU_ACT_Q16_32] = cpu_avx512_quant_q16_32},
     .type = {
-        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 4, 3},
-        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 4, 3},
-        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 3},
-        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_256, 4, 2},
-        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_256, 4, 2},
-        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_256, 4, 2},
+        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q4_0, cpu_avx512_deq_q4_0},
+        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 4, 3, cpu_avx512_gemv16_q4_1, cpu_avx512_deq_q4_1},
+        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q5_0, cpu_avx512_deq_q5_0},
+        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 4, 3, cpu_avx512_gemv16_q5_1, cpu_avx512_deq_q5_1},
+        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 3, cpu_avx512_gemv16_q8_0, cpu_avx512_deq_q8_0},
+        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q4_k, cpu_avx512_deq_q4_k},
+        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q5_k, cpu_avx512_deq_q5_k},
+        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q6_k, cpu_avx512_deq_q6_k},
         [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 4},
         [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4},
         [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4},

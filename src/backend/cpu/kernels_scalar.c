@@ -1,4 +1,4 @@
-/* Portable kernel set: the activation quantizers every set shares (Q8_32, Q8_256; see
+/* Portable kernel set: the activation quantizer every set reproduces (Q8_32, see
  * cpu_kernels.h) and plain-C integer dot products over each weight type's blocks
  * (shared/docs/gemma3.md section 5). Runs where no SIMD level applies, and fixes the
  * arithmetic the SIMD sets reproduce: integer sums inside a block, one float scale each. */
@@ -25,29 +25,41 @@ static void quant_block(const float *x, int8_t *q, int len, float *d_out) {
     float amax = 0.0f;
     for (int i = 0; i < len; i++) amax = fmaxf(amax, fabsf(x[i]));
     float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int i = 0; i < len; i++) q[i] = (int8_t)nearbyintf(x[i] * id);
+    for (int i = 0; i < len; i++) q[i] = (int8_t)fminf(fmaxf(nearbyintf(x[i] * id), -127.0f), 127.0f);
     *d_out = d;
+}
+
+void cpu_quant_q16_32_scalar(const float *x, void *dst, int64_t n) {
+    int16_t *qs = dst;
+    float *d = (float *)(qs + n), *xs = d + n / 32;
+    for (int64_t b = 0; b < n / 32; b++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
+        float dd = amax / 32767.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < 32; i++) {
+            float q = fminf(fmaxf(nearbyintf(x[32 * b + i] * id), -32767.0f), 32767.0f);
+            qs[32 * b + i] = (int16_t)q;
+            sum += qs[32 * b + i];
+        }
+        d[b] = dd;
+        xs[b] = dd * (float)sum;
+    }
 }
 
 void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n) {
     int8_t *qs = dst;
     float *d = (float *)(qs + n);
     int32_t *s4 = (int32_t *)(d + n / 32);
-    for (int64_t b = 0; b < n / 32; b++) quant_block(x + 32 * b, qs + 32 * b, 32, &d[b]);
+    float *xs = (float *)(s4 + n / 4);
+    for (int64_t b = 0; b < n / 32; b++) {
+        quant_block(x + 32 * b, qs + 32 * b, 32, &d[b]);
+        int sum = 0;
+        for (int i = 0; i < 32; i++) sum += qs[32 * b + i];
+        xs[b] = d[b] * (float)sum;
+    }
     for (int64_t j = 0; j < n / 4; j++)
         s4[j] = qs[4 * j] + qs[4 * j + 1] + qs[4 * j + 2] + qs[4 * j + 3];
-}
-
-void cpu_quant_q8_256_scalar(const float *x, void *dst, int64_t n) {
-    int8_t *qs = dst;
-    float *d = (float *)(qs + n);
-    int16_t *bsum = (int16_t *)(d + n / 256);
-    for (int64_t b = 0; b < n / 256; b++) quant_block(x + 256 * b, qs + 256 * b, 256, &d[b]);
-    for (int64_t j = 0; j < n / 16; j++) {
-        int s = 0;
-        for (int i = 0; i < 16; i++) s += qs[16 * j + i];
-        bsum[j] = (int16_t)s;
-    }
 }
 
 /* ---- legacy 32-blocks: unpack to integers 0..31 (or -128..127), then one int dot ---- */
@@ -114,7 +126,7 @@ static float dot_legacy(ue_type type, const uint8_t *w, const void *xrow, int64_
     return sum;
 }
 
-/* ---- K-quants: 256-blocks, integer sub-block scales, Q8_256 activations ---- */
+/* ---- K-quants: 256-blocks with integer sub-block scales; activations per 32 ---- */
 
 static void scale_min_k4(const uint8_t *s, int k, int *sc, int *m) {
     if (k < 4) {
@@ -126,18 +138,18 @@ static void scale_min_k4(const uint8_t *s, int k, int *sc, int *m) {
     }
 }
 
-/* Q4_K and Q5_K (qh != 0): sub-block b of 32 uses the low (b even) or high nibbles of
- * qs[32 * (b / 2) ..], and bit b of qh[l] as its fifth bit. */
+/* Q4_K and Q5_K (five): sub-block b of 32 uses the low (b even) or high nibbles of
+ * qs[32 * (b / 2) ..], and bit b of qh[l] as its fifth bit. Sub-block b is activation
+ * block 8B + b: one float scale each. */
 static float dot_q45_k(int five, const uint8_t *w, const void *xrow, int64_t n) {
     const int8_t *xq = cpu_act_qs(xrow);
-    const float *xd = cpu_act_d(xrow, n);
-    const int16_t *bsum = cpu_act_bsum(xrow, n);
+    const float *xd = cpu_act_d(xrow, n), *xs = cpu_act_xs(xrow, n);
     size_t bs = five ? 176 : 144;
     float sum = 0.0f;
     for (int64_t B = 0; B < n / 256; B++, w += bs) {
         const uint8_t *qh = w + 16, *qs = w + (five ? 48 : 16);
         const int8_t *x = xq + 256 * B;
-        int isum = 0, msum = 0;
+        float d = f16(w), dmin = f16(w + 2);
         for (int b = 0; b < 8; b++) {
             int sc, m, s = 0;
             scale_min_k4(w + 4, b, &sc, &m);
@@ -146,14 +158,13 @@ static float dot_q45_k(int five, const uint8_t *w, const void *xrow, int64_t n) 
                 if (five) q |= ((qh[l] >> b) & 1) << 4;
                 s += q * x[32 * b + l];
             }
-            isum += sc * s;
-            msum += m * (bsum[16 * B + 2 * b] + bsum[16 * B + 2 * b + 1]);
+            sum += d * (float)sc * xd[8 * B + b] * (float)s - dmin * (float)m * xs[8 * B + b];
         }
-        sum += xd[B] * (f16(w) * (float)isum - f16(w + 2) * (float)msum);
     }
     return sum;
 }
 
+/* Q6_K: scale group g of 16 lies in activation block 8B + g / 2. */
 static float dot_q6_k(const uint8_t *w, const void *xrow, int64_t n) {
     const int8_t *xq = cpu_act_qs(xrow);
     const float *xd = cpu_act_d(xrow, n);
@@ -162,7 +173,7 @@ static float dot_q6_k(const uint8_t *w, const void *xrow, int64_t n) {
         const uint8_t *ql = w, *qh = w + 128;
         const int8_t *sc = (const int8_t *)(w + 192);
         const int8_t *x = xq + 256 * B;
-        int isum = 0;
+        float d = f16(w + 208);
         for (int g = 0; g < 16; g++) {
             int s = 0;
             for (int i = 0; i < 16; i++) {
@@ -171,9 +182,8 @@ static float dot_q6_k(const uint8_t *w, const void *xrow, int64_t n) {
                 int high2 = (qh[32 * half + r % 32] >> (2 * (r / 32))) & 3;
                 s += ((low4 | (high2 << 4)) - 32) * x[e];
             }
-            isum += sc[g] * s;
+            sum += d * (float)sc[g] * xd[8 * B + g / 2] * (float)s;
         }
-        sum += xd[B] * f16(w + 208) * (float)isum;
     }
     return sum;
 }
@@ -257,20 +267,35 @@ SCALAR_GEMM(gemm_f32, UE_TYPE_F32)
 SCALAR_GEMM(gemm_f16, UE_TYPE_F16)
 SCALAR_GEMM(gemm_bf16, UE_TYPE_BF16)
 
+/* The scalar set's exact path dequantizes with the oracle itself (no gemv16: the driver
+ * then takes the dequantize + F32 route for every batch size). */
+static void deq_row(ue_type type, const void *row, float *dst, int64_t n) {
+    ue_dequantize_row(type, row, dst, n);
+}
+#define SCALAR_DEQ(name, type) \
+    static void name(const void *row, float *dst, int64_t n) { deq_row(type, row, dst, n); }
+SCALAR_DEQ(deq_q4_0, UE_TYPE_Q4_0)
+SCALAR_DEQ(deq_q4_1, UE_TYPE_Q4_1)
+SCALAR_DEQ(deq_q5_0, UE_TYPE_Q5_0)
+SCALAR_DEQ(deq_q5_1, UE_TYPE_Q5_1)
+SCALAR_DEQ(deq_q8_0, UE_TYPE_Q8_0)
+SCALAR_DEQ(deq_q4_k, UE_TYPE_Q4_K)
+SCALAR_DEQ(deq_q5_k, UE_TYPE_Q5_K)
+SCALAR_DEQ(deq_q6_k, UE_TYPE_Q6_K)
+
 static const cpu_kernel_set k_scalar = {
     .name = "scalar",
     .isa = CPU_ISA_SCALAR,
-    .quant = {[CPU_ACT_Q8_32] = cpu_quant_q8_32_scalar,
-              [CPU_ACT_Q8_256] = cpu_quant_q8_256_scalar},
+    .quant = {[CPU_ACT_Q8_32] = cpu_quant_q8_32_scalar, [CPU_ACT_Q16_32] = cpu_quant_q16_32_scalar},
     .type = {
-        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 4},
-        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_256, 4, 4},
-        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_256, 4, 4},
-        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_256, 4, 4},
+        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_0},
+        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_1},
+        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_0},
+        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_1},
+        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q8_0},
+        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_k},
+        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_k},
+        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q6_k},
         [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 4},
         [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4},
         [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4},

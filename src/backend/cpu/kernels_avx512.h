@@ -1,0 +1,125 @@
+/* Inline helpers shared by the AVX-512 kernel files (kernels_avx512.c: int8 products and
+ * attention; kernels_avx512_exact.c: int16 decode and dequantization): block unpacking of
+ * each weight type into 64 bytes per register. Include only after the AVX-512 target
+ * pragma. Layouts: shared/docs/gemma3.md section 5. */
+#ifndef UE_BACKEND_CPU_KERNELS_AVX512_H
+#define UE_BACKEND_CPU_KERNELS_AVX512_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+
+#define INLINE static inline __attribute__((always_inline))
+/* Loops over the R rows and T tokens of a tile must unroll, so the arrays stay in registers. */
+#define UNROLL _Pragma("GCC unroll 4")
+
+/* Software prefetch distance for weights streamed from memory, bytes. */
+#ifndef PREFETCH
+#define PREFETCH 1024
+#endif
+
+INLINE uint16_t ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+INLINE uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
+
+/* [a x 8, b x 8] from two floats. */
+INLINE __m512 pair_ps(float a, float b) {
+    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+enum { LEG_Q4_0, LEG_Q4_1, LEG_Q5_0, LEG_Q5_1, LEG_Q8_0 };
+
+/* Weights of blocks p0, p1 as 64 bytes in element order; for Q8_0 signed, else 0..31. */
+INLINE __m512i leg_unpack(int kind, const uint8_t *p0, const uint8_t *p1) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    if (kind == LEG_Q8_0)
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p0 + 2))),
+                                  _mm256_loadu_si256((const __m256i *)(p1 + 2)), 1);
+    int qoff = kind == LEG_Q4_0 ? 2 : kind == LEG_Q4_1 ? 4 : kind == LEG_Q5_0 ? 6 : 8;
+    __m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(p1 + qoff)),
+                                   _mm_loadu_si128((const __m128i *)(p0 + qoff)));
+    /* [b0 low, b1 low, b0 high, b1 high] -> [b0 low, b0 high, b1 low, b1 high] */
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
+    z = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), m4);
+    if (kind == LEG_Q5_0 || kind == LEG_Q5_1) {
+        int hoff = kind == LEG_Q5_0 ? 2 : 4;
+        __mmask64 h = (__mmask64)ld32(p0 + hoff) | ((__mmask64)ld32(p1 + hoff) << 32);
+        z = _mm512_mask_add_epi8(z, h, z, _mm512_set1_epi8(16));
+    }
+    return z;
+}
+
+INLINE size_t leg_bytes(int kind) {
+    return kind == LEG_Q4_0 ? 18 : kind == LEG_Q4_1 ? 20 : kind == LEG_Q5_0 ? 22 : kind == LEG_Q5_1 ? 24 : 34;
+}
+
+/* Q4_K / Q5_K scales: eight 6-bit scales and mins from 12 bytes, as bytes. */
+INLINE void k4_scales(const uint8_t *s, uint64_t *sc, uint64_t *mn) {
+    uint32_t a0 = ld32(s), a1 = ld32(s + 4), a2 = ld32(s + 8);
+    *sc = (uint64_t)(a0 & 0x3f3f3f3fu) |
+          (uint64_t)((a2 & 0x0f0f0f0fu) | ((a0 >> 2) & 0x30303030u)) << 32;
+    *mn = (uint64_t)(a1 & 0x3f3f3f3fu) |
+          (uint64_t)(((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u)) << 32;
+}
+
+/* Register j of a Q4_K/Q5_K block holds sub-blocks (a, b) = (0,2), (1,3), (4,6), (5,7):
+ * the low or high nibbles of qs[64 * (j / 2) ..]; Q5_K adds bit a / b of qh[l] as 16. */
+INLINE int k4_sub_a(int j) { return (j / 2) * 4 + (j % 2); }
+
+INLINE __m512i k45_unpack(int five, const uint8_t *blk, int j) {
+    __m512i q = _mm512_loadu_si512(blk + (five ? 48 : 16) + 64 * (j / 2));
+    __m512i v = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(q, 4) : q, _mm512_set1_epi8(0x0f));
+    if (five) {
+        int a = k4_sub_a(j), b = a + 2;
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)));
+        __m512i bit = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << a))),
+                                         _mm256_set1_epi8((char)(1 << b)), 1);
+        v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(qh, bit), v, _mm512_set1_epi8(16));
+    }
+    return v;
+}
+
+/* Q6_K register j = elements 64j..64j+63 as 0..63: low (j even) or high nibbles of
+ * ql[64 * (j / 2)], two bits from qh[32 * (j / 2) ..] (bits 0-1 / 2-3 for j even, 4-5 / 6-7
+ * for j odd; a 64-bit lane shift moves them to bits 4-5). */
+INLINE __m512i q6k_unpack(const uint8_t *blk, int j) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    __m512i ql = _mm512_loadu_si512(blk + 64 * (j / 2));
+    __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * (j / 2))));
+    __m512i lo, hi;
+    if (j % 2 == 0) {
+        lo = _mm512_and_si512(ql, m4);
+        hi = _mm512_and_si512(_mm512_sllv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)), m30);
+    } else {
+        lo = _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4);
+        hi = _mm512_and_si512(_mm512_srlv_epi64(qh, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)), m30);
+    }
+    return _mm512_or_si512(lo, hi);
+}
+
+/* The exact path (kernels_avx512_exact.c), used in the set table of kernels_avx512.c. */
+#define CPU_AVX512_EXACT(t)                                                                   \
+    void cpu_avx512_gemv16_##t(int64_t n, const void *w, size_t ldw, int nr, const void *x,   \
+                               size_t ldx, int nt, float *out, size_t ldo);                   \
+    void cpu_avx512_deq_##t(const void *row, float *dst, int64_t n);
+CPU_AVX512_EXACT(q4_0)
+CPU_AVX512_EXACT(q4_1)
+CPU_AVX512_EXACT(q5_0)
+CPU_AVX512_EXACT(q5_1)
+CPU_AVX512_EXACT(q8_0)
+CPU_AVX512_EXACT(q4_k)
+CPU_AVX512_EXACT(q5_k)
+CPU_AVX512_EXACT(q6_k)
+#undef CPU_AVX512_EXACT
+void cpu_avx512_quant_q16_32(const float *x, void *dst, int64_t n);
+
+#endif
