@@ -213,3 +213,64 @@ float dot_part(uint bb, uint p, uint xi) {
 #else
 #error "no weight type selected (-DTYPE_...)"
 #endif
+
+// Matrix-vector parts (mul_mv.comp): the same products with wider loads where the block
+// layout allows. Q4_K / Q5_K blocks (144 / 176 bytes) are 16-byte aligned in any row that
+// starts 16-byte aligned, so a part is one 16-byte load of qs (32 elements: 16 bytes of a
+// 32-byte chunk, low nibbles one sub-block, high nibbles the next) and x as vec4.
+layout(set = 0, binding = 0) readonly buffer WB128 { uvec4 w128[]; };
+layout(set = 0, binding = 0) readonly buffer WB32 { uint w32[]; };
+layout(set = 1, binding = 0) readonly buffer XB4 { vec4 xf4[]; };
+
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+#define NPART_MV 8u
+// 6-bit scale and min of sub-block b from the 12 scale bytes held as three words.
+void scale_min_w(uvec3 s, uint b, out float sc, out float mn) {
+    if (b < 4u) {
+        sc = float((s.x >> (8u * b)) & 63u);
+        mn = float((s.y >> (8u * b)) & 63u);
+    } else {
+        uint k = b - 4u;
+        uint hi = (s.z >> (8u * k)) & 0xffu;  // byte b + 4
+        sc = float((hi & 15u) | (((s.x >> (8u * k + 6u)) & 3u) << 4));
+        mn = float((hi >> 4) | (((s.y >> (8u * k + 6u)) & 3u) << 4));
+    }
+}
+float dot_part_mv(uint bb, uint p, uint xi) {
+    if (((bb & 15u) | (xi & 3u)) != 0u) { // unaligned: two narrow parts
+        return dot_part(bb, 2u * p, xi) + dot_part(bb, 2u * p + 1u, xi);
+    }
+    uint c = p >> 1, l0 = (p & 1u) << 4;
+    uvec4 q = w128[(bb + QS + 32u * c + l0) >> 4];
+#ifdef QH
+    uvec4 h = w128[(bb + QH + l0) >> 4];
+#endif
+    uvec3 s = uvec3(w32[(bb + 4u) >> 2], w32[(bb + 8u) >> 2], w32[(bb + 12u) >> 2]);
+    uint xl = (xi + 64u * c + l0) >> 2, xh = xl + 8u;
+    float sl = 0.0, sh = 0.0, xsl = 0.0, xsh = 0.0;
+    for (uint i = 0u; i < 4u; i++) {
+        vec4 a = xf4[xl + i], b = xf4[xh + i];
+        uint w = q[i];
+        vec4 lo = vec4(w & 15u, (w >> 8) & 15u, (w >> 16) & 15u, (w >> 24) & 15u);
+        vec4 hi = vec4((w >> 4) & 15u, (w >> 12) & 15u, (w >> 20) & 15u, w >> 28);
+#ifdef QH
+        uint hw = h[i];
+        uint sl_ = 2u * c, sh_ = 2u * c + 1u;
+        lo += 16.0 * vec4((hw >> sl_) & 1u, (hw >> (8u + sl_)) & 1u, (hw >> (16u + sl_)) & 1u, (hw >> (24u + sl_)) & 1u);
+        hi += 16.0 * vec4((hw >> sh_) & 1u, (hw >> (8u + sh_)) & 1u, (hw >> (16u + sh_)) & 1u, (hw >> (24u + sh_)) & 1u);
+#endif
+        sl += dot(a, lo);
+        sh += dot(b, hi);
+        xsl += a.x + a.y + a.z + a.w;
+        xsh += b.x + b.y + b.z + b.w;
+    }
+    float sc0, mn0, sc1, mn1;
+    scale_min_w(s, 2u * c, sc0, mn0);
+    scale_min_w(s, 2u * c + 1u, sc1, mn1);
+    vec2 dm = unpackHalf2x16(w32[bb >> 2]);
+    return dm.x * (sc0 * sl + sc1 * sh) - dm.y * (mn0 * xsl + mn1 * xsh);
+}
+#else
+#define NPART_MV NPART
+float dot_part_mv(uint bb, uint p, uint xi) { return dot_part(bb, p, xi); }
+#endif

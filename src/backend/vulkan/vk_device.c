@@ -67,12 +67,13 @@ ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out
         range = vk->props.limits.maxStorageBufferRange & ~(align - 1);
         step = (range / 2) & ~(align - 1);
         size_t n = (alloc - range + step - 1) / step + 1;
-        if (n > VK_MAX_WINDOWS)
+        if (n > VK_MAX_WINDOWS && kind == VK_MEM_DEVICE)
             return ue_fail(err, UE_ERR_UNSUPPORTED,
                            "Vulkan: a buffer of %zu bytes needs %zu windows of the device's "
                            "%zu-byte storage-buffer range (at most %d)", size, n, range,
                            VK_MAX_WINDOWS);
         n_sets = (int)n;
+        if (kind != VK_MEM_DEVICE) n_sets = 0;
     }
     ue_buffer *ub = calloc(1, sizeof *ub);
     vk_buf *b = calloc(1, sizeof *b);
@@ -121,7 +122,8 @@ ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out
             goto fail;
         b->mapped = 1;
     }
-    for (int i = 0; i < n_sets; i++) {
+    /* Staging buffers are only copied to and from: no shader binds them. */
+    for (int i = 0; i < (kind == VK_MEM_DEVICE ? n_sets : 0); i++) {
         VkDescriptorSetAllocateInfo dai = {
             .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
             .descriptorPool = vk->desc_pool,

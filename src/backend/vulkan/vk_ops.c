@@ -10,7 +10,6 @@
 
 enum {
     MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
-    MV_ROWS = 2,         /* rows per workgroup in mul_mv.comp (NR) */
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
     ATT_BLOCK = 128,     /* keys per block in attention.comp */
     ATT_MAX_SPLIT = 64,
@@ -147,7 +146,9 @@ void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const 
         vk_range rd[2] = {range_of(&piece), range_of(x)};
         if (n_tok <= MV_MAX_TOKENS) {
             uint32_t gx, gy;
-            fold(ceil_div(piece.ne[1], MV_ROWS), &gx, &gy);
+            /* rows per workgroup: NR of mul_mv.comp */
+            int nr = w->type == UE_TYPE_Q4_K || w->type == UE_TYPE_Q5_K ? 4 : 2;
+            fold(ceil_div(piece.ne[1], nr), &gx, &gy);
             vk_dispatch(vk, VK_PIPE_MUL_MV + t, sets, &pc, sizeof pc, gx, gy, (uint32_t)n_tok,
                         rd, 2, &wr, 1);
         } else {
