@@ -31,11 +31,18 @@ static cpu_isa hardware_isa(void) {
     if (avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_state) return CPU_ISA_AVX512;
     return CPU_ISA_AVX2;
 }
+#elif defined(__aarch64__)
+static cpu_isa hardware_isa(void) { return CPU_ISA_NEON; }
 #else
 static cpu_isa hardware_isa(void) { return CPU_ISA_SCALAR; }
 #endif
 
-int cpu_isa_supported(cpu_isa isa) { return isa <= hardware_isa(); }
+int cpu_isa_supported(cpu_isa isa) {
+    cpu_isa hw = hardware_isa();
+    if (isa == CPU_ISA_SCALAR) return 1;
+    if (isa == CPU_ISA_NEON || hw == CPU_ISA_NEON) return isa == hw;
+    return isa <= hw;
+}
 
 cpu_isa cpu_isa_detect(void) {
     cpu_isa best = hardware_isa();
@@ -45,15 +52,17 @@ cpu_isa cpu_isa_detect(void) {
         if (strcmp(want, "scalar") == 0) asked = CPU_ISA_SCALAR;
         else if (strcmp(want, "avx2") == 0) asked = CPU_ISA_AVX2;
         else if (strcmp(want, "avx512") == 0) asked = CPU_ISA_AVX512;
-        if (asked < best) best = asked;
+        else if (strcmp(want, "neon") == 0) asked = CPU_ISA_NEON;
+        if (cpu_isa_supported(asked) && (asked == CPU_ISA_SCALAR || asked <= best)) best = asked;
     }
     return best;
 }
 
 const cpu_kernel_set *cpu_kernels_get(cpu_isa isa) {
     const cpu_kernel_set *set = NULL;
-    if (isa >= CPU_ISA_AVX512) set = cpu_kernels_avx512();
-    if (!set && isa >= CPU_ISA_AVX2) set = cpu_kernels_avx2();
+    if (isa == CPU_ISA_NEON) set = cpu_kernels_neon();
+    if (!set && isa == CPU_ISA_AVX512) set = cpu_kernels_avx512();
+    if (!set && (isa == CPU_ISA_AVX512 || isa == CPU_ISA_AVX2)) set = cpu_kernels_avx2();
     if (!set) set = cpu_kernels_scalar();
     return set;
 }

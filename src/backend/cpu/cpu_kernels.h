@@ -15,6 +15,7 @@ typedef enum cpu_isa {
     CPU_ISA_SCALAR = 0,
     CPU_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
     CPU_ISA_AVX512 = 2, /* AVX-512 F/DQ/BW/VL + VNNI (+ AVX2/FMA/F16C) */
+    CPU_ISA_NEON = 3,   /* arm64 Advanced SIMD */
     CPU_ISA_COUNT
 } cpu_isa;
 
@@ -104,9 +105,9 @@ typedef struct cpu_kernel_set {
     cpu_gelu_mul_fn gelu_mul;
 } cpu_kernel_set;
 
-/* The best level this CPU runs (cpuid and OS-enabled register state), lowered by the
- * environment variable UE_CPU_ISA=scalar|avx2|avx512 when set; never raised above what
- * the CPU supports. */
+/* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64),
+ * lowered by the environment variable UE_CPU_ISA=scalar|avx2|avx512|neon when set; never
+ * raised above what the CPU supports. */
 cpu_isa cpu_isa_detect(void);
 /* Whether this CPU can run level isa. */
 int cpu_isa_supported(cpu_isa isa);
@@ -117,6 +118,7 @@ const cpu_kernel_set *cpu_kernels_get(cpu_isa isa);
 const cpu_kernel_set *cpu_kernels_scalar(void);
 const cpu_kernel_set *cpu_kernels_avx2(void);
 const cpu_kernel_set *cpu_kernels_avx512(void);
+const cpu_kernel_set *cpu_kernels_neon(void);
 
 /* The scalar quantizers, the reference behaviour of every set's. */
 void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n);
