@@ -54,7 +54,8 @@ static void test_vulkan_matches_reference(void **state) {
                                     "chat_multiturn", "french", "japanese", "russian", "code_python"};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) check_prompt(e, all[i], 64);
     } else {
-        check_prompt(e, "short_question", 12);
+        /* under the sanitizers, fewer tokens keep the run short */
+        check_prompt(e, "short_question", getenv("UE_SANITIZER") ? 4 : 12);
     }
     ue_engine_destroy(e);
 }

@@ -157,6 +157,12 @@ typedef struct ue_vk_report {
 } ue_vk_report;
 
 void ue_vulkan_probe(const ue_discovery_opts *opts, ue_vk_report *vk, ue_discovery_notes *notes);
+/* Shared objects loaded in this process, and keeping those loaded after the first
+ * `before` mapped for good: vkCreateInstance loads the drivers (ICDs), which must outlive
+ * vkDestroyInstance (exit handlers, and memory LeakSanitizer would otherwise report).
+ * Also used by the Vulkan backend. */
+int ue_disc_count_objects(void);
+void ue_disc_pin_objects_after(int before);
 const char *ue_vk_type_name(ue_vk_type t); /* "integrated GPU", "discrete GPU", "CPU", ... */
 
 /* ---- AMD XDNA NPU ------------------------------------------------------------------- */

@@ -318,12 +318,12 @@ static int visit_object(struct dl_phdr_info *info, size_t size, void *user) {
  * must not outlive their code, and memory a driver keeps in its globals would otherwise
  * turn into leaks for LeakSanitizer. dl_iterate_phdr lists objects in load order, so the
  * ones after `before` are those vkCreateInstance brought in. */
-static void pin_new_objects(int before) {
+void ue_disc_pin_objects_after(int before) {
     loaded_objects lo = {.skip = before, .pin = 1};
     dl_iterate_phdr(visit_object, &lo);
 }
 
-static int count_objects(void) {
+int ue_disc_count_objects(void) {
     loaded_objects lo = {0};
     dl_iterate_phdr(visit_object, &lo);
     return lo.count;
@@ -376,9 +376,9 @@ void ue_vulkan_probe(const ue_discovery_opts *opts, ue_vk_report *vk, ue_discove
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                .pApplicationInfo = &app};
     VkInstance inst = VK_NULL_HANDLE;
-    int objects_before = count_objects();
+    int objects_before = ue_disc_count_objects();
     VkResult r = create(&ci, NULL, &inst);
-    pin_new_objects(objects_before);
+    ue_disc_pin_objects_after(objects_before);
     if (r != VK_SUCCESS) {
         vk->status = UE_DISC_FAILED;
         snprintf(vk->error, sizeof vk->error, "vkCreateInstance failed (VkResult %d%s)", (int)r,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/discovery/discovery.h"
 #include "backend/vulkan/vk_internal.h"
 
 enum { UPLOAD_BYTES = 64u << 20, DOWNLOAD_BYTES = 64u << 20, MAX_SETS = 4096 };
@@ -367,6 +368,7 @@ static void vk_destroy(ue_backend *be) {
         if (vk->fence) f->vkDestroyFence(vk->dev, vk->fence, NULL);
         if (vk->cmd_pool) f->vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL);
         if (vk->desc_pool) f->vkDestroyDescriptorPool(vk->dev, vk->desc_pool, NULL);
+        if (vk->set_layout) f->vkDestroyDescriptorSetLayout(vk->dev, vk->set_layout, NULL);
         f->vkDestroyDevice(vk->dev, NULL);
     }
     if (vk->instance && f->vkDestroyInstance) f->vkDestroyInstance(vk->instance, NULL);
@@ -420,8 +422,10 @@ static ue_status load_instance(vk_backend *vk, ue_error *err) {
                              .apiVersion = VK_API_VERSION_1_2};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                .pApplicationInfo = &app};
-    ue_status st = vk_check(vk, f->vkCreateInstance(&ci, NULL, &vk->instance), "vkCreateInstance",
-                            err);
+    int objects_before = ue_disc_count_objects();
+    VkResult r = f->vkCreateInstance(&ci, NULL, &vk->instance);
+    ue_disc_pin_objects_after(objects_before); /* drivers stay mapped (see discovery.h) */
+    ue_status st = vk_check(vk, r, "vkCreateInstance", err);
     if (st != UE_OK) return st;
 #define LOAD_I(name) *(void **)&f->name = (void *)f->vkGetInstanceProcAddr(vk->instance, #name);
     VK_INSTANCE_FNS(LOAD_I)
