@@ -18,6 +18,8 @@ enum {
     CHUNK_BYTES = 32 * 1024,          /* int8 mode: weights of one chunk, about an L1 */
     PREFILL_CHUNK_BYTES = 128 * 1024, /* dequantized f32 rows of one chunk, in L2 */
     PREFILL_TOKENS = 8,               /* batches from this size dequantize to f32 */
+    PREFILL_KBLOCK = 1024,            /* longest row piece dequantized at once */
+    PREFILL_MAX_ROWS = 64,            /* rows of one prefill chunk at most */
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
 
@@ -32,6 +34,7 @@ typedef struct matmul_job {
     const uint8_t *xq; /* activation rows */
     size_t ldx;
     long chunk_rows, n_chunks;
+    int64_t kblock; /* prefill: row piece length */
     _Alignas(64) atomic_long next_chunk; /* own cache line: every thread writes it */
 } matmul_job;
 
@@ -126,29 +129,45 @@ static void matmul_fast_thread(void *ctx, int ith, int nth) {
 }
 
 /* Prefill: dequantize a chunk of rows to f32 (thread scratch, grown by the caller), then
- * run the F32 tiles over every token group. */
+ * run the F32 tiles over every token group. Long rows go in column blocks of kblock (a
+ * whole number of weight blocks), summed into out, so the chunk keeps enough rows for the
+ * activations read per pass to be reused. */
 static void matmul_prefill_thread(void *ctx, int ith, int nth) {
     matmul_job *job = ctx;
     (void)nth;
     const ue_tensor *w = job->w, *out = job->out;
     const cpu_type_kernel *kf = &job->cpu->kset->type[UE_TYPE_F32];
-    int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1];
-    size_t row_bytes = ue_type_row_bytes(w->type, n_in), ldf = (size_t)n_in * sizeof(float);
+    int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1], kblock = job->kblock;
+    size_t row_bytes = ue_type_row_bytes(w->type, n_in), ldx = (size_t)n_in * sizeof(float);
+    size_t ldt = (size_t)kblock * sizeof(float);
+    size_t block_bytes = ue_type_row_bytes(w->type, kblock);
     const uint8_t *wdata = ue_tensor_host(w);
     const float *xdata = ue_tensor_host(job->x);
     float *odata = ue_tensor_host(out);
     float *tile = job->cpu->scratch[ith].data;
+    float part[PREFILL_MAX_ROWS * 8];
     for (;;) {
         long c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
         if (c >= job->n_chunks) break;
         int64_t r_begin = c * job->chunk_rows;
         int64_t r_end = r_begin + job->chunk_rows < n_out ? r_begin + job->chunk_rows : n_out;
-        for (int64_t r = r_begin; r < r_end; r++)
-            job->k->deq(wdata + (size_t)r * row_bytes, tile + (size_t)(r - r_begin) * (size_t)n_in, n_in);
-        for (int64_t t0 = 0; t0 < n_tok; t0 += kf->nt_max) {
-            int nt = (int)(n_tok - t0 < kf->nt_max ? n_tok - t0 : kf->nt_max);
-            kf->gemm(n_in, tile, ldf, (int)(r_end - r_begin), xdata + t0 * n_in, ldf, nt,
-                     odata + t0 * n_out + r_begin, (size_t)n_out);
+        int nr = (int)(r_end - r_begin);
+        for (int64_t k0 = 0; k0 < n_in; k0 += kblock) {
+            int64_t kn = n_in - k0 < kblock ? n_in - k0 : kblock;
+            for (int r = 0; r < nr; r++)
+                job->k->deq(wdata + (size_t)(r_begin + r) * row_bytes + (size_t)(k0 / kblock) * block_bytes,
+                            tile + (size_t)r * (size_t)kblock, kn);
+            for (int64_t t0 = 0; t0 < n_tok; t0 += kf->nt_max) {
+                int nt = (int)(n_tok - t0 < kf->nt_max ? n_tok - t0 : kf->nt_max);
+                float *o = odata + t0 * n_out + r_begin;
+                if (k0 == 0) {
+                    kf->gemm(kn, tile, ldt, nr, xdata + t0 * n_in + k0, ldx, nt, o, (size_t)n_out);
+                    continue;
+                }
+                kf->gemm(kn, tile, ldt, nr, xdata + t0 * n_in + k0, ldx, nt, part, (size_t)nr);
+                for (int t = 0; t < nt; t++)
+                    for (int r = 0; r < nr; r++) o[t * n_out + r] += part[t * nr + r];
+            }
         }
     }
 }
@@ -168,14 +187,18 @@ static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth, int
 static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     const ue_tensor *w = job->w;
     const cpu_type_kernel *kf = &cpu->kset->type[UE_TYPE_F32];
-    int64_t n_in = w->ne[0];
+    int64_t n_in = w->ne[0], bs = ue_type_get(w->type)->block_size;
     int nth = ue_pool_n_threads(cpu->pool);
-    long rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)n_in * sizeof(float)));
+    if (kf->nt_max > 8) return 0; /* part[] holds 8 tokens */
+    job->kblock = n_in <= PREFILL_KBLOCK ? n_in : PREFILL_KBLOCK / bs * bs;
+    if (job->kblock < bs) job->kblock = bs;
+    long rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)job->kblock * sizeof(float)));
+    if (rows > PREFILL_MAX_ROWS) rows = PREFILL_MAX_ROWS;
     if (rows > (long)(w->ne[1] / (4 * nth))) rows = (long)(w->ne[1] / (4 * nth));
     if (rows < kf->mr) rows = kf->mr;
     job->chunk_rows = rows / kf->mr * kf->mr;
     for (int i = 0; i < nth; i++)
-        if (!cpu_scratch_get(cpu, i, (size_t)job->chunk_rows * (size_t)n_in)) return 0;
+        if (!cpu_scratch_get(cpu, i, (size_t)job->chunk_rows * (size_t)job->kblock)) return 0;
     job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
     atomic_store(&job->next_chunk, 0);
     ue_pool_run(cpu->pool, matmul_prefill_thread, job);
