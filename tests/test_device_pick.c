@@ -147,7 +147,11 @@ static void test_today_lines(void **state) {
                         "detected; no NPU execution yet (discovery only)");
     assert_string_equal(ue_discovery_today(UE_DEVICE_CUDA, UE_BUILT_CPU), "detected; no CUDA backend");
     assert_string_equal(ue_discovery_today(UE_DEVICE_VULKAN, UE_BUILT_VULKAN), "runs the model");
+#ifdef UE_HAVE_VULKAN_BACKEND
+    assert_int_equal(UE_BUILT_BACKENDS, UE_BUILT_CPU | UE_BUILT_VULKAN);
+#else
     assert_int_equal(UE_BUILT_BACKENDS, UE_BUILT_CPU);
+#endif
 }
 
 int main(void) {
