@@ -147,8 +147,10 @@ static void test_4b_shapes(void **state) {
     assert_true(sum2 > 0.0);
     printf("4B vision shapes, %d layer(s): encode %.2f s on %s; output rms %.3g\n", layers, secs,
            be->description, sqrt(sum2 / (double)n_out));
-    if (ue_siglip_encode(m, px, out2, &err) != UE_OK) fail_msg("encode: %s", err.msg);
-    assert_memory_equal(out, out2, n_out * sizeof(float));
+    if (!getenv("UE_SANITIZER")) { /* a second encode costs minutes under ASan */
+        if (ue_siglip_encode(m, px, out2, &err) != UE_OK) fail_msg("encode: %s", err.msg);
+        assert_memory_equal(out, out2, n_out * sizeof(float));
+    }
     free(px);
     free(out);
     free(out2);
