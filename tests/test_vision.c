@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "test_util.h"
 #include "unicorn.h"
@@ -218,6 +219,34 @@ static void test_missing_or_mismatched_projector(void **state) {
     ue_image_destroy(img);
 }
 
+/* `unicorn run --image`: answers with a projector, names --mmproj without one. */
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s run -m " DIR "tiny_vl.gguf %s -n 4 --temp 0 -p hi 2>&1",
+             ue_test_unicorn_path(), args);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    int rc = pclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli_images(void **state) {
+    (void)state;
+    char out[8192];
+    int rc = run_cli("--mmproj " DIR "tiny_mmproj.gguf --image " DIR "img_a.png --image " DIR
+                     "img_wide.jpg --pan-scan", out, sizeof out);
+    if (rc != 0) fail_msg("exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "prompt: "));
+    rc = run_cli("--image " DIR "img_a.png", out, sizeof out);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "--mmproj"));
+    rc = run_cli("--mmproj " DIR "tiny_mmproj.gguf --image " DIR "tiny_vl.gguf", out, sizeof out);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "not a PNG, JPEG, GIF, WebP or BMP"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_features_mmproj),
@@ -226,6 +255,7 @@ int main(void) {
         cmocka_unit_test(test_pan_scan_logits),
         cmocka_unit_test(test_two_images_vulkan),
         cmocka_unit_test(test_missing_or_mismatched_projector),
+        cmocka_unit_test(test_cli_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
