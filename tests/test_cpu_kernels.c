@@ -322,14 +322,15 @@ static void test_attention_every_isa(void **state) {
     ue_backend *ref = NULL;
     ue_error err;
     assert_int_equal(ue_cpu_backend_create(2, UE_CPU_KERNELS_REFERENCE, &ref, &err), UE_OK);
-    /* (pos0, tokens): decode after a prompt, a first prefill, a prefill chunk */
-    static const int64_t shapes[][2] = {{0, 1}, {100, 1}, {0, 37}, {29, 70}, {200, 3}};
+    /* (pos0, tokens): decode after a prompt, a first prefill, a prefill chunk; decode and a
+     * small batch over 300+ keys, where a lone work item is split over the threads */
+    static const int64_t shapes[][2] = {{0, 1}, {100, 1}, {0, 37}, {29, 70}, {200, 3}, {300, 1}, {599, 2}};
     /* window 0 (global), 1 (only itself), and edges around the shapes above */
     static const int windows[] = {0, 1, 2, 16, 64, 65, 101};
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         if (!cpu_isa_supported((cpu_isa)isa)) continue;
         ue_backend *fast = backend_at((cpu_isa)isa, 2);
-        for (int si = 0; si < 5; si++)
+        for (int si = 0; si < 7; si++)
             for (int wi = 0; wi < 7; wi++) {
                 int64_t pos0 = shapes[si][0], nt = shapes[si][1];
                 check_attention(fast, ref, UE_TYPE_F32, 4, 1, 256, pos0, nt, windows[wi]);
