@@ -26,6 +26,11 @@ ifeq ($(HAVE_EDIT),1)
   CFLAGS += -DUE_HAVE_LIBEDIT $(shell pkg-config --cflags libedit)
   APP_LIBS += $(shell pkg-config --libs libedit)
 endif
+HAVE_JSONC := $(shell pkg-config --exists json-c && echo 1)
+ifeq ($(HAVE_JSONC),1)
+  CFLAGS += -DUE_HAVE_JSONC $(shell pkg-config --cflags json-c)
+  APP_LIBS += $(shell pkg-config --libs json-c)
+endif
 
 # Image decoders for vision input: required (scripts/install_deps.sh installs them).
 IMAGE_PKGS := libpng libjpeg libwebp libgif
@@ -69,7 +74,7 @@ $(BUILD)/unicorn: $(APP_OBJ) $(LIB)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUP_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ -lcmocka -lutil $(LDLIBS)
 
 tests: $(TEST_BIN) $(BUILD)/unicorn
 

@@ -6,10 +6,13 @@ set -euo pipefail
 # libvulkan-dev: Vulkan types only (libvulkan is loaded at run time); glslc: compiles the
 # Vulkan backend's shaders (without it the backend is not built); mesa-vulkan-drivers:
 # lavapipe, the CPU Vulkan device the tests look for. libpng/libjpeg(-turbo)/libwebp/libgif:
-# image decoders for vision input (required by the build).
+# image decoders for vision input (required by the build). libedit / libjson-c: line
+# editing and /save, /load in `unicorn chat` (optional: without them, plain input and no
+# JSON).
 pkgs=(build-essential pkg-config libcmocka-dev libedit-dev clang libclang-rt-14-dev
       libvulkan-dev mesa-vulkan-drivers glslc
-      libpng-dev libjpeg-dev libwebp-dev libgif-dev)
+      libpng-dev libjpeg-dev libwebp-dev libgif-dev
+      libjson-c-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

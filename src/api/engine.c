@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/engine_internal.h"
+#include "api/prefault.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/discovery/discovery.h"
 #ifdef UE_HAVE_VULKAN_BACKEND
@@ -110,6 +111,7 @@ ue_status ue_engine_create(const ue_engine_params *p, ue_engine **out, ue_error 
     if ((st = ue_gguf_open(p->model_path, &e->gguf, err)) != UE_OK) goto fail;
     if ((st = ue_tokenizer_create(e->gguf, &e->tok, err)) != UE_OK) goto fail;
     if ((st = create_backend(p, e, err)) != UE_OK) goto fail;
+    ue_prefault_weights(e->gguf, p->progress, p->progress_user);
     if ((st = ue_gemma3_load(e->gguf, e->be, ue_tokenizer_n_vocab(e->tok), &e->model, err)))
         goto fail;
     if ((st = ue_engine_vision_init(e, p, err)) != UE_OK) { /* the error names the file */

@@ -11,6 +11,8 @@
 #include "app/generate.h"
 #include "app/image_prompt.h"
 #include "app/options.h"
+#include "app/progress.h"
+#include "app/sampling_options.h"
 #include "core/error.h"
 #include "unicorn.h"
 
@@ -124,29 +126,22 @@ int cmd_run(int argc, char **argv) {
     run_args a = {.model = DEFAULT_MODEL, .device = "auto", .n_predict = -1};
     ue_sampler_params_init(&a.sp);
     a.sp.seed = UINT64_MAX;
-    const app_option options[] = {
+    enum { N_RUN_OPTIONS = 12 }; /* the entries before the shared sampling options */
+    app_option options[N_RUN_OPTIONS + APP_SAMPLING_N_OPTIONS] = {
         {"-m", "--model", APP_OPT_STRING, &a.model, 0, 0, "FILE", "GGUF model (default " DEFAULT_MODEL ")"},
         {"-p", "--prompt", APP_OPT_STRING, &a.prompt, 0, 0, "TEXT", "the prompt"},
         {"-f", "--file", APP_OPT_STRING, &a.prompt_file, 0, 0, "FILE", "read the prompt from a file"},
         {"-sys", "--system", APP_OPT_STRING, &a.system, 0, 0, "TEXT", "system prompt (folded into the first user turn)"},
         {"-n", "--n-predict", APP_OPT_INT, &a.n_predict, -1, 1 << 30, "N", "tokens to generate (-1: until the end or a full context; default -1)"},
-        {"-c", "--ctx-size", APP_OPT_INT, &a.n_ctx, 0, 1 << 24, "N", "context size in tokens (0: min(4096, model's))"},
-        {"-t", "--threads", APP_OPT_INT, &a.n_threads, 0, 1024, "N", "CPU threads (0: one per core)"},
+        {"-c", "--ctx-size", APP_OPT_INT, &a.n_ctx, 0, 1 << 24, "N", "context size in tokens (0: min(4096, model's); default 0)"},
+        {"-t", "--threads", APP_OPT_INT, &a.n_threads, 0, 1024, "N", "CPU threads (0: one per core; default 0)"},
         {NULL, "--device", APP_OPT_STRING, &a.device, 0, 0, "DEV", "auto, cpu or cpu-ref (default auto)"},
-        {NULL, "--temp", APP_OPT_FLOAT, &a.sp.temperature, 0, 100, "T", "temperature, 0 = greedy (default 1.0)"},
-        {NULL, "--top-k", APP_OPT_INT, &a.sp.top_k, 0, 1 << 30, "K", "top-k sampling, 0 = off (default 64)"},
-        {NULL, "--top-p", APP_OPT_FLOAT, &a.sp.top_p, 0, 1, "P", "top-p sampling, 1 = off (default 0.95)"},
-        {NULL, "--min-p", APP_OPT_FLOAT, &a.sp.min_p, 0, 1, "P", "min-p sampling, 0 = off (default 0)"},
-        {NULL, "--repeat-penalty", APP_OPT_FLOAT, &a.sp.repeat_penalty, 0, 100, "X", "repetition penalty, 1 = off (default 1)"},
-        {NULL, "--repeat-last-n", APP_OPT_INT, &a.sp.repeat_last_n, -1, 1 << 30, "N", "tokens the penalties look at (-1: all; default 64)"},
-        {NULL, "--presence-penalty", APP_OPT_FLOAT, &a.sp.presence_penalty, -100, 100, "X", "presence penalty (default 0)"},
-        {NULL, "--frequency-penalty", APP_OPT_FLOAT, &a.sp.frequency_penalty, -100, 100, "X", "frequency penalty (default 0)"},
-        {"-s", "--seed", APP_OPT_U64, &a.sp.seed, 0, 0, "N", "random seed (-1: random; default -1)"},
         {NULL, "--raw", APP_OPT_FLAG, &a.raw, 0, 0, NULL, "no chat template: the prompt is the model's input as it is"},
         {NULL, "--mmproj", APP_OPT_STRING, &a.mmproj, 0, 0, "FILE", "vision projector (mmproj GGUF) for --image"},
         {NULL, "--image", APP_OPT_LIST, &a.images, 0, 0, "FILE", "an image before the prompt (repeatable; PNG, JPEG, GIF, WebP, BMP)"},
         {NULL, "--pan-scan", APP_OPT_FLAG, &a.pan_scan, 0, 0, NULL, "also show wide or tall images as up to 4 crops (pan-and-scan)"},
     };
+    app_sampling_options(&a.sp, options + N_RUN_OPTIONS);
     const app_command_spec spec = {
         "run", "unicorn run [-m MODEL] -p PROMPT [options]",
         "Answers one prompt with a Gemma 3 model, streaming the answer to stdout.\n"
@@ -175,7 +170,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "unicorn run: no prompt: give -p TEXT or -f FILE (see --help)\n");
         return 2;
     }
-    if (a.sp.seed == UINT64_MAX) a.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    if (a.sp.seed == UINT64_MAX) a.sp.seed = app_random_seed();
 
     int rc = 1;
     ue_error err = {0};
@@ -194,7 +189,13 @@ int cmd_run(int argc, char **argv) {
     ep.n_threads = a.n_threads;
     ep.device = a.device;
     ep.mmproj_path = a.mmproj;
-    if (ue_engine_create(&ep, &e, &err) != UE_OK) goto fail;
+    app_progress bar;
+    app_progress_init(&bar, a.model);
+    ep.progress = app_progress_update;
+    ep.progress_user = &bar;
+    ue_status est = ue_engine_create(&ep, &e, &err);
+    app_progress_finish(&bar);
+    if (est != UE_OK) goto fail;
     const ue_model_info *info = ue_engine_model_info(e);
     fprintf(stderr, "unicorn: %s (%s, %.0fM params) on %s\n", info->name, info->file_type,
             (double)info->n_params / 1e6, ue_engine_device_name(e));

@@ -4,6 +4,7 @@
 #define UE_APP_COMMANDS_H
 
 int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_random_model(int argc, char **argv);

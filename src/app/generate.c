@@ -28,7 +28,9 @@ ue_status app_generate(const ue_engine *e, ue_session *s, ue_sampler *sampler, i
                        app_gen_stats *stats, ue_error *err) {
     ue_detok *detok = ue_detok_create(e, 0);
     if (!detok) return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the detokenizer");
-    ue_eval_options opt = {.cancel = cancel};
+    /* The cancel flag is read once per token, before sampling: a token that was sampled
+     * and shown is always evaluated, so the context holds exactly the streamed text. */
+    ue_eval_options opt = {.cancel = NULL};
     ue_status st = UE_OK;
     int stop = 0;
     double t0 = app_now_seconds();

@@ -13,6 +13,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", cmd_run, "answer one prompt (streams the answer to stdout)"},
+    {"chat", cmd_chat, "chat with a model (line editing, history, /help for commands)"},
     {"info", cmd_info, "print a GGUF file's metadata and tensor table"},
     {"devices", cmd_devices, "list the CPU, GPUs and NPU, and what Unicorn does with each"},
     {"bench", cmd_bench, "prompt and generation speed, llama-bench style (ppN / tgN t/s)"},

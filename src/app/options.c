@@ -19,9 +19,17 @@ static const app_option *find(const app_command_spec *spec, const char *arg) {
     return NULL;
 }
 
-/* Stores value into o->dst; `source` names where it came from for the error message. */
-static int set_value(const app_command_spec *spec, const app_option *o, const char *value,
-                     const char *source) {
+/* Whether v lies in the option's range; open kinds exclude one end. */
+static int in_range(const app_option *o, double v) {
+    if (o->kind == APP_OPT_FLOAT_OPEN_MIN) return v > o->min && v <= o->max;
+    if (o->kind == APP_OPT_FLOAT_OPEN_MAX) return v >= o->min && v < o->max;
+    return v >= o->min && v <= o->max;
+}
+
+/* Stores value into o->dst; `who` starts the error message ("unicorn run") and `source`
+ * names where the value came from. */
+int app_option_set(const char *who, const app_option *o, const char *value,
+                   const char *source) {
     char *end = NULL;
     errno = 0;
     switch (o->kind) {
@@ -31,8 +39,8 @@ static int set_value(const app_command_spec *spec, const app_option *o, const ch
     case APP_OPT_LIST: {
         app_str_list *l = o->dst;
         if (l->n >= APP_LIST_MAX) {
-            fprintf(stderr, "unicorn %s: %s given more than %d times\n", spec->name,
-                    o->long_name, APP_LIST_MAX);
+            fprintf(stderr, "%s: %s given more than %d times\n", who, o->long_name,
+                    APP_LIST_MAX);
             return -1;
         }
         l->items[l->n++] = value;
@@ -41,18 +49,21 @@ static int set_value(const app_command_spec *spec, const app_option *o, const ch
     case APP_OPT_INT: {
         long v = strtol(value, &end, 10);
         if (end == value || *end || errno || v < o->min || v > o->max) {
-            fprintf(stderr, "unicorn %s: %s %s '%s': expected an integer in %.0f..%.0f\n",
-                    spec->name, o->long_name, source, value, o->min, o->max);
+            fprintf(stderr, "%s: %s %s '%s': expected an integer in %.0f..%.0f\n", who,
+                    o->long_name, source, value, o->min, o->max);
             return -1;
         }
         *(int *)o->dst = (int)v;
         return 0;
     }
-    case APP_OPT_FLOAT: {
+    case APP_OPT_FLOAT:
+    case APP_OPT_FLOAT_OPEN_MIN:
+    case APP_OPT_FLOAT_OPEN_MAX: {
         double v = strtod(value, &end);
-        if (end == value || *end || errno || !isfinite(v) || v < o->min || v > o->max) {
-            fprintf(stderr, "unicorn %s: %s %s '%s': expected a number in %g..%g\n", spec->name,
-                    o->long_name, source, value, o->min, o->max);
+        if (end == value || *end || errno || !isfinite(v) || !in_range(o, v)) {
+            fprintf(stderr, "%s: %s %s '%s': expected a number in %s%g, %g%s\n", who,
+                    o->long_name, source, value, o->kind == APP_OPT_FLOAT_OPEN_MIN ? "(" : "[",
+                    o->min, o->max, o->kind == APP_OPT_FLOAT_OPEN_MAX ? ")" : "]");
             return -1;
         }
         *(float *)o->dst = (float)v;
@@ -66,8 +77,8 @@ static int set_value(const app_command_spec *spec, const app_option *o, const ch
         unsigned long long v = strtoull(value, &end, 10);
         if (end == value || *end || errno || value[0] == '-') {
             fprintf(stderr,
-                    "unicorn %s: %s %s '%s': expected a non-negative integer (or -1: random)\n",
-                    spec->name, o->long_name, source, value);
+                    "%s: %s %s '%s': expected a non-negative integer (or -1: random)\n", who,
+                    o->long_name, source, value);
             return -1;
         }
         *(uint64_t *)o->dst = (uint64_t)v;
@@ -79,13 +90,20 @@ static int set_value(const app_command_spec *spec, const app_option *o, const ch
         } else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "off")) {
             *(int *)o->dst = 0;
         } else {
-            fprintf(stderr, "unicorn %s: %s %s '%s': expected 1/0, true/false or on/off\n",
-                    spec->name, o->long_name, source, value);
+            fprintf(stderr, "%s: %s %s '%s': expected 1/0, true/false or on/off\n", who,
+                    o->long_name, source, value);
             return -1;
         }
         return 0;
     }
     return -1;
+}
+
+static int set_value(const app_command_spec *spec, const app_option *o, const char *value,
+                     const char *source) {
+    char who[64];
+    snprintf(who, sizeof who, "unicorn %s", spec->name);
+    return app_option_set(who, o, value, source);
 }
 
 /* UNICORN_TOP_K for --top-k. */

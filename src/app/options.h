@@ -11,6 +11,8 @@ typedef enum app_opt_kind {
     APP_OPT_STRING, /* const char ** */
     APP_OPT_INT,    /* int *, within [min, max] */
     APP_OPT_FLOAT,  /* float *, within [min, max] */
+    APP_OPT_FLOAT_OPEN_MIN, /* float *, within (min, max] */
+    APP_OPT_FLOAT_OPEN_MAX, /* float *, within [min, max) */
     APP_OPT_U64,    /* uint64_t * (seeds) */
     APP_OPT_FLAG,   /* int *, set to 1 */
     APP_OPT_LIST    /* app_str_list *, repeatable */
@@ -46,5 +48,9 @@ enum { APP_PARSE_OK = 0, APP_PARSE_HELP = 1, APP_PARSE_ERROR = 2 };
  * and --help itself; returns APP_PARSE_*. Positional arguments are not accepted. */
 int app_parse(const app_command_spec *spec, int argc, char **argv);
 void app_print_help(const app_command_spec *spec);
+/* Checks and stores one value (as the parser does), for settings changed later (chat's
+ * /set). Errors go to stderr as "WHO: --flag SOURCE 'value': expected ..."; returns 0 or -1. */
+int app_option_set(const char *who, const app_option *o, const char *value,
+                   const char *source);
 
 #endif
