@@ -361,6 +361,233 @@ static void test_attention(void **state) {
     check_attention(2, 2, 48, 9, 30, 8, 33, 37);     /* span under a window */
 }
 
+/* Sum |w||x| per output (the matmul tolerance's scale) for rows of type at w. */
+static double *matmul_mag(ue_type type, const uint8_t *w, const float *x, int64_t k,
+                          int64_t rows, int64_t n_tok) {
+    double *mag = calloc((size_t)(rows * n_tok), sizeof *mag);
+    float *wr = malloc((size_t)k * sizeof *wr);
+    assert_true(mag && wr);
+    for (int64_t r = 0; r < rows; r++) {
+        ue_dequantize_row(type, w + (size_t)r * ue_type_row_bytes(type, k), wr, k);
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t i = 0; i < k; i++) mag[t * rows + r] += fabs((double)wr[i] * x[t * k + i]);
+    }
+    free(wr);
+    return mag;
+}
+
+/* The fast mat-vec (mul_mvf.comp) at model-like row lengths: many items per lane, row
+ * counts that leave partial workgroups, two tokens; and an activation row that starts
+ * off a 16-byte boundary, which must take the in-place kernel. Tolerance as matmul. */
+static void test_matvec_long_rows(void **state) {
+    (void)state;
+    for (int i = 0; i < N_TYPES; i++) {
+        ue_type type = k_types[i];
+        int64_t qk = ue_type_get(type)->block_size, k = qk == 256 ? 2560 : 1280, rows = 45;
+        for (int shifted = 0; shifted < 2; shifted++) {
+            int64_t n_tok = shifted ? 1 : 2;
+            uint8_t *w = malloc(ue_type_row_bytes(type, k) * (size_t)rows);
+            assert_non_null(w);
+            random_rows(type, w, k, rows);
+            float *x = random_f32(k * n_tok + 1, 1.0f);
+            twin tw = twin_new(type, k, rows, w), tx = twin_new(UE_TYPE_F32, k * n_tok + 1, 1, x);
+            twin to = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+            /* x as n_tok rows of k, from float `shifted` of the buffer */
+            ue_tensor xc = tx.c, xg = tx.g;
+            xc.offset += (size_t)shifted * 4, xg.offset += (size_t)shifted * 4;
+            xc.ne[0] = xg.ne[0] = k;
+            xc.ne[1] = xg.ne[1] = n_tok;
+            g_cpu->ops->matmul(g_cpu, &tw.c, &xc, &to.c);
+            g_vk->ops->matmul(g_vk, &tw.g, &xg, &to.g);
+            sync_both();
+            double *mag = matmul_mag(type, w, x + shifted, k, rows, n_tok);
+            char what[96];
+            snprintf(what, sizeof what, "mat-vec %s k=%lld x at float %d", ue_type_get(type)->name,
+                     (long long)k, shifted);
+            compare_f32(&to, what, 1e-6, 2e-5, mag);
+            free(mag);
+            free(w);
+            free(x);
+            twin_free(&tw);
+            twin_free(&tx);
+            twin_free(&to);
+        }
+    }
+}
+
+/* Weights rewritten after a mat-vec used them: the backend's repacked copy (Q6_K, Q8_0)
+ * must follow the new contents. */
+static void test_matvec_rewritten_weights(void **state) {
+    (void)state;
+    ue_type types[] = {UE_TYPE_Q6_K, UE_TYPE_Q8_0, UE_TYPE_Q4_K};
+    for (size_t i = 0; i < 3; i++) {
+        int64_t k = 512, rows = 19;
+        size_t bytes = ue_type_row_bytes(types[i], k) * (size_t)rows;
+        uint8_t *w = malloc(bytes);
+        assert_non_null(w);
+        random_rows(types[i], w, k, rows);
+        float *x = random_f32(k, 1.0f);
+        twin tw = twin_new(types[i], k, rows, w), tx = twin_new(UE_TYPE_F32, k, 1, x);
+        twin to = twin_new(UE_TYPE_F32, rows, 1, NULL);
+        g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
+        sync_both();
+        random_rows(types[i], w, k, rows);
+        ue_error err = {0};
+        assert_int_equal(g_cpu->ops->write(g_cpu, tw.cb, GUARD, w, bytes, &err), UE_OK);
+        assert_int_equal(g_vk->ops->write(g_vk, tw.gb, GUARD, w, bytes, &err), UE_OK);
+        g_cpu->ops->matmul(g_cpu, &tw.c, &tx.c, &to.c);
+        g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
+        sync_both();
+        double *mag = matmul_mag(types[i], w, x, k, rows, 1);
+        compare_f32(&to, "mat-vec after the weights were rewritten", 1e-6, 2e-5, mag);
+        free(mag);
+        free(w);
+        free(x);
+        twin_free(&tw);
+        twin_free(&tx);
+        twin_free(&to);
+    }
+}
+
+/* add_rms_norm against rms_norm + add + rms_norm on cpu-ref: 2e-5 relative (two f32
+ * norms in a row), with the next norm and without, with both weights in one buffer (one
+ * dispatch) and in two (the sum's norm as a second dispatch). */
+static void test_add_rms_norm(void **state) {
+    (void)state;
+    int64_t shapes[][2] = {{640, 1}, {2560, 3}, {67, 2}};
+    for (size_t s = 0; s < 3; s++)
+        for (int mode = 0; mode < 3; mode++) { /* 0: one weight buffer, 1: two, 2: no next */
+            int64_t n = shapes[s][0], rows = shapes[s][1];
+            float *o = random_f32(n * rows, 3.0f), *x = random_f32(n * rows, 3.0f);
+            float *w = random_f32(2 * n, 1.0f);
+            twin to = twin_new(UE_TYPE_F32, n, rows, o), tx = twin_new(UE_TYPE_F32, n, rows, x);
+            twin tn = twin_new(UE_TYPE_F32, n, rows, NULL), tw = twin_new(UE_TYPE_F32, n, 2, w);
+            twin tw2 = twin_new(UE_TYPE_F32, n, 1, w + n);
+            ue_tensor wp_c = ue_tensor_rows(&tw.c, 0, 1), wp_g = ue_tensor_rows(&tw.g, 0, 1);
+            ue_tensor wn_c = mode == 1 ? tw2.c : ue_tensor_rows(&tw.c, 1, 1);
+            ue_tensor wn_g = mode == 1 ? tw2.g : ue_tensor_rows(&tw.g, 1, 1);
+            g_cpu->ops->add_rms_norm(g_cpu, &to.c, &wp_c, &tx.c, mode == 2 ? NULL : &wn_c, 1e-6f, &tn.c);
+            g_vk->ops->add_rms_norm(g_vk, &to.g, &wp_g, &tx.g, mode == 2 ? NULL : &wn_g, 1e-6f, &tn.g);
+            sync_both();
+            compare_f32(&tx, "add_rms_norm sum", 1e-5, 2e-5, NULL);
+            if (mode != 2) compare_f32(&tn, "add_rms_norm next norm", 1e-5, 2e-5, NULL);
+            free(o);
+            free(x);
+            free(w);
+            twin_free(&to);
+            twin_free(&tx);
+            twin_free(&tn);
+            twin_free(&tw);
+            twin_free(&tw2);
+        }
+}
+
+/* qk_norm_rope against rms_norm, rope and copy_rows on cpu-ref: q in place and the cache
+ * rows. k and v are rows of one buffer (one dispatch) or of two (the composed path).
+ * Tolerance: rope's (angles in f32) on normed values of size ~ |w| * 8. */
+static void check_qk_norm_rope(int head_dim, int n_head, int n_kv, int n_tok, int64_t pos0,
+                               int apart) {
+    int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_kv * head_dim;
+    int64_t n_ctx = pos0 + n_tok + 3;
+    float *q = random_f32(qd * n_tok, 1.0f), *kv = random_f32(2 * kvd * n_tok, 1.0f);
+    float *nw = random_f32(2 * head_dim, 1.0f), *v2 = random_f32(kvd * n_tok, 1.0f);
+    twin tq = twin_new(UE_TYPE_F32, qd, n_tok, q), tkv = twin_new(UE_TYPE_F32, kvd, 2 * n_tok, kv);
+    twin tn = twin_new(UE_TYPE_F32, head_dim, 2, nw), tv = twin_new(UE_TYPE_F32, kvd, n_tok, v2);
+    float *zeros = calloc((size_t)(2 * n_ctx * kvd), sizeof *zeros);
+    assert_non_null(zeros);
+    twin tc = twin_new(UE_TYPE_F32, kvd, 2 * n_ctx, zeros);
+    free(zeros);
+    for (int side = 0; side < 2; side++) {
+        ue_backend *be = side ? g_vk : g_cpu;
+        ue_qk_rope_args a = {.head_dim = head_dim, .eps = 1e-6f, .pos0 = pos0,
+                             .base = 10000.0f, .freq_scale = 1.0f};
+        a.q = side ? tq.g : tq.c;
+        a.k = ue_tensor_rows(side ? &tkv.g : &tkv.c, 0, n_tok);
+        a.v = apart ? (side ? tv.g : tv.c) : ue_tensor_rows(side ? &tkv.g : &tkv.c, n_tok, n_tok);
+        a.q_norm = ue_tensor_rows(side ? &tn.g : &tn.c, 0, 1);
+        a.k_norm = ue_tensor_rows(side ? &tn.g : &tn.c, 1, 1);
+        a.k_dst = ue_tensor_rows(side ? &tc.g : &tc.c, pos0, n_tok);
+        a.v_dst = ue_tensor_rows(side ? &tc.g : &tc.c, n_ctx + pos0, n_tok);
+        be->ops->qk_norm_rope(be, &a);
+    }
+    sync_both();
+    int64_t n_mag = qd * n_tok > 2 * n_ctx * kvd ? qd * n_tok : 2 * n_ctx * kvd;
+    double *mag = malloc((size_t)n_mag * sizeof *mag);
+    assert_non_null(mag);
+    for (int64_t i = 0; i < n_mag; i++) mag[i] = 10.0;
+    char what[96];
+    snprintf(what, sizeof what, "qk_norm_rope dim %d heads %d/%d tokens %d pos %lld%s", head_dim,
+             n_head, n_kv, n_tok, (long long)pos0, apart ? " (v apart)" : "");
+    compare_f32(&tq, what, 1e-5, 4e-4, mag);
+    /* cache rows outside the batch stay zero on both sides */
+    compare_f32(&tc, what, 1e-5, 4e-4, mag);
+    free(mag);
+    free(q);
+    free(kv);
+    free(nw);
+    free(v2);
+    twin_free(&tq);
+    twin_free(&tkv);
+    twin_free(&tn);
+    twin_free(&tv);
+    twin_free(&tc);
+}
+
+static void test_qk_norm_rope(void **state) {
+    (void)state;
+    check_qk_norm_rope(256, 4, 1, 1, 0, 0);
+    check_qk_norm_rope(256, 8, 4, 1, 4999, 0);
+    check_qk_norm_rope(64, 3, 1, 5, 100, 0);
+    check_qk_norm_rope(80, 2, 2, 2, 7, 1);
+}
+
+/* matmul_gelu against matmul, matmul, gelu_mul on cpu-ref: the products' tolerance
+ * carried through gelu (slope <= 1.13) and the product with the other factor. */
+static void test_matmul_gelu(void **state) {
+    (void)state;
+    ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q5_0, UE_TYPE_Q6_K, UE_TYPE_F16};
+    for (size_t i = 0; i < 4; i++)
+        for (int64_t n_tok = 1; n_tok <= 5; n_tok += 4) {
+            ue_type type = types[i];
+            int64_t k = ue_type_get(type)->block_size == 256 ? 768 : 320, rows = 41;
+            size_t bytes = ue_type_row_bytes(type, k) * (size_t)rows;
+            uint8_t *wg = malloc(bytes), *wu = malloc(bytes);
+            assert_true(wg && wu);
+            random_rows(type, wg, k, rows);
+            random_rows(type, wu, k, rows);
+            float *x = random_f32(k * n_tok, 1.0f);
+            twin tg = twin_new(type, k, rows, wg), tu = twin_new(type, k, rows, wu);
+            twin tx = twin_new(UE_TYPE_F32, k, n_tok, x);
+            twin og = twin_new(UE_TYPE_F32, rows, n_tok, NULL), ou = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+            g_cpu->ops->matmul_gelu(g_cpu, &tg.c, &tu.c, &tx.c, &og.c, &ou.c);
+            g_vk->ops->matmul_gelu(g_vk, &tg.g, &tu.g, &tx.g, &og.g, &ou.g);
+            sync_both();
+            double *mg = matmul_mag(type, wg, x, k, rows, n_tok), *mu = matmul_mag(type, wu, x, k, rows, n_tok);
+            double *scale = malloc((size_t)(rows * n_tok) * sizeof *scale);
+            float *u = malloc((size_t)(rows * n_tok) * sizeof *u);
+            assert_true(scale && u);
+            /* the CPU's u holds w_up x (composed); |gelu(g)| <= |g| <= mg */
+            memcpy(u, (const uint8_t *)ou.cb->host + GUARD, (size_t)(rows * n_tok) * sizeof *u);
+            for (int64_t j = 0; j < rows * n_tok; j++) scale[j] = 1.2 * (mg[j] * fabs(u[j]) + mg[j] * mu[j]);
+            char what[64];
+            snprintf(what, sizeof what, "matmul_gelu %s tokens %lld", ue_type_get(type)->name,
+                     (long long)n_tok);
+            compare_f32(&og, what, 1e-6, 2e-5, scale);
+            free(mg);
+            free(mu);
+            free(scale);
+            free(u);
+            free(wg);
+            free(wu);
+            free(x);
+            twin_free(&tg);
+            twin_free(&tu);
+            twin_free(&tx);
+            twin_free(&og);
+            twin_free(&ou);
+        }
+}
+
 static int setup_backends(void **state) {
     (void)state;
     ue_error err = {0};
@@ -389,6 +616,9 @@ int main(void) {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
         cmocka_unit_test(test_rms_norm),          cmocka_unit_test(test_rope),
         cmocka_unit_test(test_eltwise),           cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_matvec_long_rows),  cmocka_unit_test(test_matvec_rewritten_weights),
+        cmocka_unit_test(test_add_rms_norm),      cmocka_unit_test(test_qk_norm_rope),
+        cmocka_unit_test(test_matmul_gelu),
     };
     int rc = cmocka_run_group_tests_name("vulkan ops", tests, setup_backends, teardown_backends);
     if (rc) return rc;

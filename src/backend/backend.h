@@ -45,6 +45,10 @@ typedef enum ue_op {
     UE_OP_GELU,
     UE_OP_ATTENTION_FULL,
     UE_OP_AVG_POOL,
+    /* Fused ops (optional; each equals a sequence of the ops above, see the ops table). */
+    UE_OP_ADD_RMS_NORM,
+    UE_OP_QK_NORM_ROPE,
+    UE_OP_MATMUL_GELU,
     UE_OP_COUNT
 } ue_op;
 
@@ -70,6 +74,17 @@ static inline int ue_attention_visible(const ue_attention_args *a, int64_t pq, i
         return 1;
     return pk <= pq && (a->window <= 0 || pq - pk < a->window);
 }
+
+/* The attention input of a batch (qk_norm_rope): q [n, n_head * head_dim] and k, v
+ * [n, n_head_kv * head_dim] f32; q_norm, k_norm f32 [head_dim]; k_dst, v_dst the cache
+ * rows [n, n_head_kv * head_dim] of the batch's positions. */
+typedef struct ue_qk_rope_args {
+    ue_tensor q, k, v, q_norm, k_norm, k_dst, v_dst;
+    int head_dim;
+    float eps;
+    int64_t pos0;
+    float base, freq_scale;
+} ue_qk_rope_args;
 
 typedef struct ue_backend_ops {
     void (*destroy)(ue_backend *be);
@@ -127,6 +142,22 @@ typedef struct ue_backend_ops {
     /* x [side * side, c] is a side x side grid (row-major) of c-vectors; out
      * [(side / k)^2, c] holds the mean of each k x k block, blocks row-major. */
     void (*avg_pool)(ue_backend *be, const ue_tensor *x, int side, int k, const ue_tensor *out);
+
+    /* Fused ops: NULL where the backend lacks them; supports() tells for which types.
+     * Each gives the result of the op sequence named, so a backend may compose them.
+     * add_rms_norm (UE_OP_ADD_RMS_NORM, f32): x += rms_norm(o) * w_post; then, when w_next
+     * is non-NULL, xn = rms_norm(x) * w_next. o may be overwritten. */
+    void (*add_rms_norm)(ue_backend *be, const ue_tensor *o, const ue_tensor *w_post,
+                         const ue_tensor *x, const ue_tensor *w_next, float eps,
+                         const ue_tensor *xn);
+    /* qk_norm_rope (UE_OP_QK_NORM_ROPE, type: the cache's): rms_norm of every head of q
+     * and k (q_norm, k_norm), rope of both (n_rot = head_dim), then copy_rows of k and v
+     * into k_dst and v_dst. q is updated in place; k may be overwritten. */
+    void (*qk_norm_rope)(ue_backend *be, const ue_qk_rope_args *args);
+    /* matmul_gelu (UE_OP_MATMUL_GELU, type: the weights'): g = w_gate x, u = w_up x, then
+     * gelu_mul(g, u). u is scratch of g's shape (may be left unwritten). */
+    void (*matmul_gelu)(ue_backend *be, const ue_tensor *w_gate, const ue_tensor *w_up,
+                        const ue_tensor *x, const ue_tensor *g, const ue_tensor *u);
 
     /* Waits for every enqueued op. */
     ue_status (*sync)(ue_backend *be, ue_error *err);

@@ -128,8 +128,25 @@ void ue_gemma3_state_destroy(ue_gemma3_state *s) {
 
 size_t ue_gemma3_state_bytes(const ue_gemma3_state *s) { return s->bytes; }
 
+/* Which fused ops of backend.h the backend offers (each replaces an op sequence below
+ * with the same result). With norm_add, xn holds the normed input of the next block when a
+ * block starts (the previous block's end computed it). */
+typedef struct fusion {
+    int norm_add, qk_rope;
+} fusion;
+
+static fusion fusion_of(const ue_gemma3 *m, const ue_gemma3_state *s) {
+    const ue_backend *be = m->be;
+    const ue_backend_ops *ops = be->ops;
+    fusion f = {
+        .norm_add = ops->add_rms_norm && ops->supports(be, UE_OP_ADD_RMS_NORM, UE_TYPE_F32),
+        .qk_rope = ops->qk_norm_rope && ops->supports(be, UE_OP_QK_NORM_ROPE, s->k_cache[0].type),
+    };
+    return f;
+}
+
 static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n,
-                            int64_t pos0, int bidirectional) {
+                            int64_t pos0, int bidirectional, const fusion *f) {
     const ue_gemma3_hparams *hp = &m->hp;
     const ue_gemma3_layer *L = &m->layers[il];
     ue_backend *be = m->be;
@@ -139,26 +156,31 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
     ue_tensor v = ue_tensor_rows(&s->v, 0, n), attn = ue_tensor_rows(&s->attn, 0, n);
     ue_tensor o = ue_tensor_rows(&s->o, 0, n);
 
-    ops->rms_norm(be, &x, &L->attn_norm, hp->eps, &xn);
+    if (!f->norm_add) ops->rms_norm(be, &x, &L->attn_norm, hp->eps, &xn);
     ops->matmul(be, &L->wq, &xn, &q);
     ops->matmul(be, &L->wk, &xn, &k);
     ops->matmul(be, &L->wv, &xn, &v);
 
-    /* QK-norm runs per head: view q and k as rows of head_dim. */
-    ue_tensor qh = ue_tensor_reshape(&q, hp->head_dim, (int64_t)n * hp->n_head);
-    ue_tensor kh = ue_tensor_reshape(&k, hp->head_dim, (int64_t)n * hp->n_head_kv);
-    ops->rms_norm(be, &qh, &L->q_norm, hp->eps, &qh);
-    ops->rms_norm(be, &kh, &L->k_norm, hp->eps, &kh);
-
     float base = L->is_global ? hp->rope_base_global : hp->rope_base_local;
     float scale = L->is_global ? hp->rope_scale_global : 1.0f;
-    ops->rope(be, &q, hp->head_dim, hp->head_dim, pos0, base, scale);
-    ops->rope(be, &k, hp->head_dim, hp->head_dim, pos0, base, scale);
-
     ue_tensor kc = ue_tensor_rows(&s->k_cache[il], pos0, n);
     ue_tensor vc = ue_tensor_rows(&s->v_cache[il], pos0, n);
-    ops->copy_rows(be, &k, &kc);
-    ops->copy_rows(be, &v, &vc);
+    if (f->qk_rope) {
+        ue_qk_rope_args qa = {.q = q, .k = k, .v = v, .q_norm = L->q_norm, .k_norm = L->k_norm,
+                              .k_dst = kc, .v_dst = vc, .head_dim = hp->head_dim, .eps = hp->eps,
+                              .pos0 = pos0, .base = base, .freq_scale = scale};
+        ops->qk_norm_rope(be, &qa);
+    } else {
+        /* QK-norm runs per head: view q and k as rows of head_dim. */
+        ue_tensor qh = ue_tensor_reshape(&q, hp->head_dim, (int64_t)n * hp->n_head);
+        ue_tensor kh = ue_tensor_reshape(&k, hp->head_dim, (int64_t)n * hp->n_head_kv);
+        ops->rms_norm(be, &qh, &L->q_norm, hp->eps, &qh);
+        ops->rms_norm(be, &kh, &L->k_norm, hp->eps, &kh);
+        ops->rope(be, &q, hp->head_dim, hp->head_dim, pos0, base, scale);
+        ops->rope(be, &k, hp->head_dim, hp->head_dim, pos0, base, scale);
+        ops->copy_rows(be, &k, &kc);
+        ops->copy_rows(be, &v, &vc);
+    }
 
     ue_attention_args args = {
         .q = q, .k_cache = s->k_cache[il], .v_cache = s->v_cache[il], .out = attn,
@@ -170,11 +192,17 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
     ops->attention(be, &args);
 
     ops->matmul(be, &L->wo, &attn, &o);
-    ops->rms_norm(be, &o, &L->post_attn_norm, hp->eps, &o);
-    ops->add(be, &x, &o);
+    if (f->norm_add) {
+        ops->add_rms_norm(be, &o, &L->post_attn_norm, &x, &L->ffn_norm, hp->eps, &xn);
+    } else {
+        ops->rms_norm(be, &o, &L->post_attn_norm, hp->eps, &o);
+        ops->add(be, &x, &o);
+    }
 }
 
-static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n) {
+/* next_norm: the norm of what follows (the next layer's attention input, or the output). */
+static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, const fusion *f,
+                      const ue_tensor *next_norm) {
     const ue_gemma3_hparams *hp = &m->hp;
     const ue_gemma3_layer *L = &m->layers[il];
     ue_backend *be = m->be;
@@ -183,25 +211,34 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n) {
     ue_tensor g = ue_tensor_rows(&s->gate, 0, n), u = ue_tensor_rows(&s->up, 0, n);
     ue_tensor o = ue_tensor_rows(&s->o, 0, n);
 
-    ops->rms_norm(be, &x, &L->ffn_norm, hp->eps, &xn);
-    ops->matmul(be, &L->w_gate, &xn, &g);
-    ops->matmul(be, &L->w_up, &xn, &u);
-    ops->gelu_mul(be, &g, &u);
+    if (!f->norm_add) ops->rms_norm(be, &x, &L->ffn_norm, hp->eps, &xn);
+    if (ops->matmul_gelu && L->w_gate.type == L->w_up.type &&
+        ops->supports(be, UE_OP_MATMUL_GELU, L->w_gate.type)) {
+        ops->matmul_gelu(be, &L->w_gate, &L->w_up, &xn, &g, &u);
+    } else {
+        ops->matmul(be, &L->w_gate, &xn, &g);
+        ops->matmul(be, &L->w_up, &xn, &u);
+        ops->gelu_mul(be, &g, &u);
+    }
     ops->matmul(be, &L->w_down, &g, &o);
-    ops->rms_norm(be, &o, &L->post_ffw_norm, hp->eps, &o);
-    ops->add(be, &x, &o);
+    if (f->norm_add) {
+        ops->add_rms_norm(be, &o, &L->post_ffw_norm, &x, next_norm, hp->eps, &xn);
+    } else {
+        ops->rms_norm(be, &o, &L->post_ffw_norm, hp->eps, &o);
+        ops->add(be, &x, &o);
+    }
 }
 
-/* Final norm and output projection of rows [row0, row0 + n) into host_logits. */
+/* Final norm (unless xn already holds it) and output projection of rows
+ * [row0, row0 + n) into host_logits. The read waits for the ops, so it joins their
+ * submission. */
 static ue_status output_rows(const ue_gemma3 *m, ue_gemma3_state *s, int row0, int n,
-                             ue_error *err) {
+                             int normed, ue_error *err) {
     ue_backend *be = m->be;
     ue_tensor x = ue_tensor_rows(&s->x, row0, n), xn = ue_tensor_rows(&s->xn, row0, n);
     ue_tensor logits = ue_tensor_rows(&s->logits, 0, n);
-    be->ops->rms_norm(be, &x, &m->output_norm, m->hp.eps, &xn);
+    if (!normed) be->ops->rms_norm(be, &x, &m->output_norm, m->hp.eps, &xn);
     be->ops->matmul(be, &m->output, &xn, &logits);
-    ue_status st = be->ops->sync(be, err);
-    if (st != UE_OK) return st;
     return be->ops->read(be, logits.buf, logits.offset, s->host_logits,
                          (size_t)n * (size_t)m->hp.n_vocab * sizeof(float), err);
 }
@@ -245,16 +282,22 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
                        (long long)pos0, (long long)(pos0 + n - 1), s->n_ctx);
     ue_status st = embed_input(m, s, in, err);
     if (st != UE_OK) return st;
+    fusion f = fusion_of(m, s);
+    if (f.norm_add) {
+        ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
+        m->be->ops->rms_norm(m->be, &x, &m->layers[0].attn_norm, hp->eps, &xn);
+    }
     for (int il = 0; il < hp->n_layer; il++) {
-        attention_block(m, s, il, n, pos0, in->embd != NULL);
-        ffn_block(m, s, il, n);
+        attention_block(m, s, il, n, pos0, in->embd != NULL, &f);
+        ffn_block(m, s, il, n, &f,
+                  il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm);
     }
 
     size_t vocab_bytes = (size_t)hp->n_vocab * sizeof(float);
     if (all_logits) {
         for (int r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
             int rows = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
-            if ((st = output_rows(m, s, r0, rows, err)) != UE_OK) return st;
+            if ((st = output_rows(m, s, r0, rows, f.norm_add, err)) != UE_OK) return st;
             for (int r = 0; r < rows; r++)
                 all_logits(user, (size_t)(pos0 + r0 + r),
                            s->host_logits + (size_t)r * (size_t)hp->n_vocab, hp->n_vocab);
@@ -266,7 +309,7 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
         return UE_OK;
     }
     if (last_logits) {
-        if ((st = output_rows(m, s, n - 1, 1, err)) != UE_OK) return st;
+        if ((st = output_rows(m, s, n - 1, 1, f.norm_add, err)) != UE_OK) return st;
         memcpy(last_logits, s->host_logits, vocab_bytes);
         return UE_OK;
     }

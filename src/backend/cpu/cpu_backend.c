@@ -1,6 +1,7 @@
 /* CPU backend: creation, host buffers, scratch and the ops table. The ops themselves live
  * in cpu_ops.c (element-wise and norms), cpu_matmul.c and cpu_attention.c. */
 #include "backend/cpu/cpu_internal.h"
+#include "backend/fused_compose.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@ static int cpu_supports(const ue_backend *be, ue_op op, ue_type type) {
     (void)be;
     const ue_type_traits *tr = ue_type_get((uint32_t)type);
     if (!tr || !tr->can_compute) return 0;
-    if (op == UE_OP_COPY_ROWS) return type == UE_TYPE_F32 || type == UE_TYPE_F16;
+    if (op == UE_OP_COPY_ROWS || op == UE_OP_QK_NORM_ROPE)
+        return type == UE_TYPE_F32 || type == UE_TYPE_F16;
+    if (op == UE_OP_ADD_RMS_NORM) return type == UE_TYPE_F32;
     return op < UE_OP_COUNT;
 }
 
@@ -111,6 +114,9 @@ static const ue_backend_ops cpu_ops = {
     .gelu = cpu_op_gelu,
     .attention_full = cpu_op_attention_full,
     .avg_pool = cpu_op_avg_pool,
+    .add_rms_norm = ue_compose_add_rms_norm,
+    .qk_norm_rope = ue_compose_qk_norm_rope,
+    .matmul_gelu = ue_compose_matmul_gelu,
     .sync = cpu_sync,
 };
 

@@ -202,6 +202,7 @@ static void vk_buffer_destroy(ue_backend *be, ue_buffer *buf) {
         ue_status st = vk_flush(vk, &err);
         if (st != UE_OK) vk_fail_deferred(vk, st, "%s", err.msg);
     }
+    if (((vk_buf *)buf->impl)->has_repacks) vk_repack_forget(vk, buf);
     vk_buffer_free(vk, buf);
 }
 
@@ -245,6 +246,7 @@ static ue_status vk_write(ue_backend *be, ue_buffer *buf, size_t offset, const v
     ue_status st = check_range(buf, offset, size, "write", err);
     if (st != UE_OK || size == 0) return st;
     vk_buf *b = buf->impl;
+    if (b->has_repacks) vk_repack_touch(vk, buf, offset, offset + size);
     if (b->mapped) {
         /* Commands recorded before this write must see the old contents. */
         if (vk->recording && (st = vk_flush(vk, err)) != UE_OK) return st;
@@ -342,7 +344,10 @@ static int vk_supports(const ue_backend *be, ue_op op, ue_type type) {
     case UE_OP_RMS_NORM:
     case UE_OP_ROPE:
     case UE_OP_ADD:
-    case UE_OP_GELU_MUL: return type == UE_TYPE_F32;
+    case UE_OP_GELU_MUL:
+    case UE_OP_ADD_RMS_NORM: return type == UE_TYPE_F32;
+    case UE_OP_QK_NORM_ROPE: return type == UE_TYPE_F32 || type == UE_TYPE_F16;
+    case UE_OP_MATMUL_GELU: return vk_wtype_index(type) >= 0;
     default: return 0; /* the vision ops stay on the CPU */
     }
 }
@@ -364,6 +369,7 @@ static void vk_destroy(ue_backend *be) {
         vk_buffer_free(vk, vk->upload);
         vk_buffer_free(vk, vk->download);
         vk_buffer_free(vk, vk->partials);
+        vk_repack_destroy(vk);
         vk_pipelines_destroy(vk);
         if (vk->fence) f->vkDestroyFence(vk->dev, vk->fence, NULL);
         if (vk->cmd_pool) f->vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL);
@@ -392,6 +398,9 @@ static const ue_backend_ops vk_ops = {
     .add = vk_op_add,
     .gelu_mul = vk_op_gelu_mul,
     .copy_rows = vk_op_copy_rows,
+    .add_rms_norm = vk_op_add_rms_norm,
+    .qk_norm_rope = vk_op_qk_norm_rope,
+    .matmul_gelu = vk_op_matmul_gelu,
     .sync = vk_sync,
 };
 
@@ -471,6 +480,8 @@ static ue_status pick_device(vk_backend *vk, int index, ue_error *err) {
         return ue_fail(err, UE_ERR_UNSUPPORTED,
                        "Vulkan: %s lacks subgroup arithmetic in compute shaders (subgroup size %u)",
                        vk->props.deviceName, sg.subgroupSize);
+    vk->subgroup_size = sg.subgroupSize;
+    vk->no_mvf = getenv("UE_VK_NO_MVF") != NULL; /* kernel comparisons: the old mat-vec */
     if (vk->props.limits.maxComputeWorkGroupSize[0] < 256 ||
         vk->props.limits.maxComputeWorkGroupInvocations < 256 ||
         vk->props.limits.maxComputeSharedMemorySize < 16384 + 512)

@@ -55,10 +55,15 @@ typedef enum vk_pipe_id {
     VK_PIPE_COPY_F16,
     VK_PIPE_ATTENTION,
     VK_PIPE_ATTN_MERGE,
+    VK_PIPE_ADD_RMS_NORM,
+    VK_PIPE_QK_NORM_ROPE,
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
-    VK_PIPE_COUNT = VK_PIPE_GET_ROWS + VK_N_WTYPES
+    VK_PIPE_MUL_MVF = VK_PIPE_GET_ROWS + VK_N_WTYPES, /* fast mat-vec, + type index */
+    VK_PIPE_REPACK = VK_PIPE_MUL_MVF + VK_N_WTYPES,   /* + type index; only repacked types */
+    VK_PIPE_MUL_MVG = VK_PIPE_REPACK + VK_N_WTYPES,   /* fused gate/up mat-vec, + type index */
+    VK_PIPE_COUNT = VK_PIPE_MUL_MVG + VK_N_WTYPES
 } vk_pipe_id;
 
 /* A buffer larger than the device's storage-buffer range is seen through windows:
@@ -73,6 +78,7 @@ typedef struct vk_buf {
     size_t step, range;
     size_t alloc_size;
     int mapped; /* host pointer is the mapped memory (host-visible and coherent) */
+    int has_repacks; /* some weight matrix in it has a repacked copy (vk_repack.c) */
 } vk_buf;
 
 /* The window of buf holding bytes [lo, hi): its set and the byte where it starts. */
@@ -130,6 +136,11 @@ typedef struct vk_backend {
     ue_buffer *partials;               /* flash-decoding partial results */
     size_t device_bytes;
     vk_profile *prof;                  /* NULL unless UE_VK_PROFILE is set */
+    uint32_t subgroup_size;
+    int no_mvf;
+    uint32_t mvf_wg, mvf_nr, mvf_rpw;  /* mul_mvf.comp: workgroup size, rows per pass, per WG */
+    struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
+    size_t n_repacks, cap_repacks;
 } vk_backend;
 
 /* vk_device.c */
@@ -163,6 +174,22 @@ void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const 
 ue_status vk_flush(vk_backend *vk, ue_error *err);
 void vk_profile_report(vk_backend *vk);
 
+/* vk_repack.c: weight matrices of awkward block sizes, repacked into aligned planes on
+ * the device the first time a mat-vec reads them. */
+typedef struct vk_repacked {
+    const ue_buffer *buf;  /* the planes, one window */
+    uint32_t plane[4];     /* byte offset of each plane */
+} vk_repacked;
+int vk_repack_needed(ue_type type);
+/* The repacked copy of weight matrix w (recording its repack when new or stale); 0 when
+ * it cannot be made (then the caller reads w in place). */
+int vk_repack_get(vk_backend *vk, const ue_tensor *w, vk_repacked *out);
+/* A write to [lo, hi) of buf: repacked copies of matrices there are redone before use. */
+void vk_repack_touch(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
+/* Frees the copies of matrices in buf (buf is being destroyed; nothing is in flight). */
+void vk_repack_forget(vk_backend *vk, const ue_buffer *buf);
+void vk_repack_destroy(vk_backend *vk);
+
 /* vk_ops.c */
 void vk_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *ids, float scale,
                     const ue_tensor *out);
@@ -175,5 +202,19 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a);
 void vk_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
 void vk_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
 void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+/* Helpers shared with vk_fused.c */
+size_t vk_tensor_bytes(const ue_tensor *t);
+vk_range vk_range_of(const ue_tensor *t);
+int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, const ue_tensor *x,
+                   const ue_tensor *out, int64_t r0, const vk_bind *bx, const vk_bind *bo);
+
+/* vk_fused.c: the fused ops of backend.h (composed from the plain ops where the
+ * operands do not suit the fused kernels) */
+void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_post,
+                        const ue_tensor *x, const ue_tensor *w_next, float eps,
+                        const ue_tensor *xn);
+void vk_op_qk_norm_rope(ue_backend *be, const ue_qk_rope_args *a);
+void vk_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor *w_up,
+                       const ue_tensor *x, const ue_tensor *g, const ue_tensor *u);
 
 #endif

@@ -4,6 +4,7 @@
  * an error reported at the next sync, since ops return nothing. */
 #ifdef UE_HAVE_VULKAN_BACKEND
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/vulkan/vk_internal.h"
@@ -16,14 +17,15 @@ enum {
     MAX_GRID_X = 65535,
 };
 
-static size_t tensor_bytes(const ue_tensor *t) {
+size_t vk_tensor_bytes(const ue_tensor *t) {
     return ue_type_row_bytes(t->type, t->ne[0]) * (size_t)t->ne[1];
 }
 
-static vk_range range_of(const ue_tensor *t) {
-    vk_range r = {t->buf, t->offset, t->offset + tensor_bytes(t)};
+vk_range vk_range_of(const ue_tensor *t) {
+    vk_range r = {t->buf, t->offset, t->offset + vk_tensor_bytes(t)};
     return r;
 }
+#define range_of vk_range_of
 
 /* The window holding all of tensor t. */
 static vk_bind bind_t(vk_backend *vk, const ue_tensor *t) {
@@ -117,6 +119,60 @@ void vk_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, floa
     vk_dispatch(vk, VK_PIPE_RMS_NORM, sets, &pc, sizeof pc, gx, gy, 1, rd, 2, &wr, 1);
 }
 
+/* The set and plane offsets (pl) through which mul_mvf.comp reads weight matrix w:
+ * in place, or its repacked copy (recording the repack when needed); 0 when its layout
+ * does not allow the aligned loads. */
+static int mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uint32_t pl[4],
+                       vk_range *rd) {
+    size_t row_bytes = ue_type_row_bytes(w->type, w->ne[0]);
+    memset(pl, 0, 4 * sizeof pl[0]);
+    if (vk_repack_needed(w->type)) {
+        vk_repacked rp;
+        if (!vk_repack_get(vk, w, &rp)) return 0;
+        *set = vk_window(vk, rp.buf, 0, rp.buf->size).set;
+        memcpy(pl, rp.plane, 4 * sizeof pl[0]);
+        *rd = (vk_range){rp.buf, 0, rp.buf->size};
+        return 1;
+    }
+    vk_bind bw = bind_t(vk, w);
+    if ((w->offset - bw.base) % 16 || row_bytes % 16) return 0;
+    *set = bw.set;
+    pl[0] = (uint32_t)(w->offset - bw.base);
+    *rd = range_of(w);
+    return 1;
+}
+
+/* Records mul_mvf.comp (or, with w_up, the fused gelu(w x) * (w_up x) of mul_mvg) for
+ * piece w (rows r0.. of the matrix); 0 when the layouts do not allow it (then the caller
+ * uses mul_mv). */
+int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, const ue_tensor *x,
+                   const ue_tensor *out, int64_t r0, const vk_bind *bx, const vk_bind *bo) {
+    int t = vk_wtype_index(w->type);
+    int64_t K = w->ne[0], qk = ue_type_get(w->type)->block_size;
+    int pipe = (w_up ? VK_PIPE_MUL_MVG : VK_PIPE_MUL_MVF) + t;
+    if (t < 0 || !vk->pipes[pipe] || (x->offset - bx->base) % 16 || x->ne[0] % 4 ||
+        out->offset % 4 || vk->no_mvf)
+        return 0;
+    if (qk == 1 && K % (w->type == UE_TYPE_F32 ? 4 : 8)) return 0;
+    if (w_up && (w_up->type != w->type || w_up->ne[0] != K || w_up->ne[1] != w->ne[1])) return 0;
+    struct {
+        uint32_t x_off, x_stride, o_off, o_stride, K, N, row_bytes, pl[4], ul[4];
+    } pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)x->ne[0],
+            (uint32_t)((out->offset - bo->base) / 4 + (size_t)r0), (uint32_t)out->ne[0],
+            (uint32_t)K, (uint32_t)w->ne[1], (uint32_t)ue_type_row_bytes(w->type, K),
+            {0, 0, 0, 0}, {0, 0, 0, 0}};
+    VkDescriptorSet sets[4] = {VK_NULL_HANDLE, bx->set, bo->set, VK_NULL_HANDLE};
+    vk_range rd[3] = {{0}, range_of(x), {0}};
+    if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
+    if (w_up && !mvf_weights(vk, w_up, &sets[3], pc.ul, &rd[2])) return 0;
+    vk_range wr = range_of(out);
+    uint32_t gx, gy;
+    fold(ceil_div(w->ne[1], vk->mvf_rpw), &gx, &gy);
+    vk_dispatch(vk, pipe, sets, &pc, sizeof pc, gx, gy, (uint32_t)x->ne[1], rd, w_up ? 3 : 2,
+                &wr, 1);
+    return 1;
+}
+
 void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out) {
     vk_backend *vk = (vk_backend *)be;
     int t = vk_wtype_index(w->type);
@@ -144,6 +200,8 @@ void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const 
                 (uint32_t)w->ne[0], (uint32_t)piece.ne[1], (uint32_t)n_tok};
         VkDescriptorSet sets[4] = {bw.set, bx.set, bo.set, VK_NULL_HANDLE};
         vk_range rd[2] = {range_of(&piece), range_of(x)};
+        if (n_tok <= MV_MAX_TOKENS && vk_matvec_fast(vk, &piece, NULL, x, out, r0, &bx, &bo))
+            continue;
         if (n_tok <= MV_MAX_TOKENS) {
             uint32_t gx, gy;
             /* rows per workgroup: NR of mul_mv.comp */

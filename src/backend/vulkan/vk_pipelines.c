@@ -3,6 +3,7 @@
  * weight type come from the embedded SPIR-V table (vk_shaders.h). */
 #ifdef UE_HAVE_VULKAN_BACKEND
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/vulkan/vk_internal.h"
@@ -13,15 +14,30 @@ static const char *wtype_suffix[VK_N_WTYPES] = {"f32",  "f16",  "bf16", "q4_0", 
 
 /* Shader name of pipeline id (into buf for per-type variants). */
 static const char *pipe_shader(int id, char *buf, size_t cap) {
-    static const char *fixed[] = {"rms_norm", "rope",     "add",       "gelu_mul",
-                                  "copy_f32", "copy_f16", "attention", "attn_merge"};
+    static const char *fixed[] = {"rms_norm",   "rope",         "add",         "gelu_mul",
+                                  "copy_f32",   "copy_f16",     "attention",   "attn_merge",
+                                  "add_rms_norm", "qk_norm_rope"};
+    static const char *families[] = {"mul_mv", "mul_mm", "get_rows", "mul_mvf", "repack",
+                                     "mul_mvg"};
     if (id < VK_PIPE_MUL_MV) return fixed[id];
-    const char *family = id < VK_PIPE_MUL_MM ? "mul_mv" : id < VK_PIPE_GET_ROWS ? "mul_mm" : "get_rows";
-    int t = id < VK_PIPE_MUL_MM ? id - VK_PIPE_MUL_MV
-            : id < VK_PIPE_GET_ROWS ? id - VK_PIPE_MUL_MM
-                                    : id - VK_PIPE_GET_ROWS;
-    snprintf(buf, cap, "%s_%s", family, wtype_suffix[t]);
+    int fam = (id - VK_PIPE_MUL_MV) / VK_N_WTYPES, t = (id - VK_PIPE_MUL_MV) % VK_N_WTYPES;
+    snprintf(buf, cap, "%s_%s", families[fam], wtype_suffix[t]);
     return buf;
+}
+
+/* Sizes of mul_mvf.comp: 128 invocations, 2 rows per subgroup pass, every subgroup one
+ * pass per workgroup. UE_VK_MV="wg,nr,passes" overrides them (kernel experiments). */
+static void mvf_sizes(vk_backend *vk) {
+    uint32_t wg = 128, nr = 2, passes = 1, sg = vk->subgroup_size ? vk->subgroup_size : 32;
+    const char *env = getenv("UE_VK_MV");
+    unsigned a, b, c;
+    if (env && sscanf(env, "%u,%u,%u", &a, &b, &c) == 3 && a >= sg && a <= 1024 && a % sg == 0 &&
+        b >= 1 && b <= 16 && c >= 1 && c <= 16)
+        wg = a, nr = b, passes = c;
+    if (wg < sg) wg = sg;
+    vk->mvf_wg = wg;
+    vk->mvf_nr = nr;
+    vk->mvf_rpw = nr * (wg / sg) * passes;
 }
 
 const char *vk_pipe_name(int id) {
@@ -43,12 +59,18 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     ue_status st = vk_check(vk, f->vkCreatePipelineLayout(vk->dev, &li, NULL, &vk->pipe_layout),
                             "vkCreatePipelineLayout", err);
     if (st != UE_OK) return st;
+    mvf_sizes(vk);
+    uint32_t spec[3] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw};
+    VkSpecializationMapEntry entries[3] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}};
+    VkSpecializationInfo mvf_spec = {3, entries, sizeof spec, spec};
     for (int id = 0; id < VK_PIPE_COUNT; id++) {
         char buf[32];
         const char *name = pipe_shader(id, buf, sizeof buf);
         const ue_vk_spirv *spv = NULL;
         for (size_t i = 0; i < ue_vk_spirv_count && !spv; i++)
             if (!strcmp(ue_vk_spirv_table[i].name, name)) spv = &ue_vk_spirv_table[i];
+        /* types read in place have no repack */
+        if (!spv && id >= VK_PIPE_REPACK && id < VK_PIPE_MUL_MVG) continue;
         if (!spv) return ue_fail(err, UE_ERR_DEVICE, "Vulkan: shader '%s' is not embedded", name);
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = spv->size,
@@ -64,7 +86,11 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                       .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                       .module = mod,
-                      .pName = "main"},
+                      .pName = "main",
+                      .pSpecializationInfo =
+                          (id >= VK_PIPE_MUL_MVF && id < VK_PIPE_REPACK) || id >= VK_PIPE_MUL_MVG
+                              ? &mvf_spec
+                              : NULL},
             .layout = vk->pipe_layout};
         VkResult r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL,
                                                  &vk->pipes[id]);

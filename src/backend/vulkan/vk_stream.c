@@ -2,7 +2,8 @@
  * submitted together at sync (one submission per decoded token). A barrier goes in only
  * where a command touches memory that an earlier command since the last barrier wrote,
  * or writes memory one read (compute/transfer to compute/transfer, memory barrier only).
- * With UE_VK_PROFILE set, timestamps around each dispatch are summed per pipeline. */
+ * With UE_VK_PROFILE set, timestamps around each dispatch are summed per pipeline (the
+ * dispatches then run one after another). */
 #ifdef UE_HAVE_VULKAN_BACKEND
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,6 +69,9 @@ void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_rang
     if (!need && (vk->n_read + n_reads > VK_MAX_TRACK || vk->n_written + n_writes > VK_MAX_TRACK))
         need = 1;
     if (need) barrier(vk);
+    for (int i = 0; i < n_writes; i++)
+        if (((const vk_buf *)writes[i].buf->impl)->has_repacks)
+            vk_repack_touch(vk, writes[i].buf, writes[i].lo, writes[i].hi);
     for (int i = 0; i < n_reads; i++) vk->read[vk->n_read++] = reads[i];
     for (int i = 0; i < n_writes; i++) vk->written[vk->n_written++] = writes[i];
 }
@@ -102,8 +106,10 @@ void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const 
                           (uint32_t)push_size, push);
     vk_profile *pr = vk->prof;
     int timed = pr && pr->n_timed < VK_MAX_TIMED;
+    /* The start stamp waits for earlier dispatches to finish (a top-of-pipe stamp would
+     * be written at once and charge this dispatch with their tails). */
     if (timed)
-        f->vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, pr->pool,
+        f->vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, pr->pool,
                                2u * (uint32_t)pr->n_timed);
     f->vkCmdDispatch(vk->cmd, gx, gy, gz);
     if (timed) {
