@@ -270,9 +270,9 @@ static ue_status vk_read(ue_backend *be, ue_buffer *buf, size_t offset, void *ds
     vk_backend *vk = (vk_backend *)be;
     ue_status st = check_range(buf, offset, size, "read", err);
     if (st != UE_OK) return st;
-    if ((st = vk_flush(vk, err)) != UE_OK) return st;
     vk_buf *b = buf->impl;
     if (b->mapped) {
+        if ((st = vk_flush(vk, err)) != UE_OK) return st;
         memcpy(dst, (const char *)buf->host + offset, size);
         return UE_OK;
     }
@@ -280,9 +280,12 @@ static ue_status vk_read(ue_backend *be, ue_buffer *buf, size_t offset, void *ds
         (st = vk_buffer_alloc(vk, DOWNLOAD_BYTES, VK_MEM_DOWNLOAD, &vk->download, err)))
         return st;
     vk_buf *stage = vk->download->impl;
+    /* The first piece's copy joins the recorded ops: one submission for ops and read. */
     while (size > 0) {
         size_t n = size < DOWNLOAD_BYTES ? size : DOWNLOAD_BYTES;
         if ((st = vk_begin(vk, err)) != UE_OK) return st;
+        vk_range r = {buf, offset, offset + n};
+        vk_hazard(vk, &r, 1, NULL, 0);
         VkBufferCopy c = {.srcOffset = offset, .dstOffset = 0, .size = n};
         vk->f.vkCmdCopyBuffer(vk->cmd, b->buffer, stage->buffer, 1, &c);
         vk->n_commands++;
