@@ -6,7 +6,8 @@
  *  - prefill: each chunk of rows is dequantized to f32 into the thread's scratch (cache-
  *    sized) and every token passes over it in F32 micro-tiles (compute-bound);
  *  - int8 mode (UE_CPU_MATMUL=int8): llama.cpp's arithmetic, Q8_32 activations and int8
- *    dot products for every batch (faster prefill, ~100x the logit error of the above).
+ *    dot products for every batch. On the 270M model its logits differ from the fp32
+ *    reference by up to ~1.6 (an argmax flips), the default path's by under 0.001.
  * Types without SIMD kernels dequantize a tile of rows to f32 and reuse it per token. */
 #include <stdatomic.h>
 #include <string.h>
