@@ -72,7 +72,6 @@ INLINE float leg16_dot(int kind, int64_t n, const uint8_t *w, const uint8_t *x) 
     float mins = 0.0f;
     for (int64_t b = 0; b < n / 32; b++) {
         const uint8_t *p = w + b * bs;
-        _mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
         __m256i s = dot32(leg_unpack(kind, p), is_signed, offset, xq + 32 * b);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(p) * xd[b]), acc);
         if (has_min) mins += h2f(p + 2) * xs[b];
@@ -88,7 +87,6 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
     __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
         const uint8_t *blk = w + B * bs;
-        _mm_prefetch((const char *)blk + 1024, _MM_HINT_T0);
         uint8_t sc[8], mn[8];
         k4_scales(blk + 4, sc, mn);
         float d = h2f(blk);
@@ -111,7 +109,6 @@ INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
         const uint8_t *blk = w + B * 210;
-        _mm_prefetch((const char *)blk + 1024, _MM_HINT_T0);
         const int8_t *sc = (const int8_t *)(blk + 192);
         float d = h2f(blk + 208);
         for (int j = 0; j < 8; j++) {

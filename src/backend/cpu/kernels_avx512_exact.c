@@ -57,7 +57,6 @@ INLINE float leg16_dot(int kind, int64_t n, const uint8_t *w, const uint8_t *x) 
     for (int64_t b = 0; b < nb; b += 2) {
         int lone = b + 1 == nb;
         const uint8_t *p0 = w + b * bs, *p1 = lone ? p0 : p0 + bs;
-        _mm_prefetch((const char *)p0 + 1024, _MM_HINT_T0);
         __m512i v = leg_unpack(kind, p0, p1);
         __m512i s0 = dot32(widen(v, 0, is_signed, offset), xq + 32 * b);
         acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_set1_ps(h2f(p0) * xd[b]), acc0);
@@ -80,7 +79,6 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
     __m256 macc = _mm256_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
         const uint8_t *blk = w + B * bs;
-        _mm_prefetch((const char *)blk + 1024, _MM_HINT_T0);
         uint64_t sc, mn;
         k4_scales(blk + 4, &sc, &mn);
         float d = h2f(blk);
@@ -112,7 +110,6 @@ INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
         const uint8_t *blk = w + B * 210;
-        _mm_prefetch((const char *)blk + 1024, _MM_HINT_T0);
         const int8_t *sc = (const int8_t *)(blk + 192);
         float d = h2f(blk + 208);
         for (int j = 0; j < 4; j++) {
