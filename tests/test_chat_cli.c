@@ -239,7 +239,7 @@ static void test_chat_terminal_conversation(void **state) {
     /* Commands that only explain themselves. */
     command(p, "/foo", "unknown command '/foo'");
     command(p, "/help", "/regen");
-    command(p, "/image cat.png", "not available yet");
+    command(p, "/image cat.png", "give --mmproj FILE");
     command(p, "/set top-p 0", "expected a number in (0, 1]");
     command(p, "/set bogus 1", "unknown setting 'bogus'");
 

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "app/chat_store.h"
+#include "app/image_prompt.h"
 #include "app/options.h"
 #include "app/sampling_options.h"
+#include "core/error.h"
 
 #define DIM "\033[2m"
 #define RED "\033[31m"
@@ -63,12 +65,23 @@ void chat_app_turn(chat_app *app, const char *text) {
     ue_error err = {0};
     ue_status rc = text ? chat_conv_say(app->conv, text, emit_stdout, NULL, app->cancel, &st, &err)
                         : chat_conv_regen(app->conv, emit_stdout, NULL, app->cancel, &st, &err);
+    size_t n_pending = 0;
+    chat_conv_pending(app->conv, &n_pending);
     if (rc == UE_ERR_INTERRUPTED) {
-        note(app, "interrupted before the answer started; the message was not sent");
+        note(app, n_pending ? "interrupted before the answer started; the message was not sent "
+                              "(its images stay attached to the next message)"
+                            : "interrupted before the answer started; the message was not sent");
         return;
     }
     if (rc != UE_OK && st.n_gen == 0 && !st.n_prompt) {
         report_error(app, &err);
+        if (n_pending) {
+            char line[160];
+            snprintf(line, sizeof line, "the message was not sent; its %zu image%s stay%s "
+                     "attached to the next message (/clear drops them)",
+                     n_pending, n_pending == 1 ? "" : "s", n_pending == 1 ? "s" : "");
+            note(app, line);
+        }
         return;
     }
     fputc('\n', stdout);
@@ -80,7 +93,8 @@ void chat_app_turn(chat_app *app, const char *text) {
 void chat_app_print_help(FILE *out) {
     fputs("commands:\n"
           "  /help               this help\n"
-          "  /clear              forget the conversation (the system prompt stays)\n"
+          "  /clear              forget the conversation and the images waiting (the\n"
+          "                      system prompt stays)\n"
           "  /regen              answer the last message again (with the next seed)\n"
           "  /system [TEXT]      set the system prompt; without TEXT, remove it\n"
           "  /set NAME VALUE     change a setting: temp, top-k, top-p, min-p, seed, n,\n"
@@ -89,7 +103,8 @@ void chat_app_print_help(FILE *out) {
           "  /show               model, settings and context use\n"
           "  /save FILE          write the conversation to FILE as JSON\n"
           "  /load FILE          continue a conversation written by /save\n"
-          "  /image PATH         send an image (not available in chat yet)\n"
+          "  /image PATH         attach an image to your next message (again for more;\n"
+          "                      needs --mmproj; /show lists the images waiting)\n"
           "  /exit               leave (also /quit, /bye, Ctrl+D)\n"
           "input:\n"
           "  \"\"\"                 a line of three double quotes starts and ends a\n"
@@ -157,6 +172,24 @@ static void cmd_set(chat_app *app, char *args) {
     fprintf(stderr, "%s = %s\n", name, o->dst == &sp.seed ? seed : value);
 }
 
+/* /show's image lines: the projector, the images in the conversation and those waiting. */
+static void show_images(chat_app *app) {
+    if (!ue_engine_has_vision(app->engine)) {
+        printf("vision:   none (images need --mmproj FILE)\n");
+        return;
+    }
+    printf("vision:   %s, %d positions per image\n",
+           app->mmproj_path && *app->mmproj_path ? app->mmproj_path : "from the model file",
+           ue_engine_image_tokens(app->engine));
+    size_t n_msgs = 0, in_conv = 0, n_pending = 0;
+    const chat_message *msgs = chat_conv_messages(app->conv, &n_msgs);
+    for (size_t i = 0; i < n_msgs; i++) in_conv += msgs[i].n_images;
+    chat_image *const *pending = chat_conv_pending(app->conv, &n_pending);
+    printf("images:   %zu in the conversation, %zu for the next message%s\n", in_conv, n_pending,
+           n_pending ? ":" : "");
+    for (size_t i = 0; i < n_pending; i++) printf("          %s\n", chat_image_path(pending[i]));
+}
+
 static void cmd_show(chat_app *app) {
     const ue_model_info *info = ue_engine_model_info(app->engine);
     const chat_settings *set = chat_conv_settings(app->conv);
@@ -181,14 +214,24 @@ static void cmd_show(chat_app *app) {
            (double)set->sp.frequency_penalty, seed, set->n_predict,
            set->drop_oldest ? "on" : "off", ue_session_n_past(app->session),
            ue_session_n_ctx(app->session), n_msgs, inc, full, sys ? sys : "(none)");
+    show_images(app);
     fflush(stdout);
 }
 
 /* ---- conversation commands -------------------------------------------------------- */
 
+/* Frees what open_stored made: the arrays and image references, not the texts. */
+static void free_opened(chat_message *msgs, size_t n) {
+    for (size_t i = 0; msgs && i < n; i++) {
+        for (size_t j = 0; j < msgs[i].n_images; j++) chat_image_unref(msgs[i].images[j]);
+        free((void *)msgs[i].images);
+    }
+    free(msgs);
+}
+
 static void cmd_system(chat_app *app, const char *text) {
     size_t n = 0;
-    const ue_chat_message *msgs = chat_conv_messages(app->conv, &n);
+    const chat_message *msgs = chat_conv_messages(app->conv, &n);
     chat_turn_stats st = {0};
     ue_error err = {0};
     ue_status rc = chat_conv_replace(app->conv, *text ? text : NULL, msgs, n, app->cancel, &st, &err);
@@ -207,7 +250,7 @@ static void cmd_system(chat_app *app, const char *text) {
 
 static void cmd_save(chat_app *app, const char *path) {
     size_t n = 0;
-    const ue_chat_message *msgs = chat_conv_messages(app->conv, &n);
+    const chat_message *msgs = chat_conv_messages(app->conv, &n);
     ue_error err = {0};
     if (chat_store_save(path, ue_engine_model_info(app->engine)->name,
                         chat_conv_system(app->conv), msgs, n, &err) != UE_OK) {
@@ -219,15 +262,53 @@ static void cmd_save(chat_app *app, const char *path) {
     note(app, line);
 }
 
+/* The messages of a loaded file with their images read again (all or none). */
+static ue_status open_stored(chat_app *app, const char *path, const chat_store_msg *stored,
+                             size_t n, chat_message **out, ue_error *err) {
+    size_t n_images = 0;
+    for (size_t i = 0; i < n; i++) n_images += stored[i].n_images;
+    if (n_images && app_need_vision(app->engine, app->model_path, err) != UE_OK) {
+        ue_error_prefix(err, "%s has images", path);
+        return err->code;
+    }
+    chat_message *msgs = calloc(n ? n : 1, sizeof *msgs);
+    if (!msgs) return ue_fail(err, UE_ERR_NOMEM, "out of memory loading %s", path);
+    ue_status st = UE_OK;
+    for (size_t i = 0; i < n && st == UE_OK; i++) {
+        msgs[i] = (chat_message){stored[i].role, stored[i].content, NULL, 0};
+        if (!stored[i].n_images) continue;
+        chat_image **imgs = calloc(stored[i].n_images, sizeof *imgs);
+        if (!imgs) {
+            st = ue_fail(err, UE_ERR_NOMEM, "out of memory loading %s", path);
+            break;
+        }
+        msgs[i].images = imgs;
+        for (size_t j = 0; j < stored[i].n_images && st == UE_OK; j++) {
+            st = chat_image_open(stored[i].images[j], &imgs[j], err);
+            if (st == UE_OK) msgs[i].n_images++;
+            else ue_error_prefix(err, "%s, message %zu, image %zu", path, i + 1, j + 1);
+        }
+    }
+    if (st != UE_OK) {
+        free_opened(msgs, n);
+        return st;
+    }
+    *out = msgs;
+    return UE_OK;
+}
+
 static void cmd_load(chat_app *app, const char *path) {
     char *system = NULL;
-    ue_chat_message *msgs = NULL;
+    chat_store_msg *stored = NULL;
+    chat_message *msgs = NULL;
     size_t n = 0;
     ue_error err = {0};
     chat_turn_stats st = {0};
-    ue_status rc = chat_store_load(path, &system, &msgs, &n, &err);
+    ue_status rc = chat_store_load(path, &system, &stored, &n, &err);
+    if (rc == UE_OK) rc = open_stored(app, path, stored, n, &msgs, &err);
     if (rc == UE_OK) rc = chat_conv_replace(app->conv, system, msgs, n, app->cancel, &st, &err);
-    chat_store_free(system, msgs, n);
+    free_opened(msgs, n);
+    chat_store_free(system, stored, n);
     if (rc == UE_ERR_INTERRUPTED) {
         note(app, "interrupted: the conversation is re-read before the next answer");
     } else if (rc != UE_OK) {
@@ -240,6 +321,36 @@ static void cmd_load(chat_app *app, const char *path) {
     snprintf(line, sizeof line, "loaded %zu messages from %s (context: %zu/%zu)%s", kept, path,
              ue_session_n_past(app->session), ue_session_n_ctx(app->session),
              kept < n ? ", the oldest dropped to fit" : "");
+    note(app, line);
+}
+
+/* /image PATH: the file is read now, so a missing or bad one is reported at once; the
+ * image waits for the next message. One pair of quotes around PATH is removed (terminals
+ * quote dropped file names). */
+static void cmd_image(chat_app *app, char *path) {
+    size_t len = strlen(path);
+    if (len >= 2 && (path[0] == '\'' || path[0] == '"') && path[len - 1] == path[0]) {
+        path[len - 1] = '\0';
+        path++;
+    }
+    ue_error err = {0};
+    chat_image *img = NULL;
+    if (!*path) {
+        fprintf(stderr, "/image: expected a file name (PNG, JPEG, GIF, WebP or BMP)\n");
+        return;
+    }
+    if (app_need_vision(app->engine, app->model_path, &err) != UE_OK ||
+        chat_image_open(path, &img, &err) != UE_OK || chat_conv_attach(app->conv, img, &err)) {
+        ue_error_prefix(&err, "/image");
+        report_error(app, &err);
+        note(app, "no image was attached");
+        return;
+    }
+    size_t n_pending = 0;
+    chat_conv_pending(app->conv, &n_pending);
+    char line[700];
+    snprintf(line, sizeof line, "image %s attached to your next message (%zu waiting)",
+             chat_image_path(img), n_pending);
     note(app, line);
 }
 
@@ -267,8 +378,13 @@ int chat_app_command(chat_app *app, const char *text) {
     } else if (!strcmp(name, "help") || !strcmp(name, "?")) {
         chat_app_print_help(stdout);
     } else if (!strcmp(name, "clear")) {
+        size_t n_pending = 0;
+        chat_conv_pending(app->conv, &n_pending);
         chat_conv_clear(app->conv);
-        note(app, "conversation cleared (context: 0 tokens)");
+        char line[120];
+        snprintf(line, sizeof line, "conversation cleared (context: 0 tokens)%s",
+                 n_pending ? "; the images waiting were dropped" : "");
+        note(app, line);
     } else if (!strcmp(name, "regen")) {
         chat_app_turn(app, NULL);
     } else if (!strcmp(name, "system")) {
@@ -282,9 +398,7 @@ int chat_app_command(chat_app *app, const char *text) {
         else if (name[0] == 's') cmd_save(app, args);
         else cmd_load(app, args);
     } else if (!strcmp(name, "image")) {
-        fprintf(stderr, "/image: images in chat are not available yet (they need the "
-                        "vision projector, --mmproj); nothing was sent. For one question "
-                        "about an image: unicorn run --mmproj FILE --image PATH -p TEXT\n");
+        cmd_image(app, args);
     } else {
         fprintf(stderr, "unknown command '/%s'\n", name);
         chat_app_print_help(stdout);

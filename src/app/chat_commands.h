@@ -14,6 +14,7 @@ typedef struct chat_app {
     ue_session *session; /* borrowed */
     chat_conv *conv;     /* borrowed */
     const char *model_path;
+    const char *mmproj_path; /* NULL: none given */
     int color_err;         /* dim stats and red errors on stderr */
     volatile int *cancel;  /* set by Ctrl+C */
 } chat_app;

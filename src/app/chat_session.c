@@ -1,9 +1,9 @@
 /* Conversation state and KV-cache reuse for `unicorn chat` (see chat_session.h). The
  * Gemma 3 template (src/model/chat_template.c) renders turns as
  * "<start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n...<end_of_turn>\n", with
- * the system text folded into the first user turn. A turn's new tokens are the bridge that
- * closes the previous answer plus the rendered user turn; they are checked against the
- * tokens of a full render before use. */
+ * the system text folded into the first user turn and images laid out by chat_prompt.c.
+ * A turn's new tokens are the bridge that closes the previous answer plus the rendered
+ * user turn; they are checked against the tokens of a full render before use. */
 #include "app/chat_session.h"
 
 #include <limits.h>
@@ -12,19 +12,22 @@
 
 #include "core/error.h"
 
-typedef struct tokvec {
-    int32_t *v;
-    size_t n;
-} tokvec;
-
 struct chat_conv {
     ue_engine *e;
     ue_session *s;
+    chat_prompter pr;
     chat_settings set;
     uint64_t n_answers;  /* answers sampled since the seed was set */
     char *system;        /* NULL: none */
-    ue_chat_message *msgs; /* contents malloc'd; roles are string literals */
+    chat_message *msgs;  /* contents and image arrays malloc'd, images referenced; roles
+                          * are string literals */
     size_t n_msgs, cap_msgs;
+    chat_image **pending; /* referenced; for the next user message */
+    size_t n_pending;
+    /* The images whose soft positions the context holds (referenced), in position order:
+     * the token ids alone (-1) cannot tell one image from another. */
+    chat_image_at *ctx_img;
+    size_t n_ctx_img, cap_ctx_img;
     int dirty;           /* the context may not match the messages: re-sync next time */
     size_t answer_start; /* context position of the last answer's first token; SIZE_MAX: unknown */
     int32_t eot, nl;     /* <end_of_turn> and "\n" */
@@ -36,70 +39,50 @@ static const char ROLE_MODEL[] = "assistant";
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static ue_status tokenize(const chat_conv *c, const char *text, tokvec *out, ue_error *err) {
-    out->v = NULL;
-    out->n = 0;
-    size_t len = strlen(text), need = 0;
-    ue_status st = ue_tokenize(c->e, text, len, 0, 1, NULL, 0, &need, err);
-    if (st != UE_OK) return st;
-    out->v = malloc((need ? need : 1) * sizeof *out->v);
-    if (!out->v) return ue_fail(err, UE_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
-    st = ue_tokenize(c->e, text, len, 0, 1, out->v, need, &out->n, err);
-    if (st != UE_OK) {
-        free(out->v);
-        out->v = NULL;
+static ue_status render(const chat_conv *c, const char *system, const chat_message *msgs,
+                        size_t n, const chat_message *extra, int add_gen, char **text_out,
+                        chat_tokens *out, ue_error *err) {
+    return chat_prompt_render(&c->pr, system, msgs, n, extra, add_gen, text_out, out, err);
+}
+
+static void free_images(chat_image *const *imgs, size_t n) {
+    for (size_t i = 0; i < n; i++) chat_image_unref(imgs[i]);
+    free((void *)imgs);
+}
+
+static void free_msgs(chat_message *msgs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free((char *)msgs[i].content);
+        free_images(msgs[i].images, msgs[i].n_images);
     }
-    return st;
-}
-
-/* Renders system + msgs[0..n) (+ a final user message extra) through the template and
- * tokenizes the text; the render starts with "<bos>" itself. */
-static ue_status render_tokens(const chat_conv *c, const char *system, const ue_chat_message *msgs,
-                               size_t n, const char *extra, int add_gen, char **text_out,
-                               tokvec *out, ue_error *err) {
-    out->v = NULL;
-    out->n = 0;
-    int has_sys = system && *system && (n > 0 || extra);
-    size_t total = n + (has_sys ? 1 : 0) + (extra ? 1 : 0);
-    ue_chat_message *all = malloc((total ? total : 1) * sizeof *all);
-    if (!all) return ue_fail(err, UE_ERR_NOMEM, "out of memory rendering the conversation");
-    size_t k = 0;
-    if (has_sys) all[k++] = (ue_chat_message){"system", system};
-    for (size_t i = 0; i < n; i++) all[k++] = msgs[i];
-    if (extra) all[k++] = (ue_chat_message){ROLE_USER, extra};
-    char *text = NULL;
-    ue_status st = ue_chat_render(all, total, add_gen, &text, err);
-    free(all);
-    if (st == UE_OK) st = tokenize(c, text, out, err);
-    if (st == UE_OK && text_out) *text_out = text;
-    else free(text);
-    return st;
-}
-
-static void free_msgs(ue_chat_message *msgs, size_t n) {
-    for (size_t i = 0; i < n; i++) free((char *)msgs[i].content);
     free(msgs);
 }
 
-static ue_status push_msg(chat_conv *c, const char *role, char *content, ue_error *err) {
+/* Stores a message, taking over content and the images array with its references. */
+static ue_status push_msg(chat_conv *c, const char *role, char *content, chat_image **imgs,
+                          size_t n_imgs, ue_error *err) {
     if (c->n_msgs == c->cap_msgs) {
         size_t cap = c->cap_msgs ? c->cap_msgs * 2 : 16;
-        ue_chat_message *bigger = realloc(c->msgs, cap * sizeof *bigger);
+        chat_message *bigger = realloc(c->msgs, cap * sizeof *bigger);
         if (!bigger) {
             free(content);
+            free_images(imgs, n_imgs);
             return ue_fail(err, UE_ERR_NOMEM, "out of memory storing a message");
         }
         c->msgs = bigger;
         c->cap_msgs = cap;
     }
-    c->msgs[c->n_msgs++] = (ue_chat_message){role, content};
+    c->msgs[c->n_msgs++] = (chat_message){role, content, imgs, n_imgs};
     return UE_OK;
 }
 
 /* Forgets the oldest k messages (k even: whole user/answer pairs). */
 static void drop_msgs(chat_conv *c, size_t k) {
     if (k == 0) return;
-    for (size_t i = 0; i < k; i++) free((char *)c->msgs[i].content);
+    for (size_t i = 0; i < k; i++) {
+        free((char *)c->msgs[i].content);
+        free_images(c->msgs[i].images, c->msgs[i].n_images);
+    }
     memmove(c->msgs, c->msgs + k, (c->n_msgs - k) * sizeof *c->msgs);
     c->n_msgs -= k;
 }
@@ -147,45 +130,122 @@ static size_t answer_reserve(const chat_conv *c) {
     return r ? r : 1;
 }
 
-/* Evaluates tokens at the end of the context, timed as prompt processing. */
-static ue_status eval_prompt(chat_conv *c, const int32_t *toks, size_t n, volatile int *cancel,
-                             chat_turn_stats *stats, ue_error *err) {
+/* ---- the context ------------------------------------------------------------------ */
+
+/* Drops every position from keep on, with the images whose positions go. */
+static ue_status ctx_rewind(chat_conv *c, size_t keep, ue_error *err) {
+    ue_status st = ue_session_rewind(c->s, keep, err);
+    if (st != UE_OK) return st;
+    while (c->n_ctx_img && c->ctx_img[c->n_ctx_img - 1].pos + c->pr.n_soft > keep)
+        chat_image_unref(c->ctx_img[--c->n_ctx_img].img);
+    return UE_OK;
+}
+
+/* Runs one image's soft positions at the end of the context, encoding it first if it
+ * never was (timed as prompt processing, as `run` does). */
+static ue_status eval_image(chat_conv *c, chat_image *img, volatile int *cancel,
+                            chat_turn_stats *stats, ue_error *err) {
+    if (cancel && *cancel) return ue_fail(err, UE_ERR_INTERRUPTED, "interrupted before an image");
+    if (c->n_ctx_img == c->cap_ctx_img) {
+        size_t cap = c->cap_ctx_img ? c->cap_ctx_img * 2 : 8;
+        chat_image_at *bigger = realloc(c->ctx_img, cap * sizeof *bigger);
+        if (!bigger) return ue_fail(err, UE_ERR_NOMEM, "out of memory recording an image");
+        c->ctx_img = bigger;
+        c->cap_ctx_img = cap;
+    }
+    const float *embd = NULL;
+    double encode_s = 0;
+    ue_status st = chat_image_embeddings(img, c->e, &embd, &encode_s, err);
+    stats->prompt_seconds += encode_s;
+    if (st != UE_OK) return st;
     ue_eval_options opt = {.cancel = cancel};
     size_t before = ue_session_n_past(c->s);
     double t0 = app_now_seconds();
-    ue_status st = ue_session_eval(c->s, toks, n, &opt, err);
+    st = ue_session_eval_embeddings(c->s, embd, c->pr.n_soft, &opt, err);
     stats->prompt_seconds += app_now_seconds() - t0;
     stats->n_prompt += ue_session_n_past(c->s) - before;
-    return st;
+    if (st != UE_OK) return st;
+    c->ctx_img[c->n_ctx_img++] = (chat_image_at){before, chat_image_ref(img)};
+    return UE_OK;
+}
+
+/* Evaluates t's positions from `from` (never inside an image) at the end of the
+ * context: runs of tokens in one batch each, then each image. */
+static ue_status eval_tokens(chat_conv *c, const chat_tokens *t, size_t from,
+                             volatile int *cancel, chat_turn_stats *stats, ue_error *err) {
+    ue_eval_options opt = {.cancel = cancel};
+    size_t k = 0;
+    while (k < t->n_img && t->img[k].pos < from) k++;
+    for (size_t i = from; i < t->n;) {
+        size_t stop = k < t->n_img ? t->img[k].pos : t->n;
+        if (stop > i) {
+            size_t before = ue_session_n_past(c->s);
+            double t0 = app_now_seconds();
+            ue_status st = ue_session_eval(c->s, t->v + i, stop - i, &opt, err);
+            stats->prompt_seconds += app_now_seconds() - t0;
+            stats->n_prompt += ue_session_n_past(c->s) - before;
+            if (st != UE_OK) return st;
+            i = stop;
+        }
+        if (k < t->n_img) {
+            ue_status st = eval_image(c, t->img[k++].img, cancel, stats, err);
+            if (st != UE_OK) return st;
+            i += c->pr.n_soft;
+        }
+    }
+    return UE_OK;
+}
+
+/* How many leading positions of the context equal target's: the same token ids, and at
+ * soft positions the same image. */
+static size_t common_prefix(const chat_conv *c, const chat_tokens *target) {
+    const int32_t *cur = ue_session_tokens(c->s);
+    size_t n_past = ue_session_n_past(c->s), same = 0, k = 0, j = 0;
+    while (same < n_past && same < target->n) {
+        if (k < target->n_img && target->img[k].pos == same) {
+            while (j < c->n_ctx_img && c->ctx_img[j].pos < same) j++;
+            if (j == c->n_ctx_img || c->ctx_img[j].pos != same ||
+                c->ctx_img[j].img != target->img[k].img || same + c->pr.n_soft > n_past)
+                break;
+            same += c->pr.n_soft;
+            k++;
+            continue;
+        }
+        if (target->v[same] < 0 || cur[same] != target->v[same]) break;
+        same++;
+    }
+    return same;
 }
 
 /* Makes the context hold exactly target: keeps the common prefix, evaluates the rest.
- * At least the last token is evaluated, so the logits are fresh. On an interruption the
- * context holds a prefix of target. */
-static ue_status sync_to(chat_conv *c, const int32_t *target, size_t n, volatile int *cancel,
+ * At least the last position is evaluated, so the logits are fresh. On an interruption
+ * the context holds a prefix of target. */
+static ue_status sync_to(chat_conv *c, const chat_tokens *target, volatile int *cancel,
                          chat_turn_stats *stats, ue_error *err) {
-    const int32_t *cur = ue_session_tokens(c->s);
-    size_t n_past = ue_session_n_past(c->s), same = 0;
-    while (same < n_past && same < n && cur[same] == target[same] && target[same] >= 0) same++;
-    if (n > 0 && same >= n) same = n - 1;
-    ue_status st = ue_session_rewind(c->s, same, err);
+    size_t same = common_prefix(c, target);
+    if (target->n > 0 && same >= target->n) same = target->n - 1;
+    /* An image is evaluated whole or not at all. */
+    for (size_t k = 0; k < target->n_img; k++)
+        if (target->img[k].pos < same && same < target->img[k].pos + c->pr.n_soft)
+            same = target->img[k].pos;
+    ue_status st = ctx_rewind(c, same, err);
     if (st != UE_OK) return st;
-    return eval_prompt(c, target + same, n - same, cancel, stats, err);
+    return eval_tokens(c, target, same, cancel, stats, err);
 }
 
 /* Chooses how many of the oldest messages to drop (k even, at most max_k) so that the
  * render of system + msgs[k..n) (+ extra, + extra_tokens more positions) leaves room for
  * the answer; fills *target with its tokens. Without room for the whole reserve, the
  * fewest drops that leave any room at all. */
-static ue_status fit_target(chat_conv *c, const char *system, const ue_chat_message *msgs,
-                            size_t n, const char *extra, int add_gen, size_t extra_tokens,
-                            size_t max_k, const char *what, tokvec *target, size_t *k_out,
-                            ue_error *err) {
+static ue_status fit_target(chat_conv *c, const char *system, const chat_message *msgs,
+                            size_t n, const chat_message *extra, int add_gen,
+                            size_t extra_tokens, size_t max_k, const char *what,
+                            chat_tokens *target, size_t *k_out, ue_error *err) {
     size_t n_ctx = ue_session_n_ctx(c->s), reserve = answer_reserve(c);
     size_t fallback_k = SIZE_MAX, smallest = SIZE_MAX;
     for (size_t k = 0; k <= max_k && k <= n; k += 2) {
-        tokvec t;
-        ue_status st = render_tokens(c, system, msgs + k, n - k, extra, add_gen, NULL, &t, err);
+        chat_tokens t;
+        ue_status st = render(c, system, msgs + k, n - k, extra, add_gen, NULL, &t, err);
         if (st != UE_OK) return st;
         size_t total = t.n + extra_tokens;
         if (total < smallest) smallest = total;
@@ -194,13 +254,13 @@ static ue_status fit_target(chat_conv *c, const char *system, const ue_chat_mess
             *k_out = k;
             return UE_OK;
         }
-        free(t.v);
+        chat_tokens_free(&t);
         if (total + 1 <= n_ctx && fallback_k == SIZE_MAX) fallback_k = k;
     }
     if (fallback_k != SIZE_MAX) {
         *k_out = fallback_k;
-        return render_tokens(c, system, msgs + fallback_k, n - fallback_k, extra, add_gen, NULL,
-                             target, err);
+        return render(c, system, msgs + fallback_k, n - fallback_k, extra, add_gen, NULL, target,
+                      err);
     }
     if (c->set.drop_oldest)
         return ue_fail(err, UE_ERR_CONTEXT_FULL,
@@ -222,23 +282,24 @@ ue_status chat_conv_create(ue_engine *e, ue_session *s, const chat_settings *set
     if (!c) return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the conversation");
     c->e = e;
     c->s = s;
+    c->pr = (chat_prompter){e, (size_t)ue_engine_image_tokens(e)};
     c->set = *settings;
     c->answer_start = SIZE_MAX;
     c->eot = ue_token_lookup(e, "<end_of_turn>");
-    tokvec nl = {0};
+    chat_tokens nl = {0};
     ue_status st = c->eot < 0 ? ue_fail(err, UE_ERR_UNSUPPORTED,
                                         "the model has no <end_of_turn> token: chat needs a "
                                         "Gemma 3 instruct vocabulary")
-                              : tokenize(c, "\n", &nl, err);
+                              : chat_prompt_tokens(&c->pr, "\n", NULL, 0, &nl, err);
     if (st == UE_OK && nl.n != 1)
         st = ue_fail(err, UE_ERR_UNSUPPORTED, "\"\\n\" is %zu tokens, expected 1", nl.n);
     if (st != UE_OK) {
-        free(nl.v);
+        chat_tokens_free(&nl);
         free(c);
         return st;
     }
     c->nl = nl.v[0];
-    free(nl.v);
+    chat_tokens_free(&nl);
     *out = c;
     return UE_OK;
 }
@@ -246,6 +307,9 @@ ue_status chat_conv_create(ue_engine *e, ue_session *s, const chat_settings *set
 void chat_conv_destroy(chat_conv *c) {
     if (!c) return;
     free_msgs(c->msgs, c->n_msgs);
+    free_images(c->pending, c->n_pending);
+    for (size_t i = 0; i < c->n_ctx_img; i++) chat_image_unref(c->ctx_img[i].img);
+    free(c->ctx_img);
     free(c->system);
     free(c);
 }
@@ -259,7 +323,7 @@ void chat_conv_set_seed(chat_conv *c, uint64_t seed) {
 
 const char *chat_conv_system(const chat_conv *c) { return c->system; }
 
-const ue_chat_message *chat_conv_messages(const chat_conv *c, size_t *n) {
+const chat_message *chat_conv_messages(const chat_conv *c, size_t *n) {
     *n = c->n_msgs;
     return c->msgs;
 }
@@ -269,31 +333,54 @@ void chat_conv_prefill_counts(const chat_conv *c, size_t *incremental, size_t *f
     *full = c->n_full;
 }
 
+ue_status chat_conv_attach(chat_conv *c, chat_image *img, ue_error *err) {
+    if (!ue_engine_has_vision(c->e) || c->pr.n_soft == 0) {
+        chat_image_unref(img);
+        return ue_fail(err, UE_ERR_ARGUMENT, "the model has no vision weights: give --mmproj FILE");
+    }
+    chat_image **bigger = realloc(c->pending, (c->n_pending + 1) * sizeof *bigger);
+    if (!bigger) {
+        chat_image_unref(img);
+        return ue_fail(err, UE_ERR_NOMEM, "out of memory attaching an image");
+    }
+    c->pending = bigger;
+    c->pending[c->n_pending++] = img;
+    return UE_OK;
+}
+
+chat_image *const *chat_conv_pending(const chat_conv *c, size_t *n) {
+    *n = c->n_pending;
+    return c->pending;
+}
+
 void chat_conv_clear(chat_conv *c) {
     free_msgs(c->msgs, c->n_msgs);
     c->msgs = NULL;
     c->n_msgs = c->cap_msgs = 0;
-    ue_session_rewind(c->s, 0, NULL);
+    free_images(c->pending, c->n_pending);
+    c->pending = NULL;
+    c->n_pending = 0;
+    ctx_rewind(c, 0, NULL);
     c->dirty = 0;
     c->answer_start = SIZE_MAX;
 }
 
 /* ---- prompts ---------------------------------------------------------------------- */
 
-static int ends_with(const tokvec *big, const int32_t *tail, size_t n) {
-    return big->n >= n && memcmp(big->v + big->n - n, tail, n * sizeof *tail) == 0;
+static int ends_with(const chat_tokens *big, const chat_tokens *tail) {
+    return big->n >= tail->n &&
+           memcmp(big->v + big->n - tail->n, tail->v, tail->n * sizeof *tail->v) == 0;
 }
 
-/* The tokens of a new user turn after the current context: a bridge that closes the
+/* The tokens of a new user turn (msg) after the current context: a bridge that closes the
  * previous answer ("<end_of_turn>\n", or what is missing of it) and the rendered turn.
  * *usable is 0 when a full render does not end with exactly these tokens (the caller
  * then re-syncs from the full render). *keep: the context length to continue from (an
  * answer that ended on <eos> instead of <end_of_turn> loses that token). */
-static ue_status incremental_tokens(chat_conv *c, const char *text, tokvec *out, size_t *keep,
-                                    int *usable, ue_error *err) {
+static ue_status incremental_tokens(chat_conv *c, const chat_message *msg, chat_tokens *out,
+                                    size_t *keep, int *usable, ue_error *err) {
     *usable = 0;
-    out->v = NULL;
-    out->n = 0;
+    *out = (chat_tokens){0};
     const int32_t *cur = ue_session_tokens(c->s);
     size_t n_past = ue_session_n_past(c->s);
     const int32_t closing[2] = {c->eot, c->nl};
@@ -305,49 +392,50 @@ static ue_status incremental_tokens(chat_conv *c, const char *text, tokvec *out,
         *keep = n_past - 1;
 
     char *prev = NULL, *full = NULL;
-    tokvec prev_t = {0}, full_t = {0}, turn = {0};
-    ue_status st = render_tokens(c, c->system, c->msgs, c->n_msgs, NULL, 0, &prev, &prev_t, err);
-    if (st == UE_OK)
-        st = render_tokens(c, c->system, c->msgs, c->n_msgs, text, 1, &full, &full_t, err);
+    chat_tokens prev_t = {0}, full_t = {0}, turn = {0};
+    ue_status st = render(c, c->system, c->msgs, c->n_msgs, NULL, 0, &prev, &prev_t, err);
+    if (st == UE_OK) st = render(c, c->system, c->msgs, c->n_msgs, msg, 1, &full, &full_t, err);
     size_t prev_len = prev ? strlen(prev) : 0;
     if (st == UE_OK && strncmp(full, prev, prev_len) == 0) {
-        st = tokenize(c, full + prev_len, &turn, err);
+        st = chat_prompt_tokens(&c->pr, full + prev_len, msg->images, msg->n_images, &turn, err);
         /* The full render must end with "<end_of_turn>\n" + exactly the turn's tokens. */
-        if (st == UE_OK && ends_with(&full_t, turn.v, turn.n) && full_t.n >= turn.n + 2 &&
+        if (st == UE_OK && ends_with(&full_t, &turn) && full_t.n >= turn.n + 2 &&
             full_t.v[full_t.n - turn.n - 2] == c->eot && full_t.v[full_t.n - turn.n - 1] == c->nl) {
-            out->v = malloc((n_bridge + turn.n) * sizeof *out->v);
-            if (!out->v) {
-                st = ue_fail(err, UE_ERR_NOMEM, "out of memory for the prompt");
-            } else {
-                memcpy(out->v, closing + 2 - n_bridge, n_bridge * sizeof *out->v);
-                memcpy(out->v + n_bridge, turn.v, turn.n * sizeof *out->v);
-                out->n = n_bridge + turn.n;
-                *usable = 1;
+            st = chat_tokens_append(out, closing + 2 - n_bridge, n_bridge, err);
+            if (st == UE_OK) st = chat_tokens_append(out, turn.v, turn.n, err);
+            if (st == UE_OK && turn.n_img) {
+                if (!(out->img = malloc(turn.n_img * sizeof *out->img)))
+                    st = ue_fail(err, UE_ERR_NOMEM, "out of memory for the prompt");
+                for (size_t k = 0; st == UE_OK && k < turn.n_img; k++)
+                    out->img[out->n_img++] = (chat_image_at){turn.img[k].pos + n_bridge,
+                                                             turn.img[k].img};
             }
+            if (st == UE_OK) *usable = 1;
+            else chat_tokens_free(out);
         }
     }
     free(prev);
     free(full);
-    free(prev_t.v);
-    free(full_t.v);
-    free(turn.v);
+    chat_tokens_free(&prev_t);
+    chat_tokens_free(&full_t);
+    chat_tokens_free(&turn);
     return st;
 }
 
-/* Re-syncs the context to the full render of the conversation plus text (a new user
+/* Re-syncs the context to the full render of the conversation plus msg (a new user
  * message; NULL: the conversation already ends with the user message to answer),
  * dropping the oldest turns first when allowed and needed. */
-static ue_status full_prompt(chat_conv *c, const char *text, volatile int *cancel,
+static ue_status full_prompt(chat_conv *c, const chat_message *msg, volatile int *cancel,
                              chat_turn_stats *stats, ue_error *err) {
     size_t max_k = 0;
-    if (c->set.drop_oldest) max_k = text ? c->n_msgs : (c->n_msgs ? c->n_msgs - 1 : 0);
-    tokvec target;
+    if (c->set.drop_oldest) max_k = msg ? c->n_msgs : (c->n_msgs ? c->n_msgs - 1 : 0);
+    chat_tokens target;
     size_t k = 0;
-    ue_status st = fit_target(c, c->system, c->msgs, c->n_msgs, text, 1, 0, max_k,
+    ue_status st = fit_target(c, c->system, c->msgs, c->n_msgs, msg, 1, 0, max_k,
                               "the conversation with this message", &target, &k, err);
     if (st != UE_OK) return st;
-    st = sync_to(c, target.v, target.n, cancel, stats, err);
-    free(target.v);
+    st = sync_to(c, &target, cancel, stats, err);
+    chat_tokens_free(&target);
     if (st != UE_OK) {
         c->dirty = 1;
         return st;
@@ -360,31 +448,31 @@ static ue_status full_prompt(chat_conv *c, const char *text, volatile int *cance
 }
 
 /* Prefills a new user turn, incrementally when the context allows it. */
-static ue_status prompt_for(chat_conv *c, const char *text, volatile int *cancel,
+static ue_status prompt_for(chat_conv *c, const chat_message *msg, volatile int *cancel,
                             chat_turn_stats *stats, ue_error *err) {
     size_t n_past = ue_session_n_past(c->s), n_ctx = ue_session_n_ctx(c->s);
-    if (c->dirty || n_past == 0 || c->n_msgs == 0) return full_prompt(c, text, cancel, stats, err);
-    tokvec t;
+    if (c->dirty || n_past == 0 || c->n_msgs == 0) return full_prompt(c, msg, cancel, stats, err);
+    chat_tokens t;
     size_t keep;
     int usable;
-    ue_status st = incremental_tokens(c, text, &t, &keep, &usable, err);
+    ue_status st = incremental_tokens(c, msg, &t, &keep, &usable, err);
     if (st != UE_OK) return st;
-    if (!usable) return full_prompt(c, text, cancel, stats, err);
+    if (!usable) return full_prompt(c, msg, cancel, stats, err);
     if (keep + t.n + answer_reserve(c) > n_ctx) {
-        free(t.v);
-        if (c->set.drop_oldest) return full_prompt(c, text, cancel, stats, err);
+        chat_tokens_free(&t);
+        if (c->set.drop_oldest) return full_prompt(c, msg, cancel, stats, err);
         return ue_fail(err, UE_ERR_CONTEXT_FULL,
                        "context full: %zu of %zu tokens are used and this message needs %zu "
                        "more; /clear starts over, or run with --drop-oldest to drop the oldest "
                        "turns automatically",
                        n_past, n_ctx, t.n + (n_past - keep) + 1);
     }
-    st = ue_session_rewind(c->s, keep, err);
-    if (st == UE_OK) st = eval_prompt(c, t.v, t.n, cancel, stats, err);
-    free(t.v);
+    st = ctx_rewind(c, keep, err);
+    if (st == UE_OK) st = eval_tokens(c, &t, 0, cancel, stats, err);
+    chat_tokens_free(&t);
     if (st != UE_OK) {
         /* Back to where the turn started: the previous answer stays open as it was. */
-        if (ue_session_rewind(c->s, keep, NULL) != UE_OK) c->dirty = 1;
+        if (ctx_rewind(c, keep, NULL) != UE_OK) c->dirty = 1;
         return st;
     }
     c->n_incremental++;
@@ -395,42 +483,40 @@ static ue_status prompt_for(chat_conv *c, const char *text, volatile int *cancel
 
 /* The context is full mid-answer: drops the oldest turns and re-reads the rest with the
  * partial answer after it. Returns UE_OK with *dropped 0 when nothing can be dropped. */
-static ue_status drop_during_answer(chat_conv *c, tokvec *answer, volatile int *cancel,
+static ue_status drop_during_answer(chat_conv *c, chat_tokens *answer, volatile int *cancel,
                                     chat_turn_stats *stats, size_t *dropped, ue_error *err) {
     *dropped = 0;
     if (c->n_msgs < 3) return UE_OK; /* only the current user message is left */
     size_t n_past = ue_session_n_past(c->s);
-    free(answer->v);
-    answer->n = n_past - c->answer_start;
-    answer->v = malloc((answer->n ? answer->n : 1) * sizeof *answer->v);
-    if (!answer->v) return ue_fail(err, UE_ERR_NOMEM, "out of memory keeping the answer");
-    memcpy(answer->v, ue_session_tokens(c->s) + c->answer_start, answer->n * sizeof *answer->v);
+    chat_tokens_free(answer);
+    ue_status st = chat_tokens_append(answer, ue_session_tokens(c->s) + c->answer_start,
+                                      n_past - c->answer_start, err);
+    if (st != UE_OK) return st;
 
     /* At least one pair goes: that is why we are here. */
-    tokvec prefix;
+    chat_tokens target;
     size_t k = 0;
-    ue_status st = fit_target(c, c->system, c->msgs + 2, c->n_msgs - 2, NULL, 1, answer->n,
-                              c->n_msgs - 3, "the answer", &prefix, &k, err);
+    st = fit_target(c, c->system, c->msgs + 2, c->n_msgs - 2, NULL, 1, answer->n, c->n_msgs - 3,
+                    "the answer", &target, &k, err);
     if (st == UE_ERR_CONTEXT_FULL) return UE_OK;
     if (st != UE_OK) return st;
     k += 2;
-    tokvec target = {malloc((prefix.n + answer->n) * sizeof *target.v), prefix.n + answer->n};
-    if (!target.v) {
-        free(prefix.v);
-        return ue_fail(err, UE_ERR_NOMEM, "out of memory re-reading the conversation");
+    size_t prefix_n = target.n;
+    st = chat_tokens_append(&target, answer->v, answer->n, err);
+    if (st != UE_OK) {
+        chat_tokens_free(&target);
+        return st;
     }
-    memcpy(target.v, prefix.v, prefix.n * sizeof *target.v);
-    memcpy(target.v + prefix.n, answer->v, answer->n * sizeof *target.v);
-    st = sync_to(c, target.v, target.n, cancel, stats, err);
-    free(target.v);
+    st = sync_to(c, &target, cancel, stats, err);
+    chat_tokens_free(&target);
     drop_msgs(c, k);
     stats->n_dropped += k;
     *dropped = k;
-    c->answer_start = prefix.n;
-    free(prefix.v);
+    c->answer_start = prefix_n;
     if (st != UE_OK) c->dirty = 1;
     return st;
 }
+
 
 /* Samples the answer after the prompt now in the context and stores it as a message. */
 static ue_status answer(chat_conv *c, app_emit_fn emit, void *user, volatile int *cancel,
@@ -445,7 +531,7 @@ static ue_status answer(chat_conv *c, app_emit_fn emit, void *user, volatile int
     for (size_t i = 0; i < c->answer_start; i++)
         if (ctx[i] >= 0) ue_sampler_accept(smp, ctx[i]);
 
-    tokvec saved = {0}; /* the answer so far, when the context had to be re-read */
+    chat_tokens saved = {0}; /* the answer so far, when the context had to be re-read */
     long long remaining = c->set.n_predict;
     size_t n_ctx = ue_session_n_ctx(c->s);
     for (;;) {
@@ -486,12 +572,12 @@ static ue_status answer(chat_conv *c, app_emit_fn emit, void *user, volatile int
     char *content = c->dirty ? detok_text(c, saved.v, saved.n)
                              : detok_text(c, ue_session_tokens(c->s) + c->answer_start,
                                           ue_session_n_past(c->s) - c->answer_start);
-    free(saved.v);
+    chat_tokens_free(&saved);
     if (!content) {
         c->dirty = 1;
         return ue_fail(err, UE_ERR_NOMEM, "out of memory storing the answer");
     }
-    ue_status pst = push_msg(c, ROLE_MODEL, content, err);
+    ue_status pst = push_msg(c, ROLE_MODEL, content, NULL, 0, err);
     if (pst != UE_OK) c->dirty = 1;
     return st != UE_OK ? st : pst;
 }
@@ -500,10 +586,22 @@ ue_status chat_conv_say(chat_conv *c, const char *text, app_emit_fn emit, void *
                         volatile int *cancel, chat_turn_stats *stats, ue_error *err) {
     char *copy = strdup(text);
     if (!copy) return ue_fail(err, UE_ERR_NOMEM, "out of memory storing the message");
-    ue_status st = prompt_for(c, text, cancel, stats, err);
-    if (st == UE_OK) st = push_msg(c, ROLE_USER, copy, err);
-    else free(copy);
-    if (st != UE_OK) return st;
+    chat_message msg = {ROLE_USER, text, c->pending, c->n_pending};
+    ue_status st = prompt_for(c, &msg, cancel, stats, err);
+    if (st != UE_OK) {
+        free(copy);
+        return st;
+    }
+    /* The pending images go with the message now. */
+    chat_image **imgs = c->pending;
+    size_t n_imgs = c->n_pending;
+    c->pending = NULL;
+    c->n_pending = 0;
+    st = push_msg(c, ROLE_USER, copy, imgs, n_imgs, err);
+    if (st != UE_OK) {
+        c->dirty = 1;
+        return st;
+    }
     return answer(c, emit, user, cancel, stats, err);
 }
 
@@ -511,19 +609,18 @@ ue_status chat_conv_regen(chat_conv *c, app_emit_fn emit, void *user, volatile i
                           chat_turn_stats *stats, ue_error *err) {
     if (c->n_msgs == 0 || c->msgs[c->n_msgs - 1].role != ROLE_MODEL)
         return ue_fail(err, UE_ERR_ARGUMENT, "there is no answer to regenerate yet");
-    ue_chat_message last = c->msgs[--c->n_msgs];
+    chat_message last = c->msgs[--c->n_msgs];
     ue_status st;
     size_t start = c->answer_start;
-    if (!c->dirty && start != SIZE_MAX && start > 0 && start <= ue_session_n_past(c->s)) {
-        int32_t *prefix = malloc(start * sizeof *prefix);
-        if (!prefix) {
-            st = ue_fail(err, UE_ERR_NOMEM, "out of memory for the prompt");
-        } else {
-            memcpy(prefix, ue_session_tokens(c->s), start * sizeof *prefix);
-            st = sync_to(c, prefix, start, cancel, stats, err);
-            free(prefix);
-            if (st != UE_OK) c->dirty = 1;
-        }
+    const int32_t *cur = ue_session_tokens(c->s);
+    if (!c->dirty && start != SIZE_MAX && start > 0 && start <= ue_session_n_past(c->s) &&
+        cur[start - 1] >= 0) {
+        /* The prompt is still in the context: re-read its last token for fresh logits. */
+        int32_t tail = cur[start - 1];
+        chat_tokens t = {&tail, 1, NULL, 0};
+        st = ctx_rewind(c, start - 1, err);
+        if (st == UE_OK) st = eval_tokens(c, &t, 0, cancel, stats, err);
+        if (st != UE_OK) c->dirty = 1;
     } else {
         st = full_prompt(c, NULL, cancel, stats, err);
     }
@@ -537,34 +634,55 @@ ue_status chat_conv_regen(chat_conv *c, app_emit_fn emit, void *user, volatile i
 
 /* ---- replacing the conversation --------------------------------------------------- */
 
-ue_status chat_conv_replace(chat_conv *c, const char *system, const ue_chat_message *msgs,
-                            size_t n, volatile int *cancel, chat_turn_stats *stats,
-                            ue_error *err) {
-    if (system && !*system) system = NULL;
-    for (size_t i = 0; i < n; i++) {
+/* Checks roles and images of a conversation given to chat_conv_replace. */
+static ue_status check_conversation(const chat_conv *c, const chat_message *msgs, size_t n,
+                                    ue_error *err) {
+    ue_status st = UE_OK;
+    for (size_t i = 0; st == UE_OK && i < n; i++) {
         int is_user = strcmp(msgs[i].role, "user") == 0;
         int is_model = strcmp(msgs[i].role, "assistant") == 0 || strcmp(msgs[i].role, "model") == 0;
         if ((i % 2 == 0 && !is_user) || (i % 2 == 1 && !is_model))
-            return ue_fail(err, UE_ERR_FORMAT,
-                           "message %zu has role \"%.32s\", expected %s (roles alternate user, "
-                           "assistant, starting with user)",
-                           i, msgs[i].role, i % 2 == 0 ? "user" : "assistant");
+            st = ue_fail(err, UE_ERR_FORMAT,
+                         "message %zu has role \"%.32s\", expected %s (roles alternate user, "
+                         "assistant, starting with user)",
+                         i, msgs[i].role, i % 2 == 0 ? "user" : "assistant");
+        else if (msgs[i].n_images && !is_user)
+            st = ue_fail(err, UE_ERR_FORMAT, "message %zu: only user messages carry images", i);
+        else if (msgs[i].n_images && c->pr.n_soft == 0)
+            st = ue_fail(err, UE_ERR_ARGUMENT,
+                         "message %zu has images: they need the vision projector, give "
+                         "--mmproj FILE", i);
     }
-    if (n % 2 != 0)
-        return ue_fail(err, UE_ERR_FORMAT,
-                       "the conversation ends with a user message; it must end with an answer");
+    if (st == UE_OK && n % 2 != 0)
+        st = ue_fail(err, UE_ERR_FORMAT,
+                     "the conversation ends with a user message; it must end with an answer");
+    return st;
+}
+
+ue_status chat_conv_replace(chat_conv *c, const char *system, const chat_message *msgs,
+                            size_t n, volatile int *cancel, chat_turn_stats *stats,
+                            ue_error *err) {
+    if (system && !*system) system = NULL;
+    ue_status st = check_conversation(c, msgs, n, err);
+    if (st != UE_OK) return st;
     /* Copy first so that a failure leaves everything as it was. */
-    ue_chat_message *copy = calloc(n ? n : 1, sizeof *copy);
+    chat_message *copy = calloc(n ? n : 1, sizeof *copy);
     char *sys_copy = system ? strdup(system) : NULL;
     int failed = !copy || (system && !sys_copy);
     for (size_t i = 0; i < n && !failed; i++) {
         copy[i].role = i % 2 == 0 ? ROLE_USER : ROLE_MODEL;
         copy[i].content = strdup(msgs[i].content);
         failed = !copy[i].content;
+        if (failed || !msgs[i].n_images) continue;
+        chat_image **imgs = malloc(msgs[i].n_images * sizeof *imgs);
+        if (!(failed = !imgs)) {
+            for (size_t j = 0; j < msgs[i].n_images; j++) imgs[j] = chat_image_ref(msgs[i].images[j]);
+            copy[i].images = imgs;
+            copy[i].n_images = msgs[i].n_images;
+        }
     }
-    ue_status st = failed ? ue_fail(err, UE_ERR_NOMEM, "out of memory copying the conversation")
-                          : UE_OK;
-    tokvec target = {0};
+    if (failed) st = ue_fail(err, UE_ERR_NOMEM, "out of memory copying the conversation");
+    chat_tokens target = {0};
     size_t k = 0;
     if (st == UE_OK && n > 0)
         st = fit_target(c, sys_copy, copy, n, NULL, 0, 0, c->set.drop_oldest ? n - 2 : 0,
@@ -585,22 +703,21 @@ ue_status chat_conv_replace(chat_conv *c, const char *system, const ue_chat_mess
     c->answer_start = SIZE_MAX;
     c->dirty = 0;
     if (c->n_msgs == 0) {
-        free(target.v);
-        return ue_session_rewind(c->s, 0, err);
+        chat_tokens_free(&target);
+        return ctx_rewind(c, 0, err);
     }
-    st = sync_to(c, target.v, target.n, cancel, stats, err);
+    st = sync_to(c, &target, cancel, stats, err);
     if (st == UE_OK) {
         /* Where the last answer starts, for /regen: after the render up to its opener. */
-        tokvec upto;
-        if (render_tokens(c, c->system, c->msgs, c->n_msgs - 1, NULL, 1, NULL, &upto, NULL) ==
-            UE_OK) {
+        chat_tokens upto;
+        if (render(c, c->system, c->msgs, c->n_msgs - 1, NULL, 1, NULL, &upto, NULL) == UE_OK) {
             if (upto.n < target.n && memcmp(upto.v, target.v, upto.n * sizeof *upto.v) == 0)
                 c->answer_start = upto.n;
-            free(upto.v);
+            chat_tokens_free(&upto);
         }
     } else {
         c->dirty = 1;
     }
-    free(target.v);
+    chat_tokens_free(&target);
     return st;
 }

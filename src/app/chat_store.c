@@ -2,16 +2,19 @@
  * json-c at build time (UE_HAVE_JSONC unset) both calls report that instead. */
 #include "app/chat_store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 
-void chat_store_free(char *system, ue_chat_message *msgs, size_t n) {
+void chat_store_free(char *system, chat_store_msg *msgs, size_t n) {
     free(system);
     for (size_t i = 0; msgs && i < n; i++) {
-        free((char *)msgs[i].role);
-        free((char *)msgs[i].content);
+        free(msgs[i].role);
+        free(msgs[i].content);
+        for (size_t j = 0; j < msgs[i].n_images; j++) free(msgs[i].images[j]);
+        free(msgs[i].images);
     }
     free(msgs);
 }
@@ -19,11 +22,23 @@ void chat_store_free(char *system, ue_chat_message *msgs, size_t n) {
 #ifdef UE_HAVE_JSONC
 #include <json-c/json.h>
 
-static int add_msg(json_object *arr, const char *role, const char *content) {
+static int add_msg(json_object *arr, const char *role, const char *content,
+                   chat_image *const *images, size_t n_images) {
     json_object *m = json_object_new_object();
     if (!m) return -1;
     json_object_object_add(m, "role", json_object_new_string(role));
     json_object_object_add(m, "content", json_object_new_string(content));
+    if (n_images) {
+        json_object *paths = json_object_new_array();
+        for (size_t i = 0; paths && i < n_images; i++)
+            json_object_array_add(paths, json_object_new_string(chat_image_path(images[i])));
+        if (!paths || json_object_array_length(paths) != n_images ||
+            json_object_object_add(m, "images", paths) != 0) {
+            json_object_put(paths);
+            json_object_put(m);
+            return -1;
+        }
+    }
     if (json_object_array_add(arr, m) != 0) {
         json_object_put(m);
         return -1;
@@ -32,10 +47,11 @@ static int add_msg(json_object *arr, const char *role, const char *content) {
 }
 
 ue_status chat_store_save(const char *path, const char *model_name, const char *system,
-                          const ue_chat_message *msgs, size_t n, ue_error *err) {
+                          const chat_message *msgs, size_t n, ue_error *err) {
     json_object *arr = json_object_new_array();
-    int failed = !arr || (system && *system && add_msg(arr, "system", system));
-    for (size_t i = 0; !failed && i < n; i++) failed = add_msg(arr, msgs[i].role, msgs[i].content);
+    int failed = !arr || (system && *system && add_msg(arr, "system", system, NULL, 0));
+    for (size_t i = 0; !failed && i < n; i++)
+        failed = add_msg(arr, msgs[i].role, msgs[i].content, msgs[i].images, msgs[i].n_images);
     json_object *root = failed ? NULL : json_object_new_object();
     if (!root) {
         json_object_put(arr);
@@ -53,21 +69,54 @@ ue_status chat_store_save(const char *path, const char *model_name, const char *
     return st;
 }
 
-/* The string member `key` of object o, checked. */
-static ue_status get_string(json_object *o, const char *key, size_t index, const char **out,
-                            ue_error *err) {
-    json_object *v = NULL;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return ue_fail(err, UE_ERR_FORMAT, "messages[%zu].%s: expected a string", index, key);
+/* v as a string without NUL bytes; what names it in errors. */
+static ue_status as_string(json_object *v, const char *what, size_t index, const char **out,
+                           ue_error *err) {
+    if (!v || !json_object_is_type(v, json_type_string))
+        return ue_fail(err, UE_ERR_FORMAT, "messages[%zu].%s: expected a string", index, what);
     const char *s = json_object_get_string(v);
     if (strlen(s) != (size_t)json_object_get_string_len(v))
         return ue_fail(err, UE_ERR_FORMAT, "messages[%zu].%s: contains a NUL character", index,
-                       key);
+                       what);
     *out = s;
     return UE_OK;
 }
 
-ue_status chat_store_load(const char *path, char **system, ue_chat_message **msgs_out,
+/* The string member `key` of object o, checked. */
+static ue_status get_string(json_object *o, const char *key, size_t index, const char **out,
+                            ue_error *err) {
+    json_object *v = NULL;
+    json_object_object_get_ex(o, key, &v);
+    return as_string(v, key, index, out, err);
+}
+
+/* The optional "images" member of message o (index i) into m, checked. */
+static ue_status get_images(json_object *o, size_t i, int is_user, chat_store_msg *m,
+                            ue_error *err) {
+    json_object *arr = NULL;
+    if (!json_object_object_get_ex(o, "images", &arr)) return UE_OK;
+    if (!json_object_is_type(arr, json_type_array))
+        return ue_fail(err, UE_ERR_FORMAT, "messages[%zu].images: expected an array of paths", i);
+    size_t n = json_object_array_length(arr);
+    if (n && !is_user)
+        return ue_fail(err, UE_ERR_FORMAT, "messages[%zu].images: only user messages carry images",
+                       i);
+    if (n && !(m->images = calloc(n, sizeof *m->images)))
+        return ue_fail(err, UE_ERR_NOMEM, "out of memory reading messages[%zu].images", i);
+    for (size_t j = 0; j < n; j++) {
+        const char *path = NULL;
+        char what[32];
+        snprintf(what, sizeof what, "images[%zu]", j);
+        ue_status st = as_string(json_object_array_get_idx(arr, j), what, i, &path, err);
+        if (st != UE_OK) return st;
+        if (!(m->images[m->n_images] = strdup(path)))
+            return ue_fail(err, UE_ERR_NOMEM, "out of memory reading messages[%zu].images", i);
+        m->n_images++;
+    }
+    return UE_OK;
+}
+
+ue_status chat_store_load(const char *path, char **system, chat_store_msg **msgs_out,
                           size_t *n_out, ue_error *err) {
     *system = NULL;
     *msgs_out = NULL;
@@ -79,7 +128,7 @@ ue_status chat_store_load(const char *path, char **system, ue_chat_message **msg
                        why ? why : "not valid JSON");
     }
     ue_status st = UE_OK;
-    ue_chat_message *msgs = NULL;
+    chat_store_msg *msgs = NULL;
     size_t n = 0;
     json_object *arr = NULL;
     if (!json_object_is_type(root, json_type_object) ||
@@ -110,6 +159,8 @@ ue_status chat_store_load(const char *path, char **system, ue_chat_message **msg
                              "messages[%zu]: a system message is only allowed first", i);
                 break;
             }
+            chat_store_msg none = {0}; /* an empty "images" is fine, a path is refused */
+            if ((st = get_images(m, i, 0, &none, err)) != UE_OK) break;
             if (!(*system = strdup(content)))
                 st = ue_fail(err, UE_ERR_NOMEM, "out of memory reading %s", path);
             if (st != UE_OK) break;
@@ -128,6 +179,7 @@ ue_status chat_store_load(const char *path, char **system, ue_chat_message **msg
             st = ue_fail(err, UE_ERR_NOMEM, "out of memory reading %s", path);
             break;
         }
+        if ((st = get_images(m, i, !strcmp(role, "user"), &msgs[n - 1], err)) != UE_OK) break;
     }
 done:
     json_object_put(root);
@@ -144,13 +196,13 @@ done:
 #else
 
 ue_status chat_store_save(const char *path, const char *model_name, const char *system,
-                          const ue_chat_message *msgs, size_t n, ue_error *err) {
+                          const chat_message *msgs, size_t n, ue_error *err) {
     (void)path, (void)model_name, (void)system, (void)msgs, (void)n;
     return ue_fail(err, UE_ERR_UNSUPPORTED,
                    "this build has no JSON support (install libjson-c-dev and rebuild)");
 }
 
-ue_status chat_store_load(const char *path, char **system, ue_chat_message **msgs, size_t *n,
+ue_status chat_store_load(const char *path, char **system, chat_store_msg **msgs, size_t *n,
                           ue_error *err) {
     (void)path;
     *system = NULL;
