@@ -2,8 +2,12 @@
 // The end of a Gemma block in one dispatch, one workgroup per row:
 //   x += rms_norm(o) * w_post;  then, with has_next, xn = rms_norm(x) * w_next
 // (the next block's input norm). Arithmetic as rms_norm.comp and eltwise.comp's add.
+// Rows of up to WG * PER elements are held in registers, every load issued up front (the
+// op is latency-bound: one row per token); longer rows loop over memory.
 #include "include/common.glsl"
 
+#define WG 256u
+#define PER 16u
 layout(local_size_x = 256) in;
 
 layout(set = 0, binding = 0) readonly buffer OB { float o_[]; };
@@ -21,12 +25,43 @@ void main() {
     uint row = wg_linear(), tid = gl_LocalInvocationID.x;
     if (row >= p.n_rows) return; // uniform across the workgroup
     uint orow = p.o_off + row * p.o_stride, xrow = p.x_off + row * p.x_stride;
+    uint nrow = p.n_off + row * p.n_stride;
+    if (p.n <= WG * PER) { // uniform
+        float ov[PER], xv[PER], wp[PER], wn[PER];
+        for (uint j = 0u; j < PER; j++) {
+            uint i = tid + WG * j;
+            bool in_ = i < p.n;
+            ov[j] = in_ ? o_[orow + i] : 0.0;
+            xv[j] = in_ ? xf[xrow + i] : 0.0;
+            wp[j] = in_ ? wf[p.wp_off + i] : 0.0;
+            wn[j] = in_ && p.has_next != 0u ? wf[p.wn_off + i] : 0.0;
+        }
+        float s = 0.0;
+        for (uint j = 0u; j < PER; j++) s += ov[j] * ov[j];
+        s = wg_sum(s);
+        float inv = 1.0 / sqrt(s / float(p.n) + p.eps);
+        float s2 = 0.0;
+        for (uint j = 0u; j < PER; j++) {
+            uint i = tid + WG * j;
+            xv[j] = xv[j] + ov[j] * inv * wp[j];
+            if (i < p.n) xf[xrow + i] = xv[j];
+            s2 += xv[j] * xv[j];
+        }
+        if (p.has_next == 0u) return; // uniform
+        s2 = wg_sum(s2);
+        float inv2 = 1.0 / sqrt(s2 / float(p.n) + p.eps);
+        for (uint j = 0u; j < PER; j++) {
+            uint i = tid + WG * j;
+            if (i < p.n) nf[nrow + i] = xv[j] * inv2 * wn[j];
+        }
+        return;
+    }
     float s = 0.0;
-    for (uint i = tid; i < p.n; i += 256u) s += o_[orow + i] * o_[orow + i];
+    for (uint i = tid; i < p.n; i += WG) s += o_[orow + i] * o_[orow + i];
     s = wg_sum(s);
     float inv = 1.0 / sqrt(s / float(p.n) + p.eps);
     float s2 = 0.0;
-    for (uint i = tid; i < p.n; i += 256u) {
+    for (uint i = tid; i < p.n; i += WG) {
         float v = xf[xrow + i] + o_[orow + i] * inv * wf[p.wp_off + i];
         xf[xrow + i] = v;
         s2 += v * v;
@@ -34,6 +69,5 @@ void main() {
     if (p.has_next == 0u) return; // uniform
     s2 = wg_sum(s2);
     float inv2 = 1.0 / sqrt(s2 / float(p.n) + p.eps);
-    uint nrow = p.n_off + row * p.n_stride;
-    for (uint i = tid; i < p.n; i += 256u) nf[nrow + i] = xf[xrow + i] * inv2 * wf[p.wn_off + i];
+    for (uint i = tid; i < p.n; i += WG) nf[nrow + i] = xf[xrow + i] * inv2 * wf[p.wn_off + i];
 }

@@ -12,6 +12,7 @@ layout(local_size_x = 128) in;
 
 layout(set = 0, binding = 0) readonly buffer QB { float qf[]; };
 layout(set = 1, binding = 0) readonly buffer KB { float kf[]; };
+layout(set = 1, binding = 0) readonly buffer KB4 { vec4 kf4[]; };
 layout(set = 2, binding = 0) readonly buffer VB { float vf[]; };
 layout(set = 3, binding = 0) writeonly buffer OB { float of[]; };
 
@@ -47,6 +48,8 @@ void main() {
     int chunk = (nkeys + int(p.n_split) - 1) / int(p.n_split);
     int kb0 = first + int(split) * chunk, kend = min(kb0 + chunk, last + 1);
 
+    // 16-byte K loads where rows and offsets allow them (uniform)
+    bool vec4_rows = (D % 4u) == 0u && (p.kv_stride % 4u) == 0u && (p.k_off % 4u) == 0u;
     uint qrow = p.q_off + t * p.q_stride + h * D;
     for (uint d = tid; d < D; d += WG) q_sh[d] = qf[qrow + d] * p.scale;
     barrier();
@@ -61,7 +64,18 @@ void main() {
         if (j < kend && visible(pq, j)) {
             uint kr = p.k_off + uint(j) * p.kv_stride + kvcol;
             s = 0.0;
-            for (uint d = 0u; d < D; d++) s += q_sh[d] * kf[kr + d];
+            if (vec4_rows) { // independent 16-byte loads, four partial sums
+                uint kr4 = kr >> 2;
+                vec4 s4 = vec4(0.0);
+                for (uint d4 = 0u; d4 < D / 4u; d4++) {
+                    vec4 kv = kf4[kr4 + d4];
+                    s4 += vec4(q_sh[4u * d4], q_sh[4u * d4 + 1u], q_sh[4u * d4 + 2u],
+                               q_sh[4u * d4 + 3u]) * kv;
+                }
+                s = (s4.x + s4.y) + (s4.z + s4.w);
+            } else {
+                for (uint d = 0u; d < D; d++) s += q_sh[d] * kf[kr + d];
+            }
         }
         float mb = wg_max(s);
         float m_new = max(m, mb);
@@ -75,12 +89,20 @@ void main() {
         for (uint i = 0u; i < MAXD / WG; i++) {
             uint d = tid + WG * i;
             if (d >= D) break;
-            float a = acc[i] * corr;
-            for (int jj = 0; jj < nb; jj++) {
-                float w = p_sh[jj];
-                if (w != 0.0) a += w * vf[p.v_off + uint(kb + jj) * p.kv_stride + kvcol + d];
+            // Masked keys carry weight 0 and their rows are in range, so no branch: the
+            // loads of eight keys are issued together.
+            uint vr = p.v_off + uint(kb) * p.kv_stride + kvcol + d, st = p.kv_stride;
+            float a0 = acc[i] * corr, a1 = 0.0;
+            int jj = 0;
+            for (; jj + 8 <= nb; jj += 8) {
+                uint r = vr + uint(jj) * st;
+                a0 += p_sh[jj] * vf[r] + p_sh[jj + 1] * vf[r + st] + p_sh[jj + 2] * vf[r + 2u * st] +
+                      p_sh[jj + 3] * vf[r + 3u * st];
+                a1 += p_sh[jj + 4] * vf[r + 4u * st] + p_sh[jj + 5] * vf[r + 5u * st] +
+                      p_sh[jj + 6] * vf[r + 6u * st] + p_sh[jj + 7] * vf[r + 7u * st];
             }
-            acc[i] = a;
+            for (; jj < nb; jj++) a0 += p_sh[jj] * vf[vr + uint(jj) * st];
+            acc[i] = a0 + a1;
         }
         m = m_new;
         barrier(); // p_sh is rewritten by the next block

@@ -197,7 +197,7 @@ static void vk_buffer_destroy(ue_backend *be, ue_buffer *buf) {
     vk_backend *vk = (vk_backend *)be;
     if (!buf) return;
     /* Recorded commands may still use it: let them finish first. */
-    if (vk->recording) {
+    if (vk_pending(vk)) {
         ue_error err = {0};
         ue_status st = vk_flush(vk, &err);
         if (st != UE_OK) vk_fail_deferred(vk, st, "%s", err.msg);
@@ -249,7 +249,7 @@ static ue_status vk_write(ue_backend *be, ue_buffer *buf, size_t offset, const v
     if (b->has_repacks) vk_repack_touch(vk, buf, offset, offset + size);
     if (b->mapped) {
         /* Commands recorded before this write must see the old contents. */
-        if (vk->recording && (st = vk_flush(vk, err)) != UE_OK) return st;
+        if (vk_pending(vk) && (st = vk_flush(vk, err)) != UE_OK) return st;
         memcpy((char *)buf->host + offset, src, size);
         return UE_OK;
     }
@@ -361,7 +361,7 @@ static void vk_destroy(ue_backend *be) {
     const vk_fns *f = &vk->f;
     if (vk->dev) {
         ue_error err = {0};
-        if (vk->recording) vk_flush(vk, &err);
+        if (vk_pending(vk)) vk_flush(vk, &err);
         f->vkDeviceWaitIdle(vk->dev);
         if (vk->prof) {
             vk_profile_report(vk);
@@ -477,11 +477,13 @@ static ue_status pick_device(vk_backend *vk, int index, ue_error *err) {
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
                                       .pNext = &sg};
     f->vkGetPhysicalDeviceProperties2(vk->pdev, &p2);
-    VkSubgroupFeatureFlags need_sg = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    VkSubgroupFeatureFlags need_sg = VK_SUBGROUP_FEATURE_BASIC_BIT |
+                                     VK_SUBGROUP_FEATURE_ARITHMETIC_BIT |
+                                     VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
     if ((sg.supportedOperations & need_sg) != need_sg ||
         !(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) || sg.subgroupSize < 4)
         return ue_fail(err, UE_ERR_UNSUPPORTED,
-                       "Vulkan: %s lacks subgroup arithmetic in compute shaders (subgroup size %u)",
+                       "Vulkan: %s lacks subgroup arithmetic or shuffles in compute shaders (subgroup size %u)",
                        vk->props.deviceName, sg.subgroupSize);
     vk->subgroup_size = sg.subgroupSize;
     vk->no_mvf = getenv("UE_VK_NO_MVF") != NULL; /* kernel comparisons: the old mat-vec */
@@ -573,10 +575,11 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                        .commandPool = vk->cmd_pool,
                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                       .commandBufferCount = 1};
-    if ((st = vk_check(vk, f->vkAllocateCommandBuffers(vk->dev, &cai, &vk->cmd),
+                                       .commandBufferCount = VK_MAX_CHUNKS};
+    if ((st = vk_check(vk, f->vkAllocateCommandBuffers(vk->dev, &cai, vk->cmds),
                        "vkAllocateCommandBuffers", err)))
         return st;
+    vk->cmd = vk->cmds[0];
     if (vk->prof) {
         VkQueryPoolCreateInfo qpi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                                      .queryType = VK_QUERY_TYPE_TIMESTAMP,

@@ -93,7 +93,7 @@ typedef struct vk_range {
     size_t lo, hi;
 } vk_range;
 
-enum { VK_MAX_TRACK = 32, VK_PUSH_MAX = 128, VK_MAX_TIMED = 8192 };
+enum { VK_MAX_TRACK = 32, VK_PUSH_MAX = 128, VK_MAX_TIMED = 8192, VK_MAX_CHUNKS = 32 };
 
 typedef struct vk_profile {
     VkQueryPool pool;
@@ -122,7 +122,9 @@ typedef struct vk_backend {
     VkPipelineLayout pipe_layout;
     VkPipeline pipes[VK_PIPE_COUNT];
     VkCommandPool cmd_pool;
-    VkCommandBuffer cmd;
+    VkCommandBuffer cmd;               /* the one being recorded: cmds[chunk] */
+    VkCommandBuffer cmds[VK_MAX_CHUNKS];
+    int chunk;                         /* command buffers submitted since the last wait */
     VkFence fence;
     int recording;
     int n_commands;                    /* commands recorded since the last submit */
@@ -138,7 +140,7 @@ typedef struct vk_backend {
     vk_profile *prof;                  /* NULL unless UE_VK_PROFILE is set */
     uint32_t subgroup_size;
     int no_mvf;
-    uint32_t mvf_wg, mvf_nr, mvf_rpw;  /* mul_mvf.comp: workgroup size, rows per pass, per WG */
+    uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes; /* mul_mvf.comp sizes (vk_pipelines.c) */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
 } vk_backend;
@@ -170,8 +172,10 @@ size_t vk_max_span(const vk_backend *vk);
 void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const void *push,
                  size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz,
                  const vk_range *reads, int n_reads, const vk_range *writes, int n_writes);
-/* Submits what was recorded and waits for it. */
+/* Submits what was recorded and waits for it (and for chunks submitted before). */
 ue_status vk_flush(vk_backend *vk, ue_error *err);
+/* Whether recorded or submitted work has not been waited for. */
+static inline int vk_pending(const vk_backend *vk) { return vk->recording || vk->chunk > 0; }
 void vk_profile_report(vk_backend *vk);
 
 /* vk_repack.c: weight matrices of awkward block sizes, repacked into aligned planes on

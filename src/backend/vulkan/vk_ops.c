@@ -13,6 +13,7 @@ enum {
     MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
     ATT_BLOCK = 128,     /* keys per block in attention.comp */
+    ATT_SPLIT_KEYS = 64, /* keys per workgroup when split: short serial chains */
     ATT_MAX_SPLIT = 64,
     MAX_GRID_X = 65535,
 };
@@ -327,7 +328,7 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
     int64_t nkeys = last - first + 1;
     uint32_t n_split = 1;
     if (n_tok * a->n_head < 256) { /* few workgroups: split the keys (flash-decoding) */
-        n_split = ceil_div(nkeys, 2 * ATT_BLOCK);
+        n_split = ceil_div(nkeys, ATT_SPLIT_KEYS);
         if (n_split > ATT_MAX_SPLIT) n_split = ATT_MAX_SPLIT;
         if (n_split < 1) n_split = 1;
     }

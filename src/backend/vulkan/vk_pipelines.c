@@ -25,19 +25,24 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
     return buf;
 }
 
-/* Sizes of mul_mvf.comp: 128 invocations, 2 rows per subgroup pass, every subgroup one
- * pass per workgroup. UE_VK_MV="wg,nr,passes" overrides them (kernel experiments). */
+/* Sizes of mul_mvf.comp: 128 invocations in groups of 16 lanes (a row of 2560 K-quant
+ * values is 80 items: 5 per lane), 2 rows per group pass, every group one pass per
+ * workgroup. UE_VK_MV="wg,nr,passes,lanes" overrides them (kernel experiments). */
 static void mvf_sizes(vk_backend *vk) {
-    uint32_t wg = 128, nr = 2, passes = 1, sg = vk->subgroup_size ? vk->subgroup_size : 32;
+    uint32_t wg = 128, nr = 2, passes = 1, lanes = 16;
+    uint32_t sg = vk->subgroup_size ? vk->subgroup_size : 32;
     const char *env = getenv("UE_VK_MV");
-    unsigned a, b, c;
-    if (env && sscanf(env, "%u,%u,%u", &a, &b, &c) == 3 && a >= sg && a <= 1024 && a % sg == 0 &&
-        b >= 1 && b <= 16 && c >= 1 && c <= 16)
-        wg = a, nr = b, passes = c;
+    unsigned a, b, c, d;
+    if (env && sscanf(env, "%u,%u,%u,%u", &a, &b, &c, &d) == 4 && a >= sg && a <= 1024 &&
+        a % sg == 0 && b >= 1 && b <= 16 && c >= 1 && c <= 16 && d >= 1 && d <= 128 &&
+        !(d & (d - 1)))
+        wg = a, nr = b, passes = c, lanes = d;
     if (wg < sg) wg = sg;
+    if (lanes > sg) lanes = sg;
     vk->mvf_wg = wg;
     vk->mvf_nr = nr;
-    vk->mvf_rpw = nr * (wg / sg) * passes;
+    vk->mvf_lanes = lanes;
+    vk->mvf_rpw = nr * (wg / lanes) * passes;
 }
 
 const char *vk_pipe_name(int id) {
@@ -60,9 +65,9 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                             "vkCreatePipelineLayout", err);
     if (st != UE_OK) return st;
     mvf_sizes(vk);
-    uint32_t spec[3] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw};
-    VkSpecializationMapEntry entries[3] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}};
-    VkSpecializationInfo mvf_spec = {3, entries, sizeof spec, spec};
+    uint32_t spec[4] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw, vk->mvf_lanes};
+    VkSpecializationMapEntry entries[4] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}};
+    VkSpecializationInfo mvf_spec = {4, entries, sizeof spec, spec};
     for (int id = 0; id < VK_PIPE_COUNT; id++) {
         char buf[32];
         const char *name = pipe_shader(id, buf, sizeof buf);

@@ -1,5 +1,6 @@
-/* Vulkan backend: the command stream. Ops are recorded into one command buffer and
- * submitted together at sync (one submission per decoded token). A barrier goes in only
+/* Vulkan backend: the command stream. Ops are recorded into command buffers submitted
+ * in chunks as they fill (the GPU starts while the host records the rest) and waited for
+ * at sync (one wait per decoded token). A barrier goes in only
  * where a command touches memory that an earlier command since the last barrier wrote,
  * or writes memory one read (compute/transfer to compute/transfer, memory barrier only).
  * With UE_VK_PROFILE set, timestamps around each dispatch are summed per pipeline (the
@@ -30,7 +31,6 @@ ue_status vk_begin(vk_backend *vk, ue_error *err) {
     if (st != UE_OK) return st;
     vk->recording = 1;
     vk->n_commands = 0;
-    vk->n_written = vk->n_read = 0;
     if (vk->prof) {
         vk->f.vkCmdResetQueryPool(vk->cmd, vk->prof->pool, 0, 2 * VK_MAX_TIMED);
         vk->prof->n_timed = 0;
@@ -118,6 +118,25 @@ void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const 
         pr->label[pr->n_timed++] = (uint8_t)pipe;
     }
     vk->n_commands++;
+    /* Long recordings go to the GPU in chunks, so it starts while the rest is recorded
+     * (the first chunk small). Hazard tracking carries over: a barrier in a later chunk
+     * also orders against the chunks submitted before it. Not while profiling (the
+     * queries live in one command buffer). */
+    if (!pr && vk->n_commands >= (vk->chunk == 0 ? 8 : 48) && vk->chunk + 1 < VK_MAX_CHUNKS) {
+        VkResult r = f->vkEndCommandBuffer(vk->cmd);
+        if (r == VK_SUCCESS) {
+            VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                               .commandBufferCount = 1,
+                               .pCommandBuffers = &vk->cmd};
+            r = f->vkQueueSubmit(vk->queue, 1, &si, VK_NULL_HANDLE);
+        }
+        vk->recording = 0;
+        vk->chunk++;
+        vk->cmd = vk->cmds[vk->chunk];
+        if (r != VK_SUCCESS)
+            vk_fail_deferred(vk, UE_ERR_DEVICE, "Vulkan: submitting a command chunk failed (VkResult %d)",
+                             (int)r);
+    }
 }
 
 size_t vk_max_span(const vk_backend *vk) {
@@ -173,6 +192,7 @@ void vk_profile_report(vk_backend *vk) {
 ue_status vk_flush(vk_backend *vk, ue_error *err) {
     const vk_fns *f = &vk->f;
     ue_status st = UE_OK;
+    if (!vk->recording && vk->chunk > 0 && (st = vk_begin(vk, err)) != UE_OK) return st;
     if (vk->recording) {
         /* Results become visible to host reads of mapped memory after the fence. */
         VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -195,7 +215,10 @@ ue_status vk_flush(vk_backend *vk, ue_error *err) {
                 if (st == UE_OK) profile_collect(vk);
             }
         }
-        f->vkResetCommandBuffer(vk->cmd, 0);
+        if (st != UE_OK) f->vkDeviceWaitIdle(vk->dev); /* chunks may still run */
+        for (int i = 0; i <= vk->chunk; i++) f->vkResetCommandBuffer(vk->cmds[i], 0);
+        vk->chunk = 0;
+        vk->cmd = vk->cmds[0];
         vk->n_commands = 0;
         vk->n_written = vk->n_read = 0;
         vk->upload_used = 0;
