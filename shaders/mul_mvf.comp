@@ -15,6 +15,7 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint NR = 2u;
 layout(constant_id = 2) const uint RPW = 8u;
 layout(constant_id = 3) const uint GL = 32u; // lanes per row group (at most the subgroup)
+layout(constant_id = 4) const uint UNR = 1u;  // items per lane per iteration (loads together)
 
 #include "include/mv_items.glsl"
 
@@ -46,17 +47,22 @@ void main() {
         float acc_u[NR];
         for (uint r = 0u; r < NR; r++) acc_u[r] = 0.0;
 #endif
-        for (uint it = lane; it < nitems; it += G) {
-            uint b = it / IPB, ip = it % IPB;
-            vec4 xa[XN];
-            x_item(xrow + b * (QK / 4u), ip, xa);
-            vec2 xs = x_sums(xa);
-            for (uint r = 0u; r < NR; r++) {
-                uint row = min(row0 + r, p.N - 1u); // rows past N: any valid row, not stored
-                acc[r] += item_dot(0u, row, b, ip, xa, xs);
+        for (uint it0 = lane; it0 < nitems; it0 += G * UNR) {
+            for (uint u = 0u; u < UNR; u++) {
+                // items past the row: a valid item, weighted 0
+                uint it = min(it0 + G * u, nitems - 1u);
+                float live_u = it0 + G * u < nitems ? 1.0 : 0.0;
+                uint b = it / IPB, ip = it % IPB;
+                vec4 xa[XN];
+                x_item(xrow + b * (QK / 4u), ip, xa);
+                vec2 xs = x_sums(xa);
+                for (uint r = 0u; r < NR; r++) {
+                    uint row = min(row0 + r, p.N - 1u); // rows past N: any valid row, not stored
+                    acc[r] += live_u * item_dot(0u, row, b, ip, xa, xs);
 #ifdef GATE_UP
-                acc_u[r] += item_dot(1u, row, b, ip, xa, xs);
+                    acc_u[r] += live_u * item_dot(1u, row, b, ip, xa, xs);
 #endif
+                }
             }
         }
         for (uint r = 0u; r < NR; r++) {

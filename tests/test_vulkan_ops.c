@@ -359,6 +359,9 @@ static void test_attention(void **state) {
     check_attention(4, 2, 64, 40, 90, 16, 0, 0);     /* prefill after a prefix, window */
     check_attention(2, 1, 80, 21, 10, 0, 10, 31);    /* image span: bidirectional */
     check_attention(2, 2, 48, 9, 30, 8, 33, 37);     /* span under a window */
+    /* head dims across lanes (attention_dec.comp) where the subgroup size allows */
+    check_attention(2, 1, 128, 6, 10, 0, 10, 16);    /* image span, dims across lanes */
+    check_attention(8, 4, 64, 1, 3000, 0, 0, 0);     /* long decode, 47 splits */
 }
 
 /* Sum |w||x| per output (the matmul tolerance's scale) for rows of type at w. */

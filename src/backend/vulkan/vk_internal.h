@@ -57,6 +57,7 @@ typedef enum vk_pipe_id {
     VK_PIPE_ATTN_MERGE,
     VK_PIPE_ADD_RMS_NORM,
     VK_PIPE_QK_NORM_ROPE,
+    VK_PIPE_ATTENTION_DEC,
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -140,7 +141,7 @@ typedef struct vk_backend {
     vk_profile *prof;                  /* NULL unless UE_VK_PROFILE is set */
     uint32_t subgroup_size;
     int no_mvf;
-    uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes; /* mul_mvf.comp sizes (vk_pipelines.c) */
+    uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
 } vk_backend;

@@ -349,11 +349,19 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
             (uint32_t)a->n_head_kv, (uint32_t)D, (int32_t)a->pos0, a->window,
             (int32_t)a->bidir_begin, (int32_t)a->bidir_end, a->scale, n_split};
     vk_range rd[3] = {range_of(&a->q), kr, vr};
+    /* Decode-sized batches: head dims across subgroup lanes (attention_dec.comp), where
+     * D splits into 16-byte pieces per lane and the merge fits its shared memory. */
+    uint32_t S = vk->subgroup_size;
+    int pipe = VK_PIPE_ATTENTION;
+    if (n_tok * a->n_head < 256 && S >= 4 && D % (4 * S) == 0 && D / (4 * S) <= 4 &&
+        (128 / S) * D <= 4096 && pc.q_off % 4 == 0 && pc.q_stride % 4 == 0 && pc.k_off % 4 == 0 &&
+        pc.v_off % 4 == 0 && pc.kv_stride % 4 == 0)
+        pipe = VK_PIPE_ATTENTION_DEC;
     if (n_split == 1) {
         VkDescriptorSet bufs[4] = {bq.set, bk.set, bv.set, bo.set};
         vk_range wr = range_of(&a->out);
-        vk_dispatch(vk, VK_PIPE_ATTENTION, bufs, &pc, sizeof pc, 1, (uint32_t)a->n_head,
-                    (uint32_t)n_tok, rd, 3, &wr, 1);
+        vk_dispatch(vk, pipe, bufs, &pc, sizeof pc, 1, (uint32_t)a->n_head, (uint32_t)n_tok, rd,
+                    3, &wr, 1);
         return;
     }
     size_t part_bytes = (size_t)n_tok * (size_t)a->n_head * n_split * (size_t)(D + 2) * 4;
@@ -363,7 +371,7 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
     vk_bind bp = vk_window(vk, pb, 0, part_bytes);
     VkDescriptorSet bufs[4] = {bq.set, bk.set, bv.set, bp.set};
     vk_range pr = {pb, 0, part_bytes};
-    vk_dispatch(vk, VK_PIPE_ATTENTION, bufs, &pc, sizeof pc, n_split, (uint32_t)a->n_head,
+    vk_dispatch(vk, pipe, bufs, &pc, sizeof pc, n_split, (uint32_t)a->n_head,
                 (uint32_t)n_tok, rd, 3, &pr, 1);
     struct {
         uint32_t p_off, o_off, o_stride, n_head, head_dim, n_split;

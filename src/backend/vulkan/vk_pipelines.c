@@ -16,7 +16,7 @@ static const char *wtype_suffix[VK_N_WTYPES] = {"f32",  "f16",  "bf16", "q4_0", 
 static const char *pipe_shader(int id, char *buf, size_t cap) {
     static const char *fixed[] = {"rms_norm",   "rope",         "add",         "gelu_mul",
                                   "copy_f32",   "copy_f16",     "attention",   "attn_merge",
-                                  "add_rms_norm", "qk_norm_rope"};
+                                  "add_rms_norm", "qk_norm_rope", "attention_dec"};
     static const char *families[] = {"mul_mv", "mul_mm", "get_rows", "mul_mvf", "repack",
                                      "mul_mvg"};
     if (id < VK_PIPE_MUL_MV) return fixed[id];
@@ -25,18 +25,20 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
     return buf;
 }
 
-/* Sizes of mul_mvf.comp: 128 invocations in groups of 16 lanes (a row of 2560 K-quant
- * values is 80 items: 5 per lane), 2 rows per group pass, every group one pass per
- * workgroup. UE_VK_MV="wg,nr,passes,lanes" overrides them (kernel experiments). */
+/* Sizes of mul_mvf.comp: 128 invocations, a whole subgroup per row group (measured on
+ * an H100: 16-lane groups lost 7%, 4 rows per group 30%), 2 rows per group pass, every
+ * group one pass per workgroup, one item per lane per iteration.
+ * UE_VK_MV="wg,nr,passes,lanes,unroll" overrides them (kernel experiments). */
 static void mvf_sizes(vk_backend *vk) {
-    uint32_t wg = 128, nr = 2, passes = 1, lanes = 16;
+    uint32_t wg = 128, nr = 2, passes = 1, lanes = 32, unroll = 1;
     uint32_t sg = vk->subgroup_size ? vk->subgroup_size : 32;
     const char *env = getenv("UE_VK_MV");
-    unsigned a, b, c, d;
-    if (env && sscanf(env, "%u,%u,%u,%u", &a, &b, &c, &d) == 4 && a >= sg && a <= 1024 &&
+    unsigned a, b, c, d, e;
+    if (env && sscanf(env, "%u,%u,%u,%u,%u", &a, &b, &c, &d, &e) == 5 && a >= sg && a <= 1024 &&
         a % sg == 0 && b >= 1 && b <= 16 && c >= 1 && c <= 16 && d >= 1 && d <= 128 &&
-        !(d & (d - 1)))
-        wg = a, nr = b, passes = c, lanes = d;
+        !(d & (d - 1)) && e >= 1 && e <= 4)
+        wg = a, nr = b, passes = c, lanes = d, unroll = e;
+    vk->mvf_unroll = unroll;
     if (wg < sg) wg = sg;
     if (lanes > sg) lanes = sg;
     vk->mvf_wg = wg;
@@ -65,9 +67,9 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                             "vkCreatePipelineLayout", err);
     if (st != UE_OK) return st;
     mvf_sizes(vk);
-    uint32_t spec[4] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw, vk->mvf_lanes};
-    VkSpecializationMapEntry entries[4] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}};
-    VkSpecializationInfo mvf_spec = {4, entries, sizeof spec, spec};
+    uint32_t spec[5] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw, vk->mvf_lanes, vk->mvf_unroll};
+    VkSpecializationMapEntry entries[5] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}, {4, 16, 4}};
+    VkSpecializationInfo mvf_spec = {5, entries, sizeof spec, spec};
     for (int id = 0; id < VK_PIPE_COUNT; id++) {
         char buf[32];
         const char *name = pipe_shader(id, buf, sizeof buf);
