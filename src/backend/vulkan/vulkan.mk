@@ -38,7 +38,26 @@ $(BUILD)/spv/%.spv: shaders/%.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) $< -o $@
 
-$(BUILD)/gen/vk_spirv.c: $(VK_SPV) src/backend/vulkan/embed_spirv.sh src/backend/vulkan/vulkan.mk
+# Prefill on matrix units (mul_mmc.comp) needs GL_KHR_cooperative_matrix, which Debian 12's
+# glslc lacks: built with a glslangValidator that compiles shaders/probe/coopmat.comp
+# (scripts/install_deps.sh installs one from PyPI); without it the tiled path serves.
+GLSLANG ?= glslangValidator
+HAVE_VK_COOPMAT := $(shell $(GLSLANG) -V --target-env vulkan1.2 -S comp shaders/probe/coopmat.comp -o /dev/null >/dev/null 2>&1 && echo 1)
+VK_MMC_TYPES := f16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k
+ifeq ($(HAVE_VK_COOPMAT),1)
+  VK_SPV += $(foreach t,$(VK_MMC_TYPES),$(BUILD)/spv/mul_mmc_$(t).spv)
+endif
+$(BUILD)/spv/mul_mmc_%.spv: shaders/mul_mmc.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLANG) -V --target-env vulkan1.2 -S comp -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@ \
+		> $@.log || (cat $@.log; rm -f $@; false)
+
+# The embedded set changes with the tools found: a list file, rewritten only when it
+# differs, makes the embedding follow.
+VK_LIST := $(BUILD)/gen/vk_spv.list
+$(shell mkdir -p $(BUILD)/gen && (echo '$(VK_SPV)' | cmp -s - $(VK_LIST) || echo '$(VK_SPV)' > $(VK_LIST)))
+
+$(BUILD)/gen/vk_spirv.c: $(VK_SPV) src/backend/vulkan/embed_spirv.sh src/backend/vulkan/vulkan.mk $(VK_LIST)
 	@mkdir -p $(dir $@)
 	sh src/backend/vulkan/embed_spirv.sh $@ $(VK_SPV)
 $(BUILD)/obj/gen/vk_spirv.o: $(BUILD)/gen/vk_spirv.c

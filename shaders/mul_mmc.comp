@@ -1,0 +1,163 @@
+#version 450
+// Matrix-matrix product for prefill on the matrix units (VK_KHR_cooperative_matrix):
+// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 128 computes a 64 x 64 tile (weight
+// rows x tokens); each of its four subgroups a 32 x 32 quarter as 2 x 2 matrices of
+// 16 x 16 f32 accumulators. Per 32-wide k slice, weights are dequantized (16 values per
+// invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
+// where the type needs them) and activations converted, both to f16 in shared memory.
+// Needs subgroups of 32 (host checks) and K a multiple of 32.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_KHR_shader_subgroup_basic : require
+
+layout(local_size_x = 128) in;
+
+#include "include/mv_items.glsl"
+
+layout(set = 2, binding = 0) buffer OB { float of[]; };
+
+#define BM 64u
+#define BN 64u
+#define BK 32u
+#define LDS 40u // shared row stride in halves (80 bytes: 16-byte aligned, staggered banks)
+shared float16_t ws[BM * LDS];
+shared float16_t xs[BN * LDS];
+shared float cs[BM * BN];
+
+// 16 consecutive weights of row `row` from element k (k % 16 == 0) into ws row m.
+void deq16(uint row, uint k, uint m) {
+    float v[16];
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+    uint bb = p.w_off + row * p.row_bytes + (k / 256u) * BB, e0 = k % 256u;
+    uint sb = e0 / 32u, l0 = e0 % 32u;
+    uvec4 h = ld128(0u, bb);
+    uvec4 q = ld128(0u, bb + QSO + 32u * (sb >> 1) + l0);
+#if defined(TYPE_Q5_K)
+    uvec4 qh = ld128(0u, bb + 16u + l0);
+#endif
+    float sc, mn;
+    scale_min_k(h, sb, sc, mn);
+    vec2 dm = unpackHalf2x16(h.x);
+    float dl = dm.x * sc, ml = dm.y * mn;
+    uint sh = 4u * (sb & 1u);
+    for (uint i = 0u; i < 16u; i++) {
+        uint qq = (q[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
+#if defined(TYPE_Q5_K)
+        qq |= ((qh[i >> 2] >> (8u * (i & 3u) + sb)) & 1u) << 4;
+#endif
+        v[i] = dl * float(qq) - ml;
+    }
+#elif defined(TYPE_Q6_K)
+    uint L = row * (p.K / 256u) + k / 256u, e0 = k % 256u;
+    uint h = e0 / 128u, r0 = e0 % 128u;
+    uvec4 ql = ld128(0u, p.w_off + L * 128u + 64u * h + (r0 & 63u));
+    uvec4 qh = ld128(0u, p.pl1 + L * 64u + 32u * h + (r0 & 31u));
+    uint scw = ld32(0u, p.pl2 + L * 16u + ((e0 / 16u) & ~3u));
+    float sc = float(int(scw << (24u - 8u * ((e0 / 16u) & 3u))) >> 24);
+    float d = unpackHalf2x16(ld16(0u, p.pl3 + 2u * L)).x * sc;
+    uint ls = 4u * (r0 >> 6), hs = 2u * (r0 >> 5);
+    for (uint i = 0u; i < 16u; i++) {
+        uint sh8 = 8u * (i & 3u);
+        uint lo = (ql[i >> 2] >> (sh8 + ls)) & 15u, hi = (qh[i >> 2] >> (sh8 + hs)) & 3u;
+        v[i] = d * float(int(lo | (hi << 4)) - 32);
+    }
+#elif defined(TYPE_Q8_0)
+    uint L = row * (p.K / 32u) + k / 32u;
+    uvec4 q = ld128(0u, p.w_off + L * 32u + (k % 32u));
+    float d = unpackHalf2x16(ld16(0u, p.pl1 + 2u * L)).x;
+    for (uint i = 0u; i < 16u; i++) v[i] = d * float(int(q[i >> 2] << (24u - 8u * (i & 3u))) >> 24);
+#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+    uint L = row * (p.K / 32u) + k / 32u, e0 = k % 32u;
+    uvec4 q = ld128(0u, p.w_off + L * 16u);
+#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+    uint qh = ld32(0u, p.pl2 + 4u * L) >> e0;
+#endif
+#if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
+    vec2 dm = unpackHalf2x16(ld32(0u, p.pl1 + 4u * L));
+#else
+    vec2 dm = vec2(unpackHalf2x16(ld16(0u, p.pl1 + 2u * L)).x, 0.0);
+#endif
+#if defined(TYPE_Q4_0)
+    const float off = 8.0;
+#elif defined(TYPE_Q5_0)
+    const float off = 16.0;
+#else
+    const float off = 0.0;
+#endif
+    uint sh = e0 / 4u; // 0 (low nibbles) or 4 (high)
+    for (uint i = 0u; i < 16u; i++) {
+        uint qq = (q[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
+#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+        qq |= ((qh >> i) & 1u) << 4;
+#endif
+        v[i] = dm.x * (float(qq) - off) + dm.y;
+    }
+#elif defined(TYPE_F16)
+    uint b = p.w_off + row * p.row_bytes + 2u * k;
+    uvec4 a = ld128(0u, b), c = ld128(0u, b + 16u);
+    for (uint i = 0u; i < 4u; i++) {
+        vec2 lo = unpackHalf2x16(a[i]), hi = unpackHalf2x16(c[i]);
+        v[2u * i] = lo.x;
+        v[2u * i + 1u] = lo.y;
+        v[8u + 2u * i] = hi.x;
+        v[8u + 2u * i + 1u] = hi.y;
+    }
+#else
+#error "mul_mmc: type not supported"
+#endif
+    for (uint i = 0u; i < 16u; i++) ws[m * LDS + (k % BK) + i] = float16_t(v[i]);
+}
+
+void main() {
+    uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
+    uint row_base = gl_WorkGroupID.x * BM, tok_base = gl_WorkGroupID.y * BN;
+    uint sm = (sg & 1u) * 32u, sn = (sg >> 1) * 32u;
+    coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator> acc[2][2];
+    for (uint i = 0u; i < 2u; i++)
+        for (uint j = 0u; j < 2u; j++)
+            acc[i][j] = coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(0.0);
+    // loader roles: row / token tid / 2, 16 of the 32 k values
+    uint lr = tid >> 1, lk = (tid & 1u) * 16u;
+    uint wrow = min(row_base + lr, p.N - 1u);   // rows past N: any valid row, not stored
+    uint xtok = min(tok_base + lr, p.n_tok - 1u);
+    uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
+    for (uint k0 = 0u; k0 < p.K; k0 += BK) {
+        deq16(wrow, k0 + lk, lr);
+        for (uint i = 0u; i < 4u; i++) {
+            vec4 xv = mx4[xrow + ((k0 + lk) >> 2) + i];
+            uint o = lr * LDS + lk + 4u * i;
+            xs[o] = float16_t(xv.x);
+            xs[o + 1u] = float16_t(xv.y);
+            xs[o + 2u] = float16_t(xv.z);
+            xs[o + 3u] = float16_t(xv.w);
+        }
+        barrier();
+        for (uint kk = 0u; kk < BK; kk += 16u) {
+            coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA> a[2];
+            coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB> b[2];
+            for (uint i = 0u; i < 2u; i++)
+                coopMatLoad(a[i], ws, (sm + 16u * i) * LDS + kk, LDS,
+                            gl_CooperativeMatrixLayoutRowMajor);
+            for (uint j = 0u; j < 2u; j++)
+                coopMatLoad(b[j], xs, (sn + 16u * j) * LDS + kk, LDS,
+                            gl_CooperativeMatrixLayoutColumnMajor);
+            for (uint i = 0u; i < 2u; i++)
+                for (uint j = 0u; j < 2u; j++) acc[i][j] = coopMatMulAdd(a[i], b[j], acc[i][j]);
+        }
+        barrier();
+    }
+    // Through shared memory, column-major (token-major) like the output rows.
+    for (uint i = 0u; i < 2u; i++)
+        for (uint j = 0u; j < 2u; j++)
+            coopMatStore(acc[i][j], cs, (sn + 16u * j) * BM + sm + 16u * i, BM,
+                         gl_CooperativeMatrixLayoutColumnMajor);
+    barrier();
+    for (uint e = tid; e < BM * BN; e += 128u) {
+        uint m = e % BM, n = e / BM;
+        uint row = row_base + m, tok = tok_base + n;
+        if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[e];
+    }
+}
