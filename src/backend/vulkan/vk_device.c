@@ -547,8 +547,15 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
                              .pQueueCreateInfos = &qi,
                              .enabledExtensionCount = vk->coopmat ? 1 : 0,
                              .ppEnabledExtensionNames = vk->coopmat ? &cm_ext : NULL};
-    ue_status st = vk_check(vk, f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev), "vkCreateDevice",
-                            err);
+    VkResult cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
+    if (cr != VK_SUCCESS && vk->coopmat) { /* without the matrix units, then */
+        vk->coopmat = 0;
+        on11.pNext = NULL;
+        di.enabledExtensionCount = 0;
+        di.ppEnabledExtensionNames = NULL;
+        cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
+    }
+    ue_status st = vk_check(vk, cr, "vkCreateDevice", err);
     if (st != UE_OK) return st;
 #define LOAD_D(name) *(void **)&f->name = (void *)f->vkGetDeviceProcAddr(vk->dev, #name);
     VK_DEVICE_FNS(LOAD_D)
@@ -616,8 +623,9 @@ ue_status ue_vk_backend_create(int index, ue_backend **out, ue_error *err) {
         goto fail;
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     int t = vk->props.deviceType <= VK_PHYSICAL_DEVICE_TYPE_CPU ? (int)vk->props.deviceType : 0;
-    snprintf(vk->base.description, sizeof vk->base.description, "Vulkan: %.100s (%s%s)",
-             vk->props.deviceName, types[t], vk->unified ? ", unified memory" : "");
+    snprintf(vk->base.description, sizeof vk->base.description, "Vulkan: %.100s (%s%s%s)",
+             vk->props.deviceName, types[t], vk->unified ? ", unified memory" : "",
+             vk->coopmat ? ", matrix units" : "");
     *out = &vk->base;
     return UE_OK;
 fail:

@@ -85,8 +85,12 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                                        .codeSize = spv->size,
                                        .pCode = spv->code};
         VkShaderModule mod;
-        if ((st = vk_check(vk, f->vkCreateShaderModule(vk->dev, &mi, NULL, &mod),
-                           "vkCreateShaderModule", err))) {
+        VkResult r = f->vkCreateShaderModule(vk->dev, &mi, NULL, &mod);
+        if (r != VK_SUCCESS && id >= VK_PIPE_MUL_MMC) { /* optional: the tiled path serves */
+            vk->coopmat = 0;
+            continue;
+        }
+        if ((st = vk_check(vk, r, "vkCreateShaderModule", err))) {
             ue_error_prefix(err, "shader %s", name);
             return st;
         }
@@ -102,9 +106,13 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                               ? &mvf_spec
                               : NULL},
             .layout = vk->pipe_layout};
-        VkResult r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL,
-                                                 &vk->pipes[id]);
+        r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL, &vk->pipes[id]);
         f->vkDestroyShaderModule(vk->dev, mod, NULL);
+        if (r != VK_SUCCESS && id >= VK_PIPE_MUL_MMC) {
+            vk->pipes[id] = VK_NULL_HANDLE;
+            vk->coopmat = 0;
+            continue;
+        }
         if ((st = vk_check(vk, r, "vkCreateComputePipelines", err))) {
             ue_error_prefix(err, "shader %s", name);
             return st;
