@@ -1,11 +1,12 @@
 #version 450
 // Matrix-matrix product for prefill on the matrix units (VK_KHR_cooperative_matrix):
-// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 128 computes a 64 x 64 tile (weight
-// rows x tokens); each of its four subgroups a 32 x 32 quarter as 2 x 2 matrices of
+// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 256 computes a 64 x 128 tile (weight
+// rows x tokens); each of its eight subgroups a 32 x 32 part as 2 x 2 matrices of
 // 16 x 16 f32 accumulators. Per 32-wide k slice, weights are dequantized (16 values per
-// invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
-// where the type needs them) and activations converted, both to f16 in shared memory.
-// Needs subgroups of 32 (host checks) and K a multiple of 32.
+// invocation of the first half, one block field load each: include/mv_items.glsl layouts,
+// repacked planes where the type needs them) and activations converted (16 per
+// invocation), both to f16 in shared memory. Results leave through a 16 x 16 staging
+// area per subgroup. Needs subgroups of 32 (host checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -13,19 +14,19 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 
-layout(local_size_x = 128) in;
+layout(local_size_x = 256) in;
 
 #include "include/mv_items.glsl"
 
 layout(set = 2, binding = 0) buffer OB { float of[]; };
 
 #define BM 64u
-#define BN 64u
+#define BN 128u
 #define BK 32u
 #define LDS 40u // shared row stride in halves (80 bytes: 16-byte aligned, staggered banks)
 shared float16_t ws[BM * LDS];
 shared float16_t xs[BN * LDS];
-shared float cs[BM * BN];
+shared float cs[8u * 256u]; // per subgroup: one 16 x 16 result on its way out
 
 // 16 consecutive weights of row `row` from element k (k % 16 == 0) into ws row m.
 void deq16(uint row, uint k, uint m) {
@@ -112,23 +113,24 @@ void deq16(uint row, uint k, uint m) {
 }
 
 void main() {
-    uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
+    uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     uint row_base = gl_WorkGroupID.x * BM, tok_base = gl_WorkGroupID.y * BN;
     uint sm = (sg & 1u) * 32u, sn = (sg >> 1) * 32u;
     coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator> acc[2][2];
     for (uint i = 0u; i < 2u; i++)
         for (uint j = 0u; j < 2u; j++)
             acc[i][j] = coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(0.0);
-    // loader roles: row / token tid / 2, 16 of the 32 k values
-    uint lr = tid >> 1, lk = (tid & 1u) * 16u;
+    // loader roles: weight row (tid < 128) and token tid / 2, 16 of the 32 k values each
+    uint lr = (tid & 127u) >> 1, lk = (tid & 1u) * 16u;
     uint wrow = min(row_base + lr, p.N - 1u);   // rows past N: any valid row, not stored
-    uint xtok = min(tok_base + lr, p.n_tok - 1u);
+    uint lt = tid >> 1;
+    uint xtok = min(tok_base + lt, p.n_tok - 1u);
     uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
-        deq16(wrow, k0 + lk, lr);
+        if (tid < 128u) deq16(wrow, k0 + lk, lr);
         for (uint i = 0u; i < 4u; i++) {
             vec4 xv = mx4[xrow + ((k0 + lk) >> 2) + i];
-            uint o = lr * LDS + lk + 4u * i;
+            uint o = lt * LDS + lk + 4u * i;
             xs[o] = float16_t(xv.x);
             xs[o + 1u] = float16_t(xv.y);
             xs[o + 2u] = float16_t(xv.z);
@@ -149,15 +151,17 @@ void main() {
         }
         barrier();
     }
-    // Through shared memory, column-major (token-major) like the output rows.
+    // Each 16 x 16 result: to this subgroup's staging area (token-major), then every lane
+    // writes 8 of its values (16 consecutive rows of a token per half-subgroup).
     for (uint i = 0u; i < 2u; i++)
-        for (uint j = 0u; j < 2u; j++)
-            coopMatStore(acc[i][j], cs, (sn + 16u * j) * BM + sm + 16u * i, BM,
-                         gl_CooperativeMatrixLayoutColumnMajor);
-    barrier();
-    for (uint e = tid; e < BM * BN; e += 128u) {
-        uint m = e % BM, n = e / BM;
-        uint row = row_base + m, tok = tok_base + n;
-        if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[e];
-    }
+        for (uint j = 0u; j < 2u; j++) {
+            coopMatStore(acc[i][j], cs, sg * 256u, 16u, gl_CooperativeMatrixLayoutColumnMajor);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            for (uint e = lane; e < 256u; e += 32u) {
+                uint row = row_base + sm + 16u * i + (e & 15u), tok = tok_base + sn + 16u * j + (e >> 4);
+                if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[sg * 256u + e];
+            }
+            subgroupBarrier();
+        }
 }

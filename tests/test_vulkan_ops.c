@@ -372,6 +372,10 @@ static void test_attention(void **state) {
     /* head dims across lanes (attention_dec.comp) where the subgroup size allows */
     check_attention(2, 1, 128, 6, 10, 0, 10, 16);    /* image span, dims across lanes */
     check_attention(8, 4, 64, 1, 3000, 0, 0, 0);     /* long decode, 47 splits */
+    /* blocks of queries sharing key rows (attention_qb.comp): 256+ query rows */
+    check_attention(8, 2, 64, 40, 90, 16, 0, 0);     /* window, partial query block */
+    check_attention(4, 4, 80, 70, 0, 0, 20, 50);     /* image span */
+    check_attention(8, 4, 256, 33, 150, 0, 0, 0);    /* causal after a prefix, 2 key blocks */
 }
 
 /* Sum |w||x| per output (the matmul tolerance's scale) for rows of type at w. */
@@ -625,6 +629,7 @@ static int teardown_backends(void **state) {
 }
 
 int main(void) {
+    setenv("UE_VK_MMC_MIN", "0", 1); /* the matrix-unit kernel for every test size */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
         cmocka_unit_test(test_rms_norm),          cmocka_unit_test(test_rope),

@@ -487,6 +487,7 @@ static ue_status pick_device(vk_backend *vk, int index, ue_error *err) {
                        vk->props.deviceName, sg.subgroupSize);
     vk->subgroup_size = sg.subgroupSize;
     vk->no_mvf = getenv("UE_VK_NO_MVF") != NULL; /* kernel comparisons: the old mat-vec */
+    vk->mmc_min_weights = vk_mmc_min_weights();
     if (vk->props.limits.maxComputeWorkGroupSize[0] < 256 ||
         vk->props.limits.maxComputeWorkGroupInvocations < 256 ||
         vk->props.limits.maxComputeSharedMemorySize < 16384 + 512)

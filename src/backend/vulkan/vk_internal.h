@@ -58,6 +58,7 @@ typedef enum vk_pipe_id {
     VK_PIPE_ADD_RMS_NORM,
     VK_PIPE_QK_NORM_ROPE,
     VK_PIPE_ATTENTION_DEC,
+    VK_PIPE_ATTENTION_QB,
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -143,6 +144,7 @@ typedef struct vk_backend {
     uint32_t subgroup_size;
     int no_mvf;
     int coopmat;                       /* mul_mmc.comp pipelines in use */
+    int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
     uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
@@ -221,6 +223,7 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a);
 void vk_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
 void vk_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
 void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+int64_t vk_mmc_min_weights(void);
 /* Helpers shared with vk_fused.c */
 size_t vk_tensor_bytes(const ue_tensor *t);
 vk_range vk_range_of(const ue_tensor *t);

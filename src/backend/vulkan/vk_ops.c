@@ -12,8 +12,14 @@
 enum {
     MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
+    MMC_TILE_M = 64,     /* BM, BN of mul_mmc.comp */
+    MMC_TILE_N = 128,
+    /* mul_mmc for matrices of at least this many weights (measured on an H100: the 270M
+     * model's 640-wide matrices ran faster on the tiled kernel, the 4B's on mul_mmc) */
+    MMC_MIN_WEIGHTS = 1 << 21, /* UE_VK_MMC_MIN overrides it (tests: 0) */
     ATT_BLOCK = 128,     /* keys per block in attention.comp */
     ATT_SPLIT_KEYS = 64, /* keys per workgroup when split: short serial chains */
+    ATT_QB = 8,          /* queries per workgroup of attention_qb.comp */
     ATT_MAX_SPLIT = 64,
     MAX_GRID_X = 65535,
 };
@@ -174,6 +180,11 @@ int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, co
     return 1;
 }
 
+int64_t vk_mmc_min_weights(void) {
+    const char *e = getenv("UE_VK_MMC_MIN");
+    return e ? atoll(e) : MMC_MIN_WEIGHTS;
+}
+
 /* Records mul_mmc.comp (prefill on the matrix units) for piece w; 0 when the device,
  * type or layouts do not allow it (then the caller uses mul_mm). */
 static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x,
@@ -181,6 +192,7 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     int t = vk_wtype_index(w->type);
     int64_t K = w->ne[0];
     if (!vk->coopmat || t < 0 || !vk->pipes[VK_PIPE_MUL_MMC + t] || K % 32 ||
+        K * w->ne[1] < vk->mmc_min_weights ||
         (x->offset - bx->base) % 16 || x->ne[0] % 4 || out->offset % 4)
         return 0;
     struct {
@@ -193,8 +205,8 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     vk_range rd[2] = {{0}, range_of(x)};
     if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     vk_range wr = range_of(out);
-    vk_dispatch(vk, VK_PIPE_MUL_MMC + t, sets, &pc, sizeof pc, ceil_div(w->ne[1], MM_TILE),
-                ceil_div(x->ne[1], MM_TILE), 1, rd, 2, &wr, 1);
+    vk_dispatch(vk, VK_PIPE_MUL_MMC + t, sets, &pc, sizeof pc, ceil_div(w->ne[1], MMC_TILE_M),
+                ceil_div(x->ne[1], MMC_TILE_N), 1, rd, 2, &wr, 1);
     return 1;
 }
 
@@ -366,12 +378,12 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
         uint32_t n_head, n_head_kv, head_dim;
         int32_t pos0, window, bidir_begin, bidir_end;
         float scale;
-        uint32_t n_split;
+        uint32_t n_split, n_tok;
     } pc = {off4(vk, &a->q, &bq, "q"), (uint32_t)a->q.ne[0], off4(vk, &a->k_cache, &bk, "k cache"),
             off4(vk, &a->v_cache, &bv, "v cache"), (uint32_t)a->k_cache.ne[0],
             off4(vk, &a->out, &bo, "attention output"), (uint32_t)a->out.ne[0], (uint32_t)a->n_head,
             (uint32_t)a->n_head_kv, (uint32_t)D, (int32_t)a->pos0, a->window,
-            (int32_t)a->bidir_begin, (int32_t)a->bidir_end, a->scale, n_split};
+            (int32_t)a->bidir_begin, (int32_t)a->bidir_end, a->scale, n_split, (uint32_t)n_tok};
     vk_range rd[3] = {range_of(&a->q), kr, vr};
     /* Decode-sized batches: head dims across subgroup lanes (attention_dec.comp), where
      * D splits into 16-byte pieces per lane and the merge fits its shared memory. */
@@ -384,6 +396,13 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
     if (n_split == 1) {
         VkDescriptorSet bufs[4] = {bq.set, bk.set, bv.set, bo.set};
         vk_range wr = range_of(&a->out);
+        /* Prefill: blocks of queries share each key and value row (attention_qb.comp). */
+        if (pipe == VK_PIPE_ATTENTION && n_tok >= 2 && D % 4 == 0 && pc.k_off % 4 == 0 &&
+            pc.kv_stride % 4 == 0) {
+            vk_dispatch(vk, VK_PIPE_ATTENTION_QB, bufs, &pc, sizeof pc, ceil_div(n_tok, ATT_QB),
+                        (uint32_t)a->n_head, 1, rd, 3, &wr, 1);
+            return;
+        }
         vk_dispatch(vk, pipe, bufs, &pc, sizeof pc, 1, (uint32_t)a->n_head, (uint32_t)n_tok, rd,
                     3, &wr, 1);
         return;

@@ -16,7 +16,8 @@ static const char *wtype_suffix[VK_N_WTYPES] = {"f32",  "f16",  "bf16", "q4_0", 
 static const char *pipe_shader(int id, char *buf, size_t cap) {
     static const char *fixed[] = {"rms_norm",   "rope",         "add",         "gelu_mul",
                                   "copy_f32",   "copy_f16",     "attention",   "attn_merge",
-                                  "add_rms_norm", "qk_norm_rope", "attention_dec"};
+                                  "add_rms_norm", "qk_norm_rope", "attention_dec",
+                                  "attention_qb"};
     static const char *families[] = {"mul_mv", "mul_mm", "get_rows", "mul_mvf", "repack",
                                      "mul_mvg", "mul_mmc"};
     if (id < VK_PIPE_MUL_MV) return fixed[id];

@@ -9,6 +9,7 @@ VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg,$(foreach t,$(VK_TY
           $(foreach t,$(VK_REPACK_TYPES),$(BUILD)/spv/repack_$(t).spv) \
           $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
                                     add_rms_norm.spv qk_norm_rope.spv attention_dec.spv \
+                                    attention_qb.spv \
                                     add.spv gelu_mul.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
 
