@@ -133,9 +133,16 @@ void main() {
             if (d >= D) break;
             float a[QB];
             for (uint qi = 0u; qi < QB; qi++) a[qi] = acc[qi][i] * corr[qi];
-            uint vr = p.v_off + uint(kb) * p.kv_stride + kvh * D + d;
-            for (int jj = 0; jj < nb; jj++) {
-                float v = vf[vr + uint(jj) * p.kv_stride];
+            uint vr = p.v_off + uint(kb) * p.kv_stride + kvh * D + d, st = p.kv_stride;
+            int jj = 0;
+            for (; jj + 8 <= nb; jj += 8) { // eight value loads issued together
+                float v[8];
+                for (uint u = 0u; u < 8u; u++) v[u] = vf[vr + (uint(jj) + u) * st];
+                for (uint u = 0u; u < 8u; u++)
+                    for (uint qi = 0u; qi < QB; qi++) a[qi] += p_sh[qi * WG + uint(jj) + u] * v[u];
+            }
+            for (; jj < nb; jj++) {
+                float v = vf[vr + uint(jj) * st];
                 for (uint qi = 0u; qi < QB; qi++) a[qi] += p_sh[qi * WG + uint(jj)] * v;
             }
             for (uint qi = 0u; qi < QB; qi++) acc[qi][i] = a[qi];

@@ -1,12 +1,12 @@
 #version 450
 // Matrix-matrix product for prefill on the matrix units (VK_KHR_cooperative_matrix):
-// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 256 computes a 64 x 128 tile (weight
-// rows x tokens); each of its eight subgroups a 32 x 32 part as 2 x 2 matrices of
+// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 128 computes a 64 x 64 tile (weight
+// rows x tokens); each of its four subgroups a 32 x 32 quarter as 2 x 2 matrices of
 // 16 x 16 f32 accumulators. Per 32-wide k slice, weights are dequantized (16 values per
-// invocation of the first half, one block field load each: include/mv_items.glsl layouts,
-// repacked planes where the type needs them) and activations converted (16 per
-// invocation), both to f16 in shared memory. Results leave through a 16 x 16 staging
-// area per subgroup. Needs subgroups of 32 (host checks) and K a multiple of 32.
+// invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
+// where the type needs them) and activations converted, both to f16 in shared memory.
+// Results leave through a 16 x 16 staging area per subgroup. Needs subgroups of 32 (host
+// checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -14,19 +14,19 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 
-layout(local_size_x = 256) in;
+layout(local_size_x = 128) in;
 
 #include "include/mv_items.glsl"
 
 layout(set = 2, binding = 0) buffer OB { float of[]; };
 
 #define BM 64u
-#define BN 128u
+#define BN 64u
 #define BK 32u
 #define LDS 40u // shared row stride in halves (80 bytes: 16-byte aligned, staggered banks)
 shared float16_t ws[BM * LDS];
 shared float16_t xs[BN * LDS];
-shared float cs[8u * 256u]; // per subgroup: one 16 x 16 result on its way out
+shared float cs[4u * 256u]; // per subgroup: one 16 x 16 result on its way out
 
 // 16 consecutive weights of row `row` from element k (k % 16 == 0) into ws row m.
 void deq16(uint row, uint k, uint m) {
@@ -113,24 +113,23 @@ void deq16(uint row, uint k, uint m) {
 }
 
 void main() {
-    uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+    uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
     uint row_base = gl_WorkGroupID.x * BM, tok_base = gl_WorkGroupID.y * BN;
     uint sm = (sg & 1u) * 32u, sn = (sg >> 1) * 32u;
     coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator> acc[2][2];
     for (uint i = 0u; i < 2u; i++)
         for (uint j = 0u; j < 2u; j++)
             acc[i][j] = coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(0.0);
-    // loader roles: weight row (tid < 128) and token tid / 2, 16 of the 32 k values each
-    uint lr = (tid & 127u) >> 1, lk = (tid & 1u) * 16u;
+    // loader roles: row / token tid / 2, 16 of the 32 k values
+    uint lr = tid >> 1, lk = (tid & 1u) * 16u;
     uint wrow = min(row_base + lr, p.N - 1u);   // rows past N: any valid row, not stored
-    uint lt = tid >> 1;
-    uint xtok = min(tok_base + lt, p.n_tok - 1u);
+    uint xtok = min(tok_base + lr, p.n_tok - 1u);
     uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
-        if (tid < 128u) deq16(wrow, k0 + lk, lr);
+        deq16(wrow, k0 + lk, lr);
         for (uint i = 0u; i < 4u; i++) {
             vec4 xv = mx4[xrow + ((k0 + lk) >> 2) + i];
-            uint o = lt * LDS + lk + 4u * i;
+            uint o = lr * LDS + lk + 4u * i;
             xs[o] = float16_t(xv.x);
             xs[o + 1u] = float16_t(xv.y);
             xs[o + 2u] = float16_t(xv.z);
@@ -152,7 +151,9 @@ void main() {
         barrier();
     }
     // Each 16 x 16 result: to this subgroup's staging area (token-major), then every lane
-    // writes 8 of its values (16 consecutive rows of a token per half-subgroup).
+    // writes 8 of its values (16 consecutive rows of a token per half-subgroup). Small
+    // staging leaves room for more workgroups per multiprocessor.
+    uint lane = gl_SubgroupInvocationID;
     for (uint i = 0u; i < 2u; i++)
         for (uint j = 0u; j < 2u; j++) {
             coopMatStore(acc[i][j], cs, sg * 256u, 16u, gl_CooperativeMatrixLayoutColumnMajor);
