@@ -70,7 +70,11 @@ INLINE float leg16_dot(int kind, int64_t n, const uint8_t *w, const uint8_t *x) 
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + mins;
 }
 
-/* Q4_K / Q5_K: sub-block s of superblock B is activation block 8B + s. */
+/* Lane i of v, broadcast to every lane. */
+INLINE __m512 lane_ps(__m512 v, int i) { return _mm512_permutexvar_ps(_mm512_set1_epi32(i), v); }
+
+/* Q4_K / Q5_K: sub-block s of superblock B is activation block 8B + s. The eight scales
+ * d * sc[s] * dx[s] of a superblock are formed as one vector, then broadcast per lane. */
 INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x) {
     const size_t bs = five ? 176 : 144;
     const int16_t *xq = cpu_act16_qs(x);
@@ -81,19 +85,20 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
         const uint8_t *blk = w + B * bs;
         uint64_t sc, mn;
         k4_scales(blk + 4, &sc, &mn);
-        float d = h2f(blk);
+        __m256 dx = _mm256_loadu_ps(xd + 8 * B);
         __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(blk + 2)),
                                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))));
         macc = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(xs + 8 * B), macc);
-        uint8_t scb[8];
-        memcpy(scb, &sc, 8);
+        __m256 sv = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(blk)), dx),
+                                  _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
+        __m512 sv16 = _mm512_zextps256_ps512(sv);
         for (int j = 0; j < 4; j++) {
             int a = k4_sub_a(j), b = a + 2;
             __m512i v = k45_unpack(five, blk, j);
             __m512i sa = dot32(widen(v, 0, 0, 0), xq + 256 * B + 32 * a);
             __m512i sb = dot32(widen(v, 1, 0, 0), xq + 256 * B + 32 * b);
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), _mm512_set1_ps(d * scb[a] * xd[8 * B + a]), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), _mm512_set1_ps(d * scb[b] * xd[8 * B + b]), acc1);
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), lane_ps(sv16, a), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), lane_ps(sv16, b), acc1);
         }
     }
     __m128 m = _mm_add_ps(_mm256_castps256_ps128(macc), _mm256_extractf128_ps(macc, 1));
@@ -103,22 +108,27 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
 }
 
 /* Q6_K: half h of register j = elements 64j + 32h .. (activation block 8B + 2j + h), scale
- * groups 4j + 2h and 4j + 2h + 1 in its 16 int32 lanes (8 each). */
+ * groups 4j + 2h and 4j + 2h + 1 in its 16 int32 lanes (8 each). The sixteen scales
+ * d * sc[g] * dx[g / 2] are one vector; each half takes two of them by a permute. */
 INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
     const int16_t *xq = cpu_act16_qs(x);
     const float *xd = cpu_act16_d(x, n);
+    const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i pairs = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
         const uint8_t *blk = w + B * 210;
-        const int8_t *sc = (const int8_t *)(blk + 192);
-        float d = h2f(blk + 208);
+        __m512 dx = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_loadu_ps(xd + 8 * B)));
+        __m512 sv = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(h2f(blk + 208)), dx),
+                                  _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
         for (int j = 0; j < 4; j++) {
             __m512i v = q6k_unpack(blk, j);
             __m512i s0 = dot32(widen(v, 0, 0, 32), xq + 256 * B + 64 * j);
             __m512i s1 = dot32(widen(v, 1, 0, 32), xq + 256 * B + 64 * j + 32);
-            float d0 = d * xd[8 * B + 2 * j], d1 = d * xd[8 * B + 2 * j + 1];
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), pair_ps(d0 * sc[4 * j], d0 * sc[4 * j + 1]), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), pair_ps(d1 * sc[4 * j + 2], d1 * sc[4 * j + 3]), acc1);
+            __m512i g = _mm512_add_epi32(pairs, _mm512_set1_epi32(4 * j));
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(g, sv), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1),
+                                   _mm512_permutexvar_ps(_mm512_add_epi32(g, _mm512_set1_epi32(2)), sv), acc1);
         }
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
