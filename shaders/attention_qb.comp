@@ -89,7 +89,15 @@ void main() {
             vec4 s4[QB];
             for (uint qi = 0u; qi < QB; qi++) s4[qi] = vec4(0.0);
             uint kr = kcol + uint(j) * st4;
-            for (uint d4 = 0u; d4 < D4; d4++) {
+            uint d4 = 0u;
+            for (; d4 + 16u <= D4; d4 += 16u) { // sixteen key loads in flight at a time
+                vec4 kv[16];
+                for (uint u = 0u; u < 16u; u++) kv[u] = kf4[kr + d4 + u];
+                for (uint u = 0u; u < 16u; u++)
+                    for (uint qi = 0u; qi < QB; qi++)
+                        s4[qi] += q_sh[qi * (MAXD / 4u) + d4 + u] * kv[u];
+            }
+            for (; d4 < D4; d4++) {
                 vec4 kv = kf4[kr + d4];
                 for (uint qi = 0u; qi < QB; qi++) s4[qi] += q_sh[qi * (MAXD / 4u) + d4] * kv;
             }

@@ -4,7 +4,8 @@
 // rows x tokens); each of its four subgroups a 32 x 32 quarter as 2 x 2 matrices of
 // 16 x 16 f32 accumulators. Per 32-wide k slice, weights are dequantized (16 values per
 // invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
-// where the type needs them) and activations converted, both to f16 in shared memory.
+// where the type needs them) and activations converted, both to f16 in shared memory;
+// the next slice's loads are issued before the current slice's products.
 // Results leave through a 16 x 16 staging area per subgroup. Needs subgroups of 32 (host
 // checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
@@ -28,58 +29,97 @@ shared float16_t ws[BM * LDS];
 shared float16_t xs[BN * LDS];
 shared float cs[4u * 256u]; // per subgroup: one 16 x 16 result on its way out
 
-// 16 consecutive weights of row `row` from element k (k % 16 == 0) into ws row m.
-void deq16(uint row, uint k, uint m) {
-    float v[16];
+// 16 consecutive weights of row `row` from element k (k % 16 == 0): fetch() issues the
+// block-field loads (one k slice ahead, so they overlap the products of the current one),
+// store16() dequantizes into ws row m.
+struct Raw {
+    uvec4 a, b, c;
+    uint s;
+};
+
+Raw fetch(uint row, uint k) {
+    Raw r;
+    r.b = uvec4(0u);
+    r.c = uvec4(0u);
+    r.s = 0u;
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
     uint bb = p.w_off + row * p.row_bytes + (k / 256u) * BB, e0 = k % 256u;
     uint sb = e0 / 32u, l0 = e0 % 32u;
-    uvec4 h = ld128(0u, bb);
-    uvec4 q = ld128(0u, bb + QSO + 32u * (sb >> 1) + l0);
+    r.a = ld128(0u, bb);
+    r.b = ld128(0u, bb + QSO + 32u * (sb >> 1) + l0);
 #if defined(TYPE_Q5_K)
-    uvec4 qh = ld128(0u, bb + 16u + l0);
+    r.c = ld128(0u, bb + 16u + l0);
 #endif
+#elif defined(TYPE_Q6_K)
+    uint L = row * (p.K / 256u) + k / 256u, e0 = k % 256u;
+    uint h = e0 / 128u, r0 = e0 % 128u;
+    r.a = ld128(0u, p.w_off + L * 128u + 64u * h + (r0 & 63u));
+    r.b = ld128(0u, p.pl1 + L * 64u + 32u * h + (r0 & 31u));
+    r.s = ld32(0u, p.pl2 + L * 16u + ((e0 / 16u) & ~3u));
+    r.c.x = ld16(0u, p.pl3 + 2u * L);
+#elif defined(TYPE_Q8_0)
+    uint L = row * (p.K / 32u) + k / 32u;
+    r.a = ld128(0u, p.w_off + L * 32u + (k % 32u));
+    r.c.x = ld16(0u, p.pl1 + 2u * L);
+#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+    uint L = row * (p.K / 32u) + k / 32u;
+    r.a = ld128(0u, p.w_off + L * 16u);
+#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+    r.s = ld32(0u, p.pl2 + 4u * L);
+#endif
+#if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
+    r.c.x = ld32(0u, p.pl1 + 4u * L);
+#else
+    r.c.x = ld16(0u, p.pl1 + 2u * L);
+#endif
+#elif defined(TYPE_F16)
+    uint b = p.w_off + row * p.row_bytes + 2u * k;
+    r.a = ld128(0u, b);
+    r.b = ld128(0u, b + 16u);
+#else
+#error "mul_mmc: type not supported"
+#endif
+    return r;
+}
+
+void store16(Raw r, uint k, uint m) {
+    float v[16];
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+    uint e0 = k % 256u, sb = e0 / 32u;
     float sc, mn;
-    scale_min_k(h, sb, sc, mn);
-    vec2 dm = unpackHalf2x16(h.x);
+    scale_min_k(r.a, sb, sc, mn);
+    vec2 dm = unpackHalf2x16(r.a.x);
     float dl = dm.x * sc, ml = dm.y * mn;
     uint sh = 4u * (sb & 1u);
     for (uint i = 0u; i < 16u; i++) {
-        uint qq = (q[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
+        uint qq = (r.b[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
 #if defined(TYPE_Q5_K)
-        qq |= ((qh[i >> 2] >> (8u * (i & 3u) + sb)) & 1u) << 4;
+        qq |= ((r.c[i >> 2] >> (8u * (i & 3u) + sb)) & 1u) << 4;
 #endif
         v[i] = dl * float(qq) - ml;
     }
 #elif defined(TYPE_Q6_K)
-    uint L = row * (p.K / 256u) + k / 256u, e0 = k % 256u;
-    uint h = e0 / 128u, r0 = e0 % 128u;
-    uvec4 ql = ld128(0u, p.w_off + L * 128u + 64u * h + (r0 & 63u));
-    uvec4 qh = ld128(0u, p.pl1 + L * 64u + 32u * h + (r0 & 31u));
-    uint scw = ld32(0u, p.pl2 + L * 16u + ((e0 / 16u) & ~3u));
-    float sc = float(int(scw << (24u - 8u * ((e0 / 16u) & 3u))) >> 24);
-    float d = unpackHalf2x16(ld16(0u, p.pl3 + 2u * L)).x * sc;
+    uint e0 = k % 256u, r0 = e0 % 128u;
+    float sc = float(int(r.s << (24u - 8u * ((e0 / 16u) & 3u))) >> 24);
+    float d = unpackHalf2x16(r.c.x).x * sc;
     uint ls = 4u * (r0 >> 6), hs = 2u * (r0 >> 5);
     for (uint i = 0u; i < 16u; i++) {
         uint sh8 = 8u * (i & 3u);
-        uint lo = (ql[i >> 2] >> (sh8 + ls)) & 15u, hi = (qh[i >> 2] >> (sh8 + hs)) & 3u;
+        uint lo = (r.a[i >> 2] >> (sh8 + ls)) & 15u, hi = (r.b[i >> 2] >> (sh8 + hs)) & 3u;
         v[i] = d * float(int(lo | (hi << 4)) - 32);
     }
 #elif defined(TYPE_Q8_0)
-    uint L = row * (p.K / 32u) + k / 32u;
-    uvec4 q = ld128(0u, p.w_off + L * 32u + (k % 32u));
-    float d = unpackHalf2x16(ld16(0u, p.pl1 + 2u * L)).x;
-    for (uint i = 0u; i < 16u; i++) v[i] = d * float(int(q[i >> 2] << (24u - 8u * (i & 3u))) >> 24);
+    float d = unpackHalf2x16(r.c.x).x;
+    for (uint i = 0u; i < 16u; i++) v[i] = d * float(int(r.a[i >> 2] << (24u - 8u * (i & 3u))) >> 24);
 #elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    uint L = row * (p.K / 32u) + k / 32u, e0 = k % 32u;
-    uvec4 q = ld128(0u, p.w_off + L * 16u);
+    uint e0 = k % 32u;
 #if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    uint qh = ld32(0u, p.pl2 + 4u * L) >> e0;
+    uint qh = r.s >> e0;
 #endif
 #if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
-    vec2 dm = unpackHalf2x16(ld32(0u, p.pl1 + 4u * L));
+    vec2 dm = unpackHalf2x16(r.c.x);
 #else
-    vec2 dm = vec2(unpackHalf2x16(ld16(0u, p.pl1 + 2u * L)).x, 0.0);
+    vec2 dm = vec2(unpackHalf2x16(r.c.x).x, 0.0);
 #endif
 #if defined(TYPE_Q4_0)
     const float off = 8.0;
@@ -90,24 +130,20 @@ void deq16(uint row, uint k, uint m) {
 #endif
     uint sh = e0 / 4u; // 0 (low nibbles) or 4 (high)
     for (uint i = 0u; i < 16u; i++) {
-        uint qq = (q[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
+        uint qq = (r.a[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
 #if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
         qq |= ((qh >> i) & 1u) << 4;
 #endif
         v[i] = dm.x * (float(qq) - off) + dm.y;
     }
 #elif defined(TYPE_F16)
-    uint b = p.w_off + row * p.row_bytes + 2u * k;
-    uvec4 a = ld128(0u, b), c = ld128(0u, b + 16u);
     for (uint i = 0u; i < 4u; i++) {
-        vec2 lo = unpackHalf2x16(a[i]), hi = unpackHalf2x16(c[i]);
+        vec2 lo = unpackHalf2x16(r.a[i]), hi = unpackHalf2x16(r.b[i]);
         v[2u * i] = lo.x;
         v[2u * i + 1u] = lo.y;
         v[8u + 2u * i] = hi.x;
         v[8u + 2u * i + 1u] = hi.y;
     }
-#else
-#error "mul_mmc: type not supported"
 #endif
     for (uint i = 0u; i < 16u; i++) ws[m * LDS + (k % BK) + i] = float16_t(v[i]);
 }
@@ -125,17 +161,23 @@ void main() {
     uint wrow = min(row_base + lr, p.N - 1u);   // rows past N: any valid row, not stored
     uint xtok = min(tok_base + lr, p.n_tok - 1u);
     uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
+    Raw raw = fetch(wrow, lk);
+    vec4 xv[4];
+    for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
-        deq16(wrow, k0 + lk, lr);
+        store16(raw, k0 + lk, lr);
         for (uint i = 0u; i < 4u; i++) {
-            vec4 xv = mx4[xrow + ((k0 + lk) >> 2) + i];
             uint o = lr * LDS + lk + 4u * i;
-            xs[o] = float16_t(xv.x);
-            xs[o + 1u] = float16_t(xv.y);
-            xs[o + 2u] = float16_t(xv.z);
-            xs[o + 3u] = float16_t(xv.w);
+            xs[o] = float16_t(xv[i].x);
+            xs[o + 1u] = float16_t(xv[i].y);
+            xs[o + 2u] = float16_t(xv[i].z);
+            xs[o + 3u] = float16_t(xv[i].w);
         }
         barrier();
+        if (k0 + BK < p.K) { // the next slice's loads, in flight during the products (uniform)
+            raw = fetch(wrow, k0 + BK + lk);
+            for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
+        }
         for (uint kk = 0u; kk < BK; kk += 16u) {
             coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA> a[2];
             coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB> b[2];

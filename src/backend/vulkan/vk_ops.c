@@ -15,9 +15,10 @@ enum {
     MMC_TILE_M = 64,     /* BM, BN of mul_mmc.comp (measured on an H100: 64 x 128 tiles of
                           * 256 invocations ran 1.7x slower) */
     MMC_TILE_N = 64,
-    /* mul_mmc for matrices of at least this many weights (measured on an H100: the 270M
-     * model's 640-wide matrices ran faster on the tiled kernel, the 4B's on mul_mmc) */
-    MMC_MIN_WEIGHTS = 1 << 21, /* UE_VK_MMC_MIN overrides it (tests: 0) */
+    /* mul_mmc for matrices of at least this many weights; UE_VK_MMC_MIN overrides it
+     * (measured on an H100: with per-subgroup output staging every size of the 270M and
+     * 4B models ran faster on mul_mmc than on the tiled kernel) */
+    MMC_MIN_WEIGHTS = 0,
     ATT_BLOCK = 128,     /* keys per block in attention.comp */
     ATT_SPLIT_KEYS = 64, /* keys per workgroup when split: short serial chains */
     ATT_QB = 8,          /* queries per workgroup of attention_qb.comp */
