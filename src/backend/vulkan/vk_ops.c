@@ -400,7 +400,7 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
         vk_range wr = range_of(&a->out);
         /* Prefill: blocks of queries share each key and value row (attention_qb.comp). */
         if (pipe == VK_PIPE_ATTENTION && n_tok >= 2 && D % 4 == 0 && pc.k_off % 4 == 0 &&
-            pc.kv_stride % 4 == 0) {
+            pc.kv_stride % 4 == 0 && !getenv("UE_VK_NO_ATTQB")) {
             vk_dispatch(vk, VK_PIPE_ATTENTION_QB, bufs, &pc, sizeof pc, ceil_div(n_tok, ATT_QB),
                         (uint32_t)a->n_head, 1, rd, 3, &wr, 1);
             return;
