@@ -12,6 +12,9 @@
 
 #include "backend/cpu/kernels_avx2.h"
 
+/* The eight sub-blocks of a superblock unroll, so each one's unpacking is fixed code. */
+#define UNROLL8 _Pragma("GCC unroll 8")
+
 void cpu_avx2_quant_q16_32(const float *x, void *dst, int64_t n) {
     int16_t *qs = dst;
     float *d = (float *)(qs + n), *xs = d + n / 32;
@@ -93,6 +96,7 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
         __m256 dmn = _mm256_mul_ps(_mm256_set1_ps(h2f(blk + 2)),
                                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))));
         macc = _mm256_fmadd_ps(dmn, _mm256_loadu_ps(xs + 8 * B), macc);
+        UNROLL8
         for (int k = 0; k < 8; k++) {
             __m256i s = dot32(k45_unpack(five, blk, k), 0, 0, xq + 256 * B + 32 * k);
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * sc[k] * xd[8 * B + k]), acc);
@@ -111,6 +115,7 @@ INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
         const uint8_t *blk = w + B * 210;
         const int8_t *sc = (const int8_t *)(blk + 192);
         float d = h2f(blk + 208);
+        UNROLL8
         for (int j = 0; j < 8; j++) {
             __m256i v = q6k_unpack(blk, j);
             const int16_t *xj = xq + 256 * B + 32 * j;

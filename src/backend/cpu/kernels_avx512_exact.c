@@ -92,6 +92,7 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
         __m256 sv = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(blk)), dx),
                                   _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
         __m512 sv16 = _mm512_zextps256_ps512(sv);
+        UNROLL
         for (int j = 0; j < 4; j++) {
             int a = k4_sub_a(j), b = a + 2;
             __m512i v = k45_unpack(five, blk, j);
@@ -121,6 +122,7 @@ INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
         __m512 dx = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_loadu_ps(xd + 8 * B)));
         __m512 sv = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(h2f(blk + 208)), dx),
                                   _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        UNROLL
         for (int j = 0; j < 4; j++) {
             __m512i v = q6k_unpack(blk, j);
             __m512i s0 = dot32(widen(v, 0, 0, 32), xq + 256 * B + 64 * j);
@@ -201,6 +203,7 @@ INLINE void k45_deq(int five, const uint8_t *w, float *dst, int64_t n) {
         memcpy(mnb, &mn, 8);
         float d = h2f(blk), dmin = h2f(blk + 2);
         float *out = dst + 256 * B;
+        UNROLL
         for (int j = 0; j < 4; j++) {
             __m512i v = k45_unpack(five, blk, j);
             for (int h = 0; h < 2; h++) {
@@ -219,6 +222,7 @@ static void q6k_deq(const uint8_t *w, float *dst, int64_t n) {
         const uint8_t *blk = w + B * 210;
         const int8_t *sc = (const int8_t *)(blk + 192);
         float d = h2f(blk + 208);
+        UNROLL
         for (int j = 0; j < 4; j++) {
             __m512i v = q6k_unpack(blk, j);
             for (int i = 0; i < 4; i++) {
