@@ -9,7 +9,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
 #define WG 128u
-#define QB 8u
+layout(constant_id = 0) const uint QB = 4u; // queries per workgroup (vk_pipelines.c)
 #define MAXD 512u
 #define NEG_INF (-1.0 / 0.0)
 layout(local_size_x = 128) in;

@@ -6,8 +6,7 @@
 // invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
 // where the type needs them) and activations converted, both to f16 in shared memory;
 // the next slice's loads are issued before the current slice's products.
-// Results leave through a 16 x 16 staging area per subgroup. Needs subgroups of 32 (host
-// checks) and K a multiple of 32.
+// Needs subgroups of 32 (host checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
@@ -27,7 +26,13 @@ layout(set = 2, binding = 0) buffer OB { float of[]; };
 #define LDS 40u // shared row stride in halves (80 bytes: 16-byte aligned, staggered banks)
 shared float16_t ws[BM * LDS];
 shared float16_t xs[BN * LDS];
-shared float cs[4u * 256u]; // per subgroup: one 16 x 16 result on its way out
+// Output path (specialization constants, vk_pipelines.c): EPI 0: the whole tile through
+// shared memory (CS = 4096 floats), stored 64 rows at a time; EPI 1: a 16 x 16 staging
+// area per subgroup (CS = 1024), less shared memory. PF 1: loads one k slice ahead.
+layout(constant_id = 0) const uint EPI = 0u;
+layout(constant_id = 1) const uint CS = 4096u;
+layout(constant_id = 2) const uint PF = 1u;
+shared float cs[CS];
 
 // 16 consecutive weights of row `row` from element k (k % 16 == 0): fetch() issues the
 // block-field loads (one k slice ahead, so they overlap the products of the current one),
@@ -174,7 +179,7 @@ void main() {
             xs[o + 3u] = float16_t(xv[i].w);
         }
         barrier();
-        if (k0 + BK < p.K) { // the next slice's loads, in flight during the products (uniform)
+        if (PF == 1u && k0 + BK < p.K) { // next slice's loads, in flight during the products
             raw = fetch(wrow, k0 + BK + lk);
             for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
         }
@@ -191,6 +196,22 @@ void main() {
                 for (uint j = 0u; j < 2u; j++) acc[i][j] = coopMatMulAdd(a[i], b[j], acc[i][j]);
         }
         barrier();
+        if (PF == 0u && k0 + BK < p.K) {
+            raw = fetch(wrow, k0 + BK + lk);
+            for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
+        }
+    }
+    if (EPI == 0u) {
+        for (uint i = 0u; i < 2u; i++)
+            for (uint j = 0u; j < 2u; j++)
+                coopMatStore(acc[i][j], cs, (sn + 16u * j) * BM + sm + 16u * i, BM,
+                             gl_CooperativeMatrixLayoutColumnMajor);
+        barrier();
+        for (uint e = tid; e < BM * BN; e += 128u) {
+            uint row = row_base + e % BM, tok = tok_base + e / BM;
+            if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[e];
+        }
+        return;
     }
     // Each 16 x 16 result: to this subgroup's staging area (token-major), then every lane
     // writes 8 of its values (16 consecutive rows of a token per half-subgroup). Small

@@ -630,6 +630,7 @@ static int teardown_backends(void **state) {
 
 int main(void) {
     setenv("UE_VK_MMC_MIN", "0", 1); /* the matrix-unit kernel for every test size */
+    if (!getenv("UE_VK_ATTQB")) setenv("UE_VK_ATTQB", "4", 1); /* query blocks tested too */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
         cmocka_unit_test(test_rms_norm),          cmocka_unit_test(test_rope),

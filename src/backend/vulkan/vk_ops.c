@@ -21,7 +21,6 @@ enum {
     MMC_MIN_WEIGHTS = 0,
     ATT_BLOCK = 128,     /* keys per block in attention.comp */
     ATT_SPLIT_KEYS = 64, /* keys per workgroup when split: short serial chains */
-    ATT_QB = 8,          /* queries per workgroup of attention_qb.comp */
     ATT_MAX_SPLIT = 64,
     MAX_GRID_X = 65535,
 };
@@ -399,9 +398,9 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
         VkDescriptorSet bufs[4] = {bq.set, bk.set, bv.set, bo.set};
         vk_range wr = range_of(&a->out);
         /* Prefill: blocks of queries share each key and value row (attention_qb.comp). */
-        if (pipe == VK_PIPE_ATTENTION && n_tok >= 2 && D % 4 == 0 && pc.k_off % 4 == 0 &&
-            pc.kv_stride % 4 == 0 && !getenv("UE_VK_NO_ATTQB")) {
-            vk_dispatch(vk, VK_PIPE_ATTENTION_QB, bufs, &pc, sizeof pc, ceil_div(n_tok, ATT_QB),
+        if (pipe == VK_PIPE_ATTENTION && vk->att_qb && n_tok >= 2 && D % 4 == 0 &&
+            pc.k_off % 4 == 0 && pc.kv_stride % 4 == 0) {
+            vk_dispatch(vk, VK_PIPE_ATTENTION_QB, bufs, &pc, sizeof pc, ceil_div(n_tok, vk->att_qb),
                         (uint32_t)a->n_head, 1, rd, 3, &wr, 1);
             return;
         }

@@ -68,6 +68,21 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                             "vkCreatePipelineLayout", err);
     if (st != UE_OK) return st;
     mvf_sizes(vk);
+    /* mul_mmc.comp output path and prefetch, attention_qb.comp queries per workgroup;
+     * UE_VK_MMC="epi,pf" and UE_VK_ATTQB=n (0: per-query kernel) override them */
+    unsigned e0, e1;
+    const char *env_mmc = getenv("UE_VK_MMC"), *env_qb = getenv("UE_VK_ATTQB");
+    vk->mmc_epi = 0, vk->mmc_pf = 0;
+    if (env_mmc && sscanf(env_mmc, "%u,%u", &e0, &e1) == 2 && e0 <= 1 && e1 <= 1)
+        vk->mmc_epi = e0, vk->mmc_pf = e1;
+    vk->att_qb = 0;
+    if (env_qb && atoi(env_qb) >= 0 && atoi(env_qb) <= 8) vk->att_qb = (uint32_t)atoi(env_qb);
+    uint32_t mmc_vals[3] = {vk->mmc_epi, vk->mmc_epi ? 1024u : 4096u, vk->mmc_pf};
+    VkSpecializationMapEntry mmc_entries[3] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}};
+    VkSpecializationInfo mmc_spec = {3, mmc_entries, sizeof mmc_vals, mmc_vals};
+    uint32_t qb_val = vk->att_qb ? vk->att_qb : 4;
+    VkSpecializationMapEntry qb_entry = {0, 0, 4};
+    VkSpecializationInfo qb_spec = {1, &qb_entry, sizeof qb_val, &qb_val};
     uint32_t spec[5] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw, vk->mvf_lanes, vk->mvf_unroll};
     VkSpecializationMapEntry entries[5] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}, {4, 16, 4}};
     VkSpecializationInfo mvf_spec = {5, entries, sizeof spec, spec};
@@ -105,7 +120,9 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                           (id >= VK_PIPE_MUL_MVF && id < VK_PIPE_REPACK) ||
                                   (id >= VK_PIPE_MUL_MVG && id < VK_PIPE_MUL_MMC)
                               ? &mvf_spec
-                              : NULL},
+                          : id >= VK_PIPE_MUL_MMC        ? &mmc_spec
+                          : id == VK_PIPE_ATTENTION_QB   ? &qb_spec
+                                                         : NULL},
             .layout = vk->pipe_layout};
         r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL, &vk->pipes[id]);
         f->vkDestroyShaderModule(vk->dev, mod, NULL);
