@@ -23,9 +23,9 @@ layout(set = 2, binding = 0) buffer OB { float of[]; };
 #define BM 64u
 #define BN 64u
 #define BK 32u
-#define LDS 40u // shared row stride in halves (80 bytes: 16-byte aligned, staggered banks)
-shared float16_t ws[BM * LDS];
-shared float16_t xs[BN * LDS];
+#define LDS 10u // shared row stride in f16vec4 (80 bytes: 16-byte aligned, staggered banks)
+shared f16vec4 ws[BM * LDS]; // 8-byte stores; matrix loads count in f16vec4 units
+shared f16vec4 xs[BN * LDS];
 // Output path (specialization constants, vk_pipelines.c): EPI 0: the whole tile through
 // shared memory (CS = 4096 floats), stored 64 rows at a time; EPI 1: a 16 x 16 staging
 // area per subgroup (CS = 1024), less shared memory. PF 1: loads one k slice ahead.
@@ -150,7 +150,8 @@ void store16(Raw r, uint k, uint m) {
         v[8u + 2u * i + 1u] = hi.y;
     }
 #endif
-    for (uint i = 0u; i < 16u; i++) ws[m * LDS + (k % BK) + i] = float16_t(v[i]);
+    for (uint i = 0u; i < 4u; i++)
+        ws[m * LDS + (k % BK) / 4u + i] = f16vec4(v[4u * i], v[4u * i + 1u], v[4u * i + 2u], v[4u * i + 3u]);
 }
 
 void main() {
@@ -171,13 +172,7 @@ void main() {
     for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
         store16(raw, k0 + lk, lr);
-        for (uint i = 0u; i < 4u; i++) {
-            uint o = lr * LDS + lk + 4u * i;
-            xs[o] = float16_t(xv[i].x);
-            xs[o + 1u] = float16_t(xv[i].y);
-            xs[o + 2u] = float16_t(xv[i].z);
-            xs[o + 3u] = float16_t(xv[i].w);
-        }
+        for (uint i = 0u; i < 4u; i++) xs[lr * LDS + lk / 4u + i] = f16vec4(xv[i]);
         barrier();
         if (PF == 1u && k0 + BK < p.K) { // next slice's loads, in flight during the products
             raw = fetch(wrow, k0 + BK + lk);
@@ -187,10 +182,10 @@ void main() {
             coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA> a[2];
             coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseB> b[2];
             for (uint i = 0u; i < 2u; i++)
-                coopMatLoad(a[i], ws, (sm + 16u * i) * LDS + kk, LDS,
+                coopMatLoad(a[i], ws, (sm + 16u * i) * LDS + kk / 4u, LDS,
                             gl_CooperativeMatrixLayoutRowMajor);
             for (uint j = 0u; j < 2u; j++)
-                coopMatLoad(b[j], xs, (sn + 16u * j) * LDS + kk, LDS,
+                coopMatLoad(b[j], xs, (sn + 16u * j) * LDS + kk / 4u, LDS,
                             gl_CooperativeMatrixLayoutColumnMajor);
             for (uint i = 0u; i < 2u; i++)
                 for (uint j = 0u; j < 2u; j++) acc[i][j] = coopMatMulAdd(a[i], b[j], acc[i][j]);
