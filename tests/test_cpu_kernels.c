@@ -188,10 +188,10 @@ static void test_matmul_every_isa(void **state) {
                 if (k->act != CPU_ACT_F32) assert_non_null(k->deq);
                 int64_t bs = ue_type_get(type)->block_size;
                 /* odd block counts (a lone last 32-block), rows longer than a prefill column
-                 * block (1024: 1120 = 1024 + 96, 2048 = 2 x 1024) */
+                 * block (2048: 2080 = 2048 + 32, 2304 = 2048 + 256) */
                 int64_t sizes[3] = {bs == 256 ? 256 : bs == 32 ? 96 : 17,
                                     bs == 256 ? 768 : bs == 32 ? 160 : 100,
-                                    bs == 256 ? 2048 : bs == 32 ? 1120 : 640};
+                                    bs == 256 ? 2304 : bs == 32 ? 2080 : 640};
                 for (int si = 0; si < 3; si++)
                     for (int ri = 0; ri < 4; ri++)
                         for (int64_t tok = 1; tok <= 17; tok += (si == 2 ? 8 : 1))

@@ -17,9 +17,9 @@
 enum {
     TILE_ROWS = 8,
     CHUNK_BYTES = 32 * 1024,          /* int8 mode: weights of one chunk, about an L1 */
-    PREFILL_CHUNK_BYTES = 128 * 1024, /* dequantized f32 rows of one chunk, in L2 */
+    PREFILL_CHUNK_BYTES = 512 * 1024, /* dequantized f32 rows of one chunk: half an L2 */
     PREFILL_TOKENS = 8,               /* batches from this size dequantize to f32 */
-    PREFILL_KBLOCK = 1024,            /* longest row piece dequantized at once */
+    PREFILL_KBLOCK = 2048,            /* longest row piece dequantized at once */
     PREFILL_MAX_ROWS = 64,            /* rows of one prefill chunk at most */
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
