@@ -1,7 +1,7 @@
 #version 450
 // Matrix-matrix product for prefill on the matrix units (VK_KHR_cooperative_matrix):
-// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 128 computes a 64 x 64 tile (weight
-// rows x tokens); each of its four subgroups a 32 x 32 quarter as 2 x 2 matrices of
+// out[t][r] = sum_k w[r][k] x[t][k]. A workgroup of 2 BN computes a 64 x BN tile (weight
+// rows x tokens, BN 64 or 128); each of its subgroups a 32 x 32 part as 2 x 2 matrices of
 // 16 x 16 f32 accumulators. Per 32-wide k slice, weights are dequantized (16 values per
 // invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
 // where the type needs them) and activations converted, both to f16 in shared memory;
@@ -14,24 +14,24 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 
-layout(local_size_x = 128) in;
+layout(local_size_x_id = 3) in; // 2 * BN invocations
 
 #include "include/mv_items.glsl"
 
 layout(set = 2, binding = 0) buffer OB { float of[]; };
 
 #define BM 64u
-#define BN 64u
 #define BK 32u
 #define LDS 10u // shared row stride in f16vec4 (80 bytes: 16-byte aligned, staggered banks)
 shared f16vec4 ws[BM * LDS]; // 8-byte stores; matrix loads count in f16vec4 units
-shared f16vec4 xs[BN * LDS];
 // Output path (specialization constants, vk_pipelines.c): EPI 0: the whole tile through
 // shared memory (CS = 4096 floats), stored 64 rows at a time; EPI 1: a 16 x 16 staging
 // area per subgroup (CS = 1024), less shared memory. PF 1: loads one k slice ahead.
 layout(constant_id = 0) const uint EPI = 0u;
 layout(constant_id = 1) const uint CS = 4096u;
 layout(constant_id = 2) const uint PF = 1u;
+layout(constant_id = 4) const uint BN = 64u; // tokens per tile: 64 or 128 (4 or 8 subgroups)
+shared f16vec4 xs[BN * LDS];
 shared float cs[CS];
 
 // 16 consecutive weights of row `row` from element k (k % 16 == 0): fetch() issues the
@@ -162,20 +162,23 @@ void main() {
     for (uint i = 0u; i < 2u; i++)
         for (uint j = 0u; j < 2u; j++)
             acc[i][j] = coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>(0.0);
-    // loader roles: row / token tid / 2, 16 of the 32 k values
-    uint lr = tid >> 1, lk = (tid & 1u) * 16u;
-    uint wrow = min(row_base + lr, p.N - 1u);   // rows past N: any valid row, not stored
+    // loader roles: weight row tid / 2 (first 128 invocations) and token tid / 2, 16 of
+    // the 32 k values each
+    uint lr = tid >> 1, lk = (tid & 1u) * 16u, WG = 2u * BN;
+    bool wl = tid < 2u * BM; // uniform per subgroup
+    uint wrow = min(row_base + (lr & (BM - 1u)), p.N - 1u); // rows past N: any valid row, not stored
     uint xtok = min(tok_base + lr, p.n_tok - 1u);
     uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
-    Raw raw = fetch(wrow, lk);
+    Raw raw;
+    if (wl) raw = fetch(wrow, lk);
     vec4 xv[4];
     for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
-        store16(raw, k0 + lk, lr);
+        if (wl) store16(raw, k0 + lk, lr);
         for (uint i = 0u; i < 4u; i++) xs[lr * LDS + lk / 4u + i] = f16vec4(xv[i]);
         barrier();
         if (PF == 1u && k0 + BK < p.K) { // next slice's loads, in flight during the products
-            raw = fetch(wrow, k0 + BK + lk);
+            if (wl) raw = fetch(wrow, k0 + BK + lk);
             for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
         }
         for (uint kk = 0u; kk < BK; kk += 16u) {
@@ -192,7 +195,7 @@ void main() {
         }
         barrier();
         if (PF == 0u && k0 + BK < p.K) {
-            raw = fetch(wrow, k0 + BK + lk);
+            if (wl) raw = fetch(wrow, k0 + BK + lk);
             for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
         }
     }
@@ -202,7 +205,7 @@ void main() {
                 coopMatStore(acc[i][j], cs, (sn + 16u * j) * BM + sm + 16u * i, BM,
                              gl_CooperativeMatrixLayoutColumnMajor);
         barrier();
-        for (uint e = tid; e < BM * BN; e += 128u) {
+        for (uint e = tid; e < BM * BN; e += WG) {
             uint row = row_base + e % BM, tok = tok_base + e / BM;
             if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[e];
         }

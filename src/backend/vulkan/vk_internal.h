@@ -145,7 +145,7 @@ typedef struct vk_backend {
     int no_mvf;
     int coopmat;                       /* mul_mmc.comp pipelines in use */
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
-    uint32_t mmc_epi, mmc_pf;          /* mul_mmc.comp variant (vk_pipelines.c) */
+    uint32_t mmc_epi, mmc_pf, mmc_bn;  /* mul_mmc.comp variant (vk_pipelines.c) */
     uint32_t att_qb;                   /* queries per attention_qb workgroup; 0: not used */
     uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */

@@ -12,9 +12,7 @@
 enum {
     MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
-    MMC_TILE_M = 64,     /* BM, BN of mul_mmc.comp (measured on an H100: 64 x 128 tiles of
-                          * 256 invocations ran 1.7x slower) */
-    MMC_TILE_N = 64,
+    MMC_TILE_M = 64,     /* BM of mul_mmc.comp (BN: vk->mmc_bn) */
     /* mul_mmc for matrices of at least this many weights; UE_VK_MMC_MIN overrides it
      * (measured on an H100: with per-subgroup output staging every size of the 270M and
      * 4B models ran faster on mul_mmc than on the tiled kernel) */
@@ -207,7 +205,7 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     vk_range wr = range_of(out);
     vk_dispatch(vk, VK_PIPE_MUL_MMC + t, sets, &pc, sizeof pc, ceil_div(w->ne[1], MMC_TILE_M),
-                ceil_div(x->ne[1], MMC_TILE_N), 1, rd, 2, &wr, 1);
+                ceil_div(x->ne[1], vk->mmc_bn), 1, rd, 2, &wr, 1);
     return 1;
 }
 

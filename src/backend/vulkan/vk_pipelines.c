@@ -70,18 +70,21 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     mvf_sizes(vk);
     /* mul_mmc.comp output path and prefetch, attention_qb.comp queries per workgroup;
      * UE_VK_MMC="epi,pf" and UE_VK_ATTQB=n (0: per-query kernel) override them */
-    unsigned e0, e1;
+    unsigned e0, e1, e2;
     const char *env_mmc = getenv("UE_VK_MMC"), *env_qb = getenv("UE_VK_ATTQB");
     /* measured on an H100 (pp512): whole-tile output with prefetch fastest for the 270M
      * and 4B models; query blocks of 4 beat 2, 8 and the per-query kernel */
-    vk->mmc_epi = 0, vk->mmc_pf = 1;
-    if (env_mmc && sscanf(env_mmc, "%u,%u", &e0, &e1) == 2 && e0 <= 1 && e1 <= 1)
-        vk->mmc_epi = e0, vk->mmc_pf = e1;
+    vk->mmc_epi = 0, vk->mmc_pf = 1, vk->mmc_bn = 64;
+    if (env_mmc && sscanf(env_mmc, "%u,%u,%u", &e0, &e1, &e2) == 3 && e0 <= 1 && e1 <= 1 &&
+        (e2 == 64 || e2 == 128))
+        vk->mmc_epi = e0, vk->mmc_pf = e1, vk->mmc_bn = e2;
     vk->att_qb = 4;
     if (env_qb && atoi(env_qb) >= 0 && atoi(env_qb) <= 8) vk->att_qb = (uint32_t)atoi(env_qb);
-    uint32_t mmc_vals[3] = {vk->mmc_epi, vk->mmc_epi ? 1024u : 4096u, vk->mmc_pf};
-    VkSpecializationMapEntry mmc_entries[3] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}};
-    VkSpecializationInfo mmc_spec = {3, mmc_entries, sizeof mmc_vals, mmc_vals};
+    uint32_t mmc_wg = 2 * vk->mmc_bn;
+    uint32_t mmc_vals[5] = {vk->mmc_epi, vk->mmc_epi ? mmc_wg / 32 * 256 : 64 * vk->mmc_bn,
+                            vk->mmc_pf, mmc_wg, vk->mmc_bn};
+    VkSpecializationMapEntry mmc_entries[5] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}, {4, 16, 4}};
+    VkSpecializationInfo mmc_spec = {5, mmc_entries, sizeof mmc_vals, mmc_vals};
     uint32_t qb_val = vk->att_qb ? vk->att_qb : 4;
     VkSpecializationMapEntry qb_entry = {0, 0, 4};
     VkSpecializationInfo qb_spec = {1, &qb_entry, sizeof qb_val, &qb_val};
