@@ -66,7 +66,8 @@ typedef enum vk_pipe_id {
     VK_PIPE_REPACK = VK_PIPE_MUL_MVF + VK_N_WTYPES,   /* + type index; only repacked types */
     VK_PIPE_MUL_MVG = VK_PIPE_REPACK + VK_N_WTYPES,   /* fused gate/up mat-vec, + type index */
     VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* mat-mat on matrix units, + type index */
-    VK_PIPE_COUNT = VK_PIPE_MUL_MMC + VK_N_WTYPES
+    VK_PIPE_MUL_MMCW = VK_PIPE_MUL_MMC + VK_N_WTYPES, /* the same, 128-token tiles */
+    VK_PIPE_COUNT = VK_PIPE_MUL_MMCW + VK_N_WTYPES
 } vk_pipe_id;
 
 /* A buffer larger than the device's storage-buffer range is seen through windows:
