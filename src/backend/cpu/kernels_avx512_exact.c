@@ -124,9 +124,10 @@ INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
                                   _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
         UNROLL
         for (int j = 0; j < 4; j++) {
-            __m512i v = q6k_unpack(blk, j);
-            __m512i s0 = dot32(widen(v, 0, 0, 32), xq + 256 * B + 64 * j);
-            __m512i s1 = dot32(widen(v, 1, 0, 32), xq + 256 * B + 64 * j + 32);
+            /* q - 32 fits a signed byte: subtract once, then widen with sign */
+            __m512i v = _mm512_sub_epi8(q6k_unpack(blk, j), _mm512_set1_epi8(32));
+            __m512i s0 = dot32(widen(v, 0, 1, 0), xq + 256 * B + 64 * j);
+            __m512i s1 = dot32(widen(v, 1, 1, 0), xq + 256 * B + 64 * j + 32);
             __m512i g = _mm512_add_epi32(pairs, _mm512_set1_epi32(4 * j));
             acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(g, sv), acc0);
             acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1),
