@@ -87,6 +87,13 @@ Raw fetch(uint row, uint k) {
     return r;
 }
 
+// Conversions off the quarter-rate path: small ints to float by exponent bits (as
+// mv_items.glsl), floats to f16 in pairs.
+float qf(uint q, float off) { return uintBitsToFloat(q | MAGIC) - (MAGICF + off); }
+f16vec4 h4(vec4 v) {
+    return f16vec4(unpackFloat2x16(packHalf2x16(v.xy)), unpackFloat2x16(packHalf2x16(v.zw)));
+}
+
 void store16(Raw r, uint k, uint m) {
     float v[16];
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
@@ -101,7 +108,7 @@ void store16(Raw r, uint k, uint m) {
 #if defined(TYPE_Q5_K)
         qq |= ((r.c[i >> 2] >> (8u * (i & 3u) + sb)) & 1u) << 4;
 #endif
-        v[i] = dl * float(qq) - ml;
+        v[i] = dl * qf(qq, 0.0) - ml;
     }
 #elif defined(TYPE_Q6_K)
     uint e0 = k % 256u, r0 = e0 % 128u;
@@ -111,11 +118,11 @@ void store16(Raw r, uint k, uint m) {
     for (uint i = 0u; i < 16u; i++) {
         uint sh8 = 8u * (i & 3u);
         uint lo = (r.a[i >> 2] >> (sh8 + ls)) & 15u, hi = (r.b[i >> 2] >> (sh8 + hs)) & 3u;
-        v[i] = d * float(int(lo | (hi << 4)) - 32);
+        v[i] = d * qf(lo | (hi << 4), 32.0);
     }
 #elif defined(TYPE_Q8_0)
     float d = unpackHalf2x16(r.c.x).x;
-    for (uint i = 0u; i < 16u; i++) v[i] = d * float(int(r.a[i >> 2] << (24u - 8u * (i & 3u))) >> 24);
+    for (uint i = 0u; i < 16u; i++) v[i] = d * qf(((r.a[i >> 2] >> (8u * (i & 3u))) & 0xFFu) ^ 0x80u, 128.0);
 #elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
     uint e0 = k % 32u;
 #if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
@@ -139,19 +146,18 @@ void store16(Raw r, uint k, uint m) {
 #if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
         qq |= ((qh >> i) & 1u) << 4;
 #endif
-        v[i] = dm.x * (float(qq) - off) + dm.y;
+        v[i] = dm.x * qf(qq, off) + dm.y;
     }
 #elif defined(TYPE_F16)
-    for (uint i = 0u; i < 4u; i++) {
-        vec2 lo = unpackHalf2x16(r.a[i]), hi = unpackHalf2x16(r.b[i]);
-        v[2u * i] = lo.x;
-        v[2u * i + 1u] = lo.y;
-        v[8u + 2u * i] = hi.x;
-        v[8u + 2u * i + 1u] = hi.y;
-    }
+    uint o = m * LDS + (k % BK) / 4u; // already f16: copied
+    ws[o] = f16vec4(unpackFloat2x16(r.a.x), unpackFloat2x16(r.a.y));
+    ws[o + 1u] = f16vec4(unpackFloat2x16(r.a.z), unpackFloat2x16(r.a.w));
+    ws[o + 2u] = f16vec4(unpackFloat2x16(r.b.x), unpackFloat2x16(r.b.y));
+    ws[o + 3u] = f16vec4(unpackFloat2x16(r.b.z), unpackFloat2x16(r.b.w));
+    return;
 #endif
     for (uint i = 0u; i < 4u; i++)
-        ws[m * LDS + (k % BK) / 4u + i] = f16vec4(v[4u * i], v[4u * i + 1u], v[4u * i + 2u], v[4u * i + 3u]);
+        ws[m * LDS + (k % BK) / 4u + i] = h4(vec4(v[4u * i], v[4u * i + 1u], v[4u * i + 2u], v[4u * i + 3u]));
 }
 
 void main() {
@@ -175,7 +181,7 @@ void main() {
     for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
         if (wl) store16(raw, k0 + lk, lr);
-        for (uint i = 0u; i < 4u; i++) xs[lr * LDS + lk / 4u + i] = f16vec4(xv[i]);
+        for (uint i = 0u; i < 4u; i++) xs[lr * LDS + lk / 4u + i] = h4(xv[i]);
         barrier();
         if (PF == 1u && k0 + BK < p.K) { // next slice's loads, in flight during the products
             if (wl) raw = fetch(wrow, k0 + BK + lk);
