@@ -14,7 +14,6 @@ enum {
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
     MMC_TILE_M = 64,     /* BM of mul_mmc.comp (BN: vk->mmc_bn) */
     MMC_WIDE_WEIGHTS = 1 << 21, /* 4B's smallest matrix has 2.6M weights, 270M's largest 1.3M */
-    MMC_WIDE_GROUPS = 256,      /* about two workgroups per multiprocessor of an H100 */
     /* mul_mmc for matrices of at least this many weights; UE_VK_MMC_MIN overrides it
      * (measured on an H100: with per-subgroup output staging every size of the 270M and
      * 4B models ran faster on mul_mmc than on the tiled kernel) */
@@ -207,12 +206,10 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     vk_range wr = range_of(out);
     /* 128-token tiles for large matrices of long batches (UE_VK_MMC fixes one width) */
-    /* 128-token tiles where they still leave MMC_WIDE_GROUPS workgroups (fewer, longer
-     * tiles starve the GPU on small matrices); UE_VK_MMCW=weights: by matrix size alone */
-    int64_t wide_groups = (int64_t)ceil_div(w->ne[1], MMC_TILE_M) * ceil_div(x->ne[1], 128);
-    int by_size = getenv("UE_VK_MMCW") != NULL;
+    /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
+     * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups) */
     int wide = !getenv("UE_VK_MMC") && x->ne[1] >= 256 && vk->pipes[VK_PIPE_MUL_MMCW + t] &&
-               (by_size ? K * w->ne[1] >= MMC_WIDE_WEIGHTS : wide_groups >= MMC_WIDE_GROUPS);
+               K * w->ne[1] >= MMC_WIDE_WEIGHTS;
     vk_dispatch(vk, (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t, sets, &pc, sizeof pc,
                 ceil_div(w->ne[1], MMC_TILE_M), ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn), 1, rd,
                 2, &wr, 1);
