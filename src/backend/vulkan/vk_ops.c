@@ -18,7 +18,6 @@ enum {
      * (measured on an H100: with per-subgroup output staging every size of the 270M and
      * 4B models ran faster on mul_mmc than on the tiled kernel) */
     MMC_MIN_WEIGHTS = 0,
-    ATT_BLOCK = 128,     /* keys per block in attention.comp */
     ATT_SPLIT_KEYS = 64, /* keys per workgroup when split: short serial chains */
     ATT_MAX_SPLIT = 64,
     MAX_GRID_X = 65535,
