@@ -15,11 +15,13 @@ static const char *prompts[] = {
 };
 
 /* Bounds on max |logit difference| vs the fp32 reference (logits range about -30..+40).
- * cpu-ref differs only by fp32 summation order (observed ~1e-3 on 1,633 tokens). The fast
- * kernels round activations to 8 bits before the integer dot products, as llama.cpp
- * does: observed differences stay under 0.5 at every position. */
-#define TOL_REFERENCE 0.01
-#define TOL_FAST 1.0
+ * cpu-ref differs only by fp32 summation order. The default fast kernels keep activations
+ * at 16 bits for decode and dequantize weights to f32 for prefill, so they stay as close:
+ * observed max 0.0007 (long prompt), < 0.0002 elsewhere, on 2026-11-26 at e094a34. The
+ * bound leaves room for other ISAs' summation orders; llama.cpp-style 8-bit activations
+ * (UE_CPU_MATMUL=int8) move logits by up to ~1.6 and are not what this test accepts. */
+#define TOL_REFERENCE 0.005
+#define TOL_FAST 0.005
 
 static void check_prompt(ue_engine *e, const char *name, const char *device, double tol,
                          int greedy) {

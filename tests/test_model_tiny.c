@@ -14,13 +14,14 @@ typedef struct tiny_case {
 } tiny_case;
 
 /* cpu-ref computes in fp32 with double-accumulated dots: differences are fp32 rounding
- * (~1e-5 observed). The fast kernels quantize activations to 8 bits for integer dot
- * products, which moves logits by up to a few 1e-2 on these models. */
+ * (~6e-6 observed). The fast kernels quantize decode activations to 16 bits (blocks of 32)
+ * for integer dot products: observed 8.3e-4 token by token on the Q8_0 model, 7e-6 in
+ * batches (f32 tiles). */
 static const tiny_case cases[] = {
     {"tiny_f32", "cpu-ref", 2e-4},
-    {"tiny_f32", "cpu", 5e-2},
+    {"tiny_f32", "cpu", 5e-3},
     {"tiny_q8_0", "cpu-ref", 2e-4},
-    {"tiny_q8_0", "cpu", 5e-2},
+    {"tiny_q8_0", "cpu", 5e-3},
 };
 
 static void run_case(const tiny_case *c) {
