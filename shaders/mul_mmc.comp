@@ -4,8 +4,9 @@
 // rows x tokens, BN 64 or 128); each of its subgroups a 32 x 32 part as 2 x 2 matrices of
 // 16 x 16 f32 accumulators. Per 32-wide k slice, weights are dequantized (16 values per
 // invocation, one block field load each: include/mv_items.glsl layouts, repacked planes
-// where the type needs them) and activations converted, both to f16 in shared memory;
-// the next slice's loads are issued before the current slice's products.
+// where the type needs them: include/mmc_load.glsl) and activations converted, both to
+// f16 in shared memory; the next slice's loads are issued before the current slice's
+// products.
 // Needs subgroups of 32 (host checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
@@ -31,134 +32,11 @@ layout(constant_id = 0) const uint EPI = 0u;
 layout(constant_id = 1) const uint CS = 4096u;
 layout(constant_id = 2) const uint PF = 1u;
 layout(constant_id = 4) const uint BN = 64u; // tokens per tile: 64 or 128 (4 or 8 subgroups)
+layout(constant_id = 5) const uint HDQ = 0u;  // include/mmc_load.glsl
 shared f16vec4 xs[BN * LDS];
 shared float cs[CS];
 
-// 16 consecutive weights of row `row` from element k (k % 16 == 0): fetch() issues the
-// block-field loads (one k slice ahead, so they overlap the products of the current one),
-// store16() dequantizes into ws row m.
-struct Raw {
-    uvec4 a, b, c;
-    uint s;
-};
-
-Raw fetch(uint row, uint k) {
-    Raw r;
-    r.b = uvec4(0u);
-    r.c = uvec4(0u);
-    r.s = 0u;
-#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
-    uint bb = p.w_off + row * p.row_bytes + (k / 256u) * BB, e0 = k % 256u;
-    uint sb = e0 / 32u, l0 = e0 % 32u;
-    r.a = ld128(0u, bb);
-    r.b = ld128(0u, bb + QSO + 32u * (sb >> 1) + l0);
-#if defined(TYPE_Q5_K)
-    r.c = ld128(0u, bb + 16u + l0);
-#endif
-#elif defined(TYPE_Q6_K)
-    uint L = row * (p.K / 256u) + k / 256u, e0 = k % 256u;
-    uint h = e0 / 128u, r0 = e0 % 128u;
-    r.a = ld128(0u, p.w_off + L * 128u + 64u * h + (r0 & 63u));
-    r.b = ld128(0u, p.pl1 + L * 64u + 32u * h + (r0 & 31u));
-    r.s = ld32(0u, p.pl2 + L * 16u + ((e0 / 16u) & ~3u));
-    r.c.x = ld16(0u, p.pl3 + 2u * L);
-#elif defined(TYPE_Q8_0)
-    uint L = row * (p.K / 32u) + k / 32u;
-    r.a = ld128(0u, p.w_off + L * 32u + (k % 32u));
-    r.c.x = ld16(0u, p.pl1 + 2u * L);
-#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    uint L = row * (p.K / 32u) + k / 32u;
-    r.a = ld128(0u, p.w_off + L * 16u);
-#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    r.s = ld32(0u, p.pl2 + 4u * L);
-#endif
-#if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
-    r.c.x = ld32(0u, p.pl1 + 4u * L);
-#else
-    r.c.x = ld16(0u, p.pl1 + 2u * L);
-#endif
-#elif defined(TYPE_F16)
-    uint b = p.w_off + row * p.row_bytes + 2u * k;
-    r.a = ld128(0u, b);
-    r.b = ld128(0u, b + 16u);
-#else
-#error "mul_mmc: type not supported"
-#endif
-    return r;
-}
-
-// Conversions off the quarter-rate path: small ints to float by exponent bits (as
-// mv_items.glsl), floats to f16 in pairs.
-float qf(uint q, float off) { return uintBitsToFloat(q | MAGIC) - (MAGICF + off); }
-f16vec4 h4(vec4 v) {
-    return f16vec4(unpackFloat2x16(packHalf2x16(v.xy)), unpackFloat2x16(packHalf2x16(v.zw)));
-}
-
-void store16(Raw r, uint k, uint m) {
-    float v[16];
-#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
-    uint e0 = k % 256u, sb = e0 / 32u;
-    float sc, mn;
-    scale_min_k(r.a, sb, sc, mn);
-    vec2 dm = unpackHalf2x16(r.a.x);
-    float dl = dm.x * sc, ml = dm.y * mn;
-    uint sh = 4u * (sb & 1u);
-    for (uint i = 0u; i < 16u; i++) {
-        uint qq = (r.b[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
-#if defined(TYPE_Q5_K)
-        qq |= ((r.c[i >> 2] >> (8u * (i & 3u) + sb)) & 1u) << 4;
-#endif
-        v[i] = dl * qf(qq, 0.0) - ml;
-    }
-#elif defined(TYPE_Q6_K)
-    uint e0 = k % 256u, r0 = e0 % 128u;
-    float sc = float(int(r.s << (24u - 8u * ((e0 / 16u) & 3u))) >> 24);
-    float d = unpackHalf2x16(r.c.x).x * sc;
-    uint ls = 4u * (r0 >> 6), hs = 2u * (r0 >> 5);
-    for (uint i = 0u; i < 16u; i++) {
-        uint sh8 = 8u * (i & 3u);
-        uint lo = (r.a[i >> 2] >> (sh8 + ls)) & 15u, hi = (r.b[i >> 2] >> (sh8 + hs)) & 3u;
-        v[i] = d * qf(lo | (hi << 4), 32.0);
-    }
-#elif defined(TYPE_Q8_0)
-    float d = unpackHalf2x16(r.c.x).x;
-    for (uint i = 0u; i < 16u; i++) v[i] = d * qf(((r.a[i >> 2] >> (8u * (i & 3u))) & 0xFFu) ^ 0x80u, 128.0);
-#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    uint e0 = k % 32u;
-#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-    uint qh = r.s >> e0;
-#endif
-#if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
-    vec2 dm = unpackHalf2x16(r.c.x);
-#else
-    vec2 dm = vec2(unpackHalf2x16(r.c.x).x, 0.0);
-#endif
-#if defined(TYPE_Q4_0)
-    const float off = 8.0;
-#elif defined(TYPE_Q5_0)
-    const float off = 16.0;
-#else
-    const float off = 0.0;
-#endif
-    uint sh = e0 / 4u; // 0 (low nibbles) or 4 (high)
-    for (uint i = 0u; i < 16u; i++) {
-        uint qq = (r.a[i >> 2] >> (8u * (i & 3u) + sh)) & 15u;
-#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
-        qq |= ((qh >> i) & 1u) << 4;
-#endif
-        v[i] = dm.x * qf(qq, off) + dm.y;
-    }
-#elif defined(TYPE_F16)
-    uint o = m * LDS + (k % BK) / 4u; // already f16: copied
-    ws[o] = f16vec4(unpackFloat2x16(r.a.x), unpackFloat2x16(r.a.y));
-    ws[o + 1u] = f16vec4(unpackFloat2x16(r.a.z), unpackFloat2x16(r.a.w));
-    ws[o + 2u] = f16vec4(unpackFloat2x16(r.b.x), unpackFloat2x16(r.b.y));
-    ws[o + 3u] = f16vec4(unpackFloat2x16(r.b.z), unpackFloat2x16(r.b.w));
-    return;
-#endif
-    for (uint i = 0u; i < 4u; i++)
-        ws[m * LDS + (k % BK) / 4u + i] = h4(vec4(v[4u * i], v[4u * i + 1u], v[4u * i + 2u], v[4u * i + 3u]));
-}
+#include "include/mmc_load.glsl"
 
 void main() {
     uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
@@ -180,7 +58,7 @@ void main() {
     vec4 xv[4];
     for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
     for (uint k0 = 0u; k0 < p.K; k0 += BK) {
-        if (wl) store16(raw, k0 + lk, lr);
+        if (wl) store16(raw, k0 + lk, lr * LDS + lk / 4u);
         for (uint i = 0u; i < 4u; i++) xs[lr * LDS + lk / 4u + i] = h4(xv[i]);
         barrier();
         if (PF == 1u && k0 + BK < p.K) { // next slice's loads, in flight during the products

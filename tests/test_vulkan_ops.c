@@ -218,6 +218,9 @@ static void test_matmat_tiles(void **state) {
     ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q8_0, UE_TYPE_Q5_0, UE_TYPE_F16};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         check_matmul(types[i], 1280, 130, 100);
+    /* whole 128 x 128 tiles (stored straight to the output) beside partial ones */
+    check_matmul(UE_TYPE_Q4_K, 512, 272, 160);
+    check_matmul(UE_TYPE_Q6_K, 512, 272, 160);
 }
 
 /* get_rows dequantizes exactly as the CPU does; only the scale product may round. */
@@ -628,6 +631,17 @@ static int teardown_backends(void **state) {
     return 0;
 }
 
+/* Whether the default device runs the matrix-unit kernels (its description says so). */
+static int has_matrix_units(void) {
+    ue_error err = {0};
+    const char *idx = getenv("UE_VK_DEVICE");
+    ue_backend *vk = NULL;
+    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &vk, &err) != UE_OK) return 0;
+    int yes = strstr(vk->description, "matrix units") != NULL;
+    vk->ops->destroy(vk);
+    return yes;
+}
+
 int main(void) {
     setenv("UE_VK_MMC_MIN", "0", 1); /* the matrix-unit kernel for every test size */
     if (!getenv("UE_VK_ATTQB")) setenv("UE_VK_ATTQB", "4", 1); /* query blocks tested too */
@@ -647,8 +661,23 @@ int main(void) {
     const struct CMUnitTest windowed[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
     };
-    return cmocka_run_group_tests_name("vulkan ops, 64 KiB windows", windowed, setup_backends,
-                                       teardown_backends);
+    rc = cmocka_run_group_tests_name("vulkan ops, 64 KiB windows", windowed, setup_backends,
+                                     teardown_backends);
+    unsetenv("UE_VK_TEST_RANGE");
+    g_windowed = 0;
+    if (rc || !has_matrix_units()) return rc;
+    /* Matrix-unit variants: 128 x 128 tiles for every size; the f32 dequantization. */
+    const struct CMUnitTest tiles[] = {
+        cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_matmat_tiles),
+    };
+    setenv("UE_VK_MMCB", "0", 1);
+    if ((rc = cmocka_run_group_tests_name("vulkan ops, 128 x 128 tiles", tiles, setup_backends,
+                                          teardown_backends)))
+        return rc;
+    setenv("UE_VK_MMCB", "1000000000", 1);
+    setenv("UE_VK_HDQ", "0", 1);
+    return cmocka_run_group_tests_name("vulkan ops, f32 dequantization", tiles,
+                                       setup_backends, teardown_backends);
 }
 
 #else /* built without the Vulkan backend */

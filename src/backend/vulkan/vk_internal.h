@@ -67,7 +67,8 @@ typedef enum vk_pipe_id {
     VK_PIPE_MUL_MVG = VK_PIPE_REPACK + VK_N_WTYPES,   /* fused gate/up mat-vec, + type index */
     VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* mat-mat on matrix units, + type index */
     VK_PIPE_MUL_MMCW = VK_PIPE_MUL_MMC + VK_N_WTYPES, /* the same, 128-token tiles */
-    VK_PIPE_COUNT = VK_PIPE_MUL_MMCW + VK_N_WTYPES
+    VK_PIPE_MUL_MMCB = VK_PIPE_MUL_MMCW + VK_N_WTYPES, /* mul_mmcb.comp: 128 x 128 tiles */
+    VK_PIPE_COUNT = VK_PIPE_MUL_MMCB + VK_N_WTYPES
 } vk_pipe_id;
 
 /* A buffer larger than the device's storage-buffer range is seen through windows:
@@ -147,6 +148,8 @@ typedef struct vk_backend {
     int coopmat;                       /* mul_mmc.comp pipelines in use */
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
     uint32_t mmc_epi, mmc_pf, mmc_bn;  /* mul_mmc.comp variant (vk_pipelines.c) */
+    uint32_t mmc_hdq;                  /* Q4_K / Q6_K dequantized in f16 pairs (mmc_load.glsl) */
+    int64_t mmcb_min_weights, mmcb_min_tokens; /* where mul_mmcb.comp serves (vk_pipelines.c) */
     uint32_t att_qb;                   /* queries per attention_qb workgroup; 0: not used */
     uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */

@@ -13,6 +13,7 @@ enum {
     MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
     MMC_TILE_M = 64,     /* BM of mul_mmc.comp (BN: vk->mmc_bn) */
+    MMCB_TILE = 128,     /* BM = BN of mul_mmcb.comp */
     MMC_WIDE_WEIGHTS = 1 << 21, /* 4B's smallest matrix has 2.6M weights, 270M's largest 1.3M */
     /* mul_mmc for matrices of at least this many weights; UE_VK_MMC_MIN overrides it
      * (measured on an H100: with per-subgroup output staging every size of the 270M and
@@ -204,9 +205,16 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     vk_range rd[2] = {{0}, range_of(x)};
     if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     vk_range wr = range_of(out);
-    /* 128-token tiles for large matrices of long batches (UE_VK_MMC fixes one width) */
+    /* 128 x 128 tiles (mul_mmcb.comp) for large matrices (vk->mmcb_min_*) */
+    if (vk->pipes[VK_PIPE_MUL_MMCB + t] && K * w->ne[1] >= vk->mmcb_min_weights &&
+        x->ne[1] >= vk->mmcb_min_tokens) {
+        vk_dispatch(vk, VK_PIPE_MUL_MMCB + t, sets, &pc, sizeof pc, ceil_div(w->ne[1], MMCB_TILE),
+                    ceil_div(x->ne[1], MMCB_TILE), 1, rd, 2, &wr, 1);
+        return 1;
+    }
     /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
-     * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups) */
+     * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups; UE_VK_MMC
+     * fixes one width) */
     int wide = !getenv("UE_VK_MMC") && x->ne[1] >= 256 && vk->pipes[VK_PIPE_MUL_MMCW + t] &&
                K * w->ne[1] >= MMC_WIDE_WEIGHTS;
     vk_dispatch(vk, (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t, sets, &pc, sizeof pc,

@@ -46,9 +46,13 @@ GLSLANG ?= glslangValidator
 HAVE_VK_COOPMAT := $(shell $(GLSLANG) -V --target-env vulkan1.2 -S comp shaders/probe/coopmat.comp -o /dev/null >/dev/null 2>&1 && echo 1)
 VK_MMC_TYPES := f16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k
 ifeq ($(HAVE_VK_COOPMAT),1)
-  VK_SPV += $(foreach t,$(VK_MMC_TYPES),$(BUILD)/spv/mul_mmc_$(t).spv)
+  VK_SPV += $(foreach f,mul_mmc mul_mmcb,$(foreach t,$(VK_MMC_TYPES),$(BUILD)/spv/$(f)_$(t).spv))
 endif
 $(BUILD)/spv/mul_mmc_%.spv: shaders/mul_mmc.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLANG) -V --target-env vulkan1.2 -S comp -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@ \
+		> $@.log || (cat $@.log; rm -f $@; false)
+$(BUILD)/spv/mul_mmcb_%.spv: shaders/mul_mmcb.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLANG) -V --target-env vulkan1.2 -S comp -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@ \
 		> $@.log || (cat $@.log; rm -f $@; false)
