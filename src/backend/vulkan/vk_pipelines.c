@@ -82,13 +82,16 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
      * model's smaller matrices were faster with 64) */
     uint32_t mmcw_vals[6] = {vk->mmc_epi, vk->mmc_epi ? 256 / 32 * 256 : 64 * 128, vk->mmc_pf,
                              256, 128, 0};
-    /* mul_mmcb.comp (128 x 128 tiles) for matrices of 2M+ weights in batches of 128+
-     * tokens (H100, 4B pp512: 12.5k t/s against 8.1k on mul_mmc's tiles; the 270M
-     * model's matrices are all smaller); UE_VK_MMCB=n: for n+ weights in any batch.
-     * Q4_K / Q6_K dequantized in f16 pairs (4B pp512: +16%); UE_VK_HDQ=0: the f32 path */
+    /* mul_mmcb.comp (128 x 128 tiles) for matrices of 2M+ weights in batches of 256+
+     * tokens (H100, 4B: pp512 12.5k t/s against 8.1k on mul_mmc's tiles, pp384 11.0k vs
+     * 8.9k, pp256 8.5k vs 8.2k, pp192 even, pp128 2-5k vs 6.0k; the 270M model's matrices
+     * are all smaller); UE_VK_MMCB="weights[,tokens]" sets both minima
+     * (tokens 1 unless given). Q4_K / Q6_K dequantized in f16 pairs (4B pp512: +16%);
+     * UE_VK_HDQ=0: the f32 path */
     const char *env_b = getenv("UE_VK_MMCB"), *env_h = getenv("UE_VK_HDQ");
-    vk->mmcb_min_weights = env_b ? atoll(env_b) : 1 << 21;
-    vk->mmcb_min_tokens = env_b ? 1 : 128;
+    long long mw = 1 << 21, mt = 256;
+    if (env_b && sscanf(env_b, "%lld,%lld", &mw, &mt) < 2) mt = 1;
+    vk->mmcb_min_weights = mw, vk->mmcb_min_tokens = mt;
     vk->mmc_hdq = env_h ? (uint32_t)(atoi(env_h) == 1) : 1;
     vk->att_qb = 4;
     if (env_qb && atoi(env_qb) >= 0 && atoi(env_qb) <= 8) vk->att_qb = (uint32_t)atoi(env_qb);
