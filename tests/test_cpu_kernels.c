@@ -73,7 +73,8 @@ static void random_x(float *x, int64_t n) {
 }
 
 /* Bound on |fast - exact| for one (row, token): the activation quantization moves each x_i
- * by at most half a step, amax(32-block of i) / 254 (Q8_32) or / 65534 (Q16_32); weights
+ * by at most half a step, amax(32-block of i) / 254 (Q8_32) or / 65534 (Q16_32 and its
+ * hi/lo byte split Q16_HL / Q16_HLK, the same integers); weights
  * are exact integers times scales, integer sums are exact, and float rounding of the
  * scaled block sums adds a relative 1e-5 of sum |w| |x| (n <= 4096 terms, f32). The exact
  * mode's prefill (f32 throughout) has only the last term. */
@@ -106,10 +107,11 @@ static const char *isa_env(cpu_isa isa) {
 /* One matmul through the backend: n_out rows x n_tok tokens, weights at byte offset
  * w_skew from an aligned address and activations at float offset x_skew. */
 /* The activation format a matmul of n_tok tokens uses (cpu_matmul.c): int8 mode always
- * Q8_32; the exact mode Q16_32 below 8 tokens, f32 (dequantized weights) from 8. */
+ * Q8_32; the exact mode 16-bit (Q16_32 or its byte split) below 8 tokens, f32
+ * (dequantized weights) from 8. */
 static cpu_act act_used(const cpu_type_kernel *k, int int8, int64_t n_tok) {
     if (k->act == CPU_ACT_F32 || int8) return k->act;
-    return n_tok >= 8 || !k->gemv16 ? CPU_ACT_F32 : CPU_ACT_Q16_32;
+    return n_tok >= 8 || !k->gemv16 ? CPU_ACT_F32 : k->act16;
 }
 
 static void check_matmul(ue_backend *be, ue_type type, cpu_act act, int64_t n, int64_t n_out,
@@ -257,6 +259,64 @@ static void test_sets_agree_with_scalar(void **state) {
     }
 }
 
+/* The hi/lo byte split keeps the 16-bit integers exactly: 256 hi + lo of each element, in
+ * the group order of its format, is the Q16_32 integer; the block scales and sums agree;
+ * every set's split quantizer writes the scalar one's bytes. Sizes with a last group of 32. */
+static void check_split(cpu_act act, int64_t n) {
+    const cpu_kernel_set *scalar = cpu_kernels_scalar();
+    size_t ld16 = cpu_act_row_bytes(CPU_ACT_Q16_32, n), ld = cpu_act_row_bytes(act, n);
+    float *x = malloc(sizeof(float) * (size_t)n);
+    uint8_t *q16 = aligned_alloc(64, ld16), *hl = aligned_alloc(64, ld), *hl2 = aligned_alloc(64, ld);
+    random_x(x, n);
+    for (int64_t i = 0; i < n; i += 97) x[i] = 0.0f;
+    scalar->quant[CPU_ACT_Q16_32](x, q16, n);
+    memset(hl, 0xa5, ld);
+    scalar->quant[act](x, hl, n);
+    const int16_t *qs = cpu_act16_qs(q16);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t b = i / 32, g = b / 2;
+        int h = (int)(b % 2);
+        if (act == CPU_ACT_Q16_HLK) {
+            int sb = (int)(b % 8);
+            g = b / 8 * 4 + (sb / 4) * 2 + sb % 2;
+            h = (sb / 2) % 2;
+        }
+        size_t at = (size_t)(128 * g + 32 * h + i % 32);
+        assert_int_equal(256 * (int8_t)hl[at] + hl[at + 64], qs[i]);
+    }
+    if (n % 64) /* the pad of a lone last block is zero */
+        for (int i = 0; i < 32; i++) {
+            assert_int_equal(hl[cpu_hl_bytes(n) - 128 + 32 + i], 0);
+            assert_int_equal(hl[cpu_hl_bytes(n) - 64 + 32 + i], 0);
+        }
+    assert_memory_equal(cpu_hl_d(hl, n), cpu_act16_d(q16, n), sizeof(float) * (size_t)(n / 32));
+    assert_memory_equal(cpu_hl_xs(hl, n), cpu_act16_xs(q16, n), sizeof(float) * (size_t)(n / 32));
+    for (int64_t k = 0; k < n / 16; k++) {
+        int sum = 0;
+        for (int i = 0; i < 16; i++) sum += qs[16 * k + i];
+        assert_true(cpu_hl_s16(hl, n)[k] == (float)sum);
+    }
+    for (int isa = CPU_ISA_AVX2; isa < CPU_ISA_COUNT; isa++) {
+        const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
+        if (!cpu_isa_supported((cpu_isa)isa) || set == scalar || !set->quant[act]) continue;
+        memset(hl2, 0x5a, ld);
+        set->quant[act](x, hl2, n);
+        assert_memory_equal(hl, hl2, cpu_hl_bytes(n) + sizeof(float) * (size_t)(n / 32 * 2 + n / 16));
+    }
+    free(x);
+    free(q16);
+    free(hl);
+    free(hl2);
+}
+
+static void test_split_activations_exact(void **state) {
+    (void)state;
+    static const int64_t sizes[] = {32, 96, 640, 2080};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) check_split(CPU_ACT_Q16_HL, sizes[i]);
+    static const int64_t ksizes[] = {256, 768, 2560};
+    for (size_t i = 0; i < sizeof ksizes / sizeof ksizes[0]; i++) check_split(CPU_ACT_Q16_HLK, ksizes[i]);
+}
+
 /* Attention of n_tok queries at pos0.. over a cache of pos0 + n_tok rows; fast at ISA isa
  * vs the reference backend. Both are f32 throughout; the fast one sums in another order
  * and uses a polynomial exp (relative error ~2e-7), so each output, a convex combination
@@ -380,6 +440,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_isa),
         cmocka_unit_test(test_sets_agree_with_scalar),
+        cmocka_unit_test(test_split_activations_exact),
         cmocka_unit_test(test_attention_every_isa),
         cmocka_unit_test(test_gelu_every_isa),
     };

@@ -72,6 +72,8 @@ size_t cpu_act_row_bytes(cpu_act act, int64_t n) {
     switch (act) {
     case CPU_ACT_Q8_32: bytes = un + un / 32 * 4 + un / 4 * 4 + un / 32 * 4; break;
     case CPU_ACT_Q16_32: bytes = 2 * un + un / 32 * 8; break;
+    case CPU_ACT_Q16_HL:
+    case CPU_ACT_Q16_HLK: bytes = cpu_hl_bytes(n) + un / 32 * 8 + un / 16 * 4; break;
     default: bytes = un * 4; break;
     }
     /* 64 spare bytes: SIMD kernels may load a full vector past the last block */

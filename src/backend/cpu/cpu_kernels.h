@@ -29,11 +29,21 @@ typedef enum cpu_isa {
  *  Q16_32: int16 qs[n] | float d[n/32] | float xs[n/32]
  *          the same with 16-bit integers (x[i] ~ d[i/32] * qs[i], |qs| <= 32767): error
  *          ~1/256 of Q8_32's, small enough to keep every argmax of the fp32 reference.
+ *  Q16_HL, Q16_HLK: the Q16_32 integers split into bytes, q = 256 * hi + lo (hi signed,
+ *          lo unsigned), so int8 dot instructions (vpdpbusd) give exact 16-bit products:
+ *          w . q = 256 (w . hi) + (w . lo). Groups of 64 elements, 128 bytes each (int8
+ *          hi[64] | uint8 lo[64]; a last group of 32 padded with zeros), then float d[n/32] |
+ *          float xs[n/32] | float s16[n/16] (s16: integer sums over 16 elements, for Q6_K's
+ *          offset). Q16_HL: group g = elements 64g..64g+63. Q16_HLK (n a multiple of 256):
+ *          group 4B + j of superblock B = 32-blocks k4(j), k4(j) + 2 with k4 = 0, 1, 4, 5,
+ *          the order in which Q4_K / Q5_K nibbles unpack.
  *  F32:    the f32 row itself (no conversion). */
 typedef enum cpu_act {
     CPU_ACT_F32 = 0,
     CPU_ACT_Q8_32 = 1,
     CPU_ACT_Q16_32 = 2,
+    CPU_ACT_Q16_HL = 3,
+    CPU_ACT_Q16_HLK = 4,
     CPU_ACT_COUNT
 } cpu_act;
 
@@ -58,6 +68,14 @@ static inline const float *cpu_act16_xs(const void *row, int64_t n) {
     return cpu_act16_d(row, n) + n / 32;
 }
 
+/* Q16_HL / Q16_HLK: bytes of the hi/lo groups; the float arrays follow them. */
+static inline size_t cpu_hl_bytes(int64_t n) { return (size_t)(n + 63) / 64 * 128; }
+static inline const float *cpu_hl_d(const void *row, int64_t n) {
+    return (const float *)((const uint8_t *)row + cpu_hl_bytes(n));
+}
+static inline const float *cpu_hl_xs(const void *row, int64_t n) { return cpu_hl_d(row, n) + n / 32; }
+static inline const float *cpu_hl_s16(const void *row, int64_t n) { return cpu_hl_d(row, n) + n / 16; }
+
 /* Quantizes one f32 row of n elements into an activation row. */
 typedef void (*cpu_quant_fn)(const float *x, void *dst, int64_t n);
 
@@ -71,8 +89,9 @@ typedef void (*cpu_gemm_fn)(int64_t n, const void *w, size_t ldw, int nr, const 
 typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
 
 /* Per weight type. Two ways to multiply (cpu_matmul.c chooses):
- *  exact (default): decode takes gemv16 (Q16_32 activations, one row and token at a time,
- *      any nr and nt); prefill dequantizes a chunk of rows with deq and runs the F32 gemm.
+ *  exact (default): decode takes gemv16 (16-bit activations in format act16: Q16_32 or its
+ *      byte split Q16_HL / Q16_HLK; one row and token at a time, any nr and nt); prefill
+ *      dequantizes a chunk of rows with deq and runs the F32 gemm.
  *  int8 (UE_CPU_MATMUL=int8, llama.cpp's arithmetic): gemm over Q8_32 activations. */
 typedef struct cpu_type_kernel {
     cpu_gemm_fn gemm; /* NULL: not handled by this set (the portable f32 path runs) */
@@ -80,6 +99,7 @@ typedef struct cpu_type_kernel {
     int mr, nt_max;
     cpu_gemm_fn gemv16;
     cpu_deq_fn deq;
+    cpu_act act16; /* the activation format of gemv16 */
 } cpu_type_kernel;
 
 /* Attention building blocks (f32; rows of hd elements, hd a multiple of 16):
@@ -123,5 +143,7 @@ const cpu_kernel_set *cpu_kernels_neon(void);
 /* The scalar quantizers, the reference behaviour of every set's. */
 void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n);
 void cpu_quant_q16_32_scalar(const float *x, void *dst, int64_t n);
+void cpu_quant_q16_hl_scalar(const float *x, void *dst, int64_t n);
+void cpu_quant_q16_hlk_scalar(const float *x, void *dst, int64_t n);
 
 #endif

@@ -1,7 +1,8 @@
 /* CPU matrix multiplication out[t][o] = sum_i w[o][i] * x[t][i] for quantized weights.
  * Reference kernels: ue_dot_row_f32 per (token, row), straight from the type definitions.
  * Fast kernels (cpu_kernels.h): threads take chunks of rows from a shared counter.
- *  - decode (few tokens): activations quantized once per call to 16-bit blocks (Q16_32),
+ *  - decode (few tokens): activations quantized once per call to 16-bit blocks (Q16_32 or
+ *    its hi/lo byte split, the kernel set says which),
  *    each thread streams its rows once (memory-bound);
  *  - prefill: each chunk of rows is dequantized to f32 into the thread's scratch (cache-
  *    sized) and every token passes over it in F32 micro-tiles (compute-bound);
@@ -217,7 +218,7 @@ static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
     job->nt_max = k->nt_max;
     if (k->act != CPU_ACT_F32 && !cpu->int8_matmul) {
         if ((n_tok >= PREFILL_TOKENS || !k->gemv16) && k->deq) return matmul_prefill(cpu, job);
-        job->act = CPU_ACT_Q16_32;
+        job->act = k->act16;
         job->gemm = k->gemv16;
         job->nt_max = 1;
     }

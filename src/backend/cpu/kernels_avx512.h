@@ -1,5 +1,5 @@
 /* Inline helpers shared by the AVX-512 kernel files (kernels_avx512.c: int8 products and
- * attention; kernels_avx512_exact.c: int16 decode and dequantization): block unpacking of
+ * attention; kernels_avx512_exact.c: 16-bit decode and dequantization): block unpacking of
  * each weight type into 64 bytes per register. Include only after the AVX-512 target
  * pragma. Layouts: shared/docs/gemma3.md section 5. */
 #ifndef UE_BACKEND_CPU_KERNELS_AVX512_H
@@ -120,6 +120,7 @@ CPU_AVX512_EXACT(q4_k)
 CPU_AVX512_EXACT(q5_k)
 CPU_AVX512_EXACT(q6_k)
 #undef CPU_AVX512_EXACT
-void cpu_avx512_quant_q16_32(const float *x, void *dst, int64_t n);
+void cpu_avx512_quant_q16_hl(const float *x, void *dst, int64_t n);
+void cpu_avx512_quant_q16_hlk(const float *x, void *dst, int64_t n);
 
 #endif

@@ -1,5 +1,6 @@
-/* AVX-512 kernels of the exact path: decode with 16-bit activations (vpdpwssd of the
- * weights widened to int16 against Q16_32 rows, one float scale per 32-block) and row
+/* AVX-512 kernels of the exact path: decode with 16-bit activations split into hi / lo
+ * bytes (Q16_HL, Q16_HLK: two vpdpbusd per 64 weights, exact to the 16-bit integers, one
+ * float scale per 32-block; 1.4-1.6x the int16 vpdpwssd form in cache) and row
  * dequantization to f32 for prefill, which then runs the F32 tiles. Weight unpacking is
  * shared with the int8 kernels (kernels_avx512.h). */
 #if defined(__x86_64__)
@@ -12,10 +13,16 @@
 
 #include "backend/cpu/kernels_avx512.h"
 
-void cpu_avx512_quant_q16_32(const float *x, void *dst, int64_t n) {
-    int16_t *qs = dst;
-    float *d = (float *)(qs + n), *xs = d + n / 32;
+/* ---------------------------------------------------------------- hi/lo byte split */
+
+/* Q16_HL / Q16_HLK rows (cpu_kernels.h): the Q16_32 integers of each 32-block as hi / lo
+ * bytes in the group and half the weight type's unpacking order gives them. */
+INLINE void quant_hl(const float *x, void *dst, int64_t n, int k4_order) {
+    uint8_t *out = dst;
+    size_t hl = cpu_hl_bytes(n);
+    float *d = (float *)(out + hl), *xs = d + n / 32, *s16 = d + n / 16;
     const __m512 sign = _mm512_set1_ps(-0.0f);
+    if (n % 64) memset(out + hl - 128, 0, 128); /* the pad of a last group of 32 */
     for (int64_t b = 0; b < n / 32; b++) {
         __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
@@ -23,34 +30,50 @@ void cpu_avx512_quant_q16_32(const float *x, void *dst, int64_t n) {
         __m512 vid = _mm512_set1_ps(id);
         __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
         __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
-        _mm256_storeu_si256((__m256i *)(qs + 32 * b), _mm512_cvtsepi32_epi16(i0));
-        _mm256_storeu_si256((__m256i *)(qs + 32 * b + 16), _mm512_cvtsepi32_epi16(i1));
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi32_epi16(i0)),
+                                       _mm512_cvtsepi32_epi16(i1), 1);
+        int64_t g = b / 2;
+        int h = (int)(b % 2);
+        if (k4_order) {
+            int sb = (int)(b % 8);
+            g = b / 8 * 4 + (sb / 4) * 2 + sb % 2;
+            h = (sb / 2) % 2;
+        }
+        _mm256_storeu_si256((__m256i *)(out + 128 * g + 32 * h), _mm512_cvtepi16_epi8(_mm512_srai_epi16(q, 8)));
+        _mm256_storeu_si256((__m256i *)(out + 128 * g + 64 + 32 * h), _mm512_cvtepi16_epi8(q));
+        int s0 = _mm512_reduce_add_epi32(i0), s1 = _mm512_reduce_add_epi32(i1);
         d[b] = dd;
-        xs[b] = dd * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        xs[b] = dd * (float)(s0 + s1);
+        s16[2 * b] = (float)s0;
+        s16[2 * b + 1] = (float)s1;
     }
 }
 
-/* 32 weights (half h of a 64-byte register) widened to int16, minus the type's offset. */
-INLINE __m512i widen(__m512i v, int h, int is_signed, int offset) {
-    __m256i half = h ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v);
-    __m512i w = is_signed ? _mm512_cvtepi8_epi16(half) : _mm512_cvtepu8_epi16(half);
-    return offset ? _mm512_sub_epi16(w, _mm512_set1_epi16((short)offset)) : w;
+void cpu_avx512_quant_q16_hl(const float *x, void *dst, int64_t n) { quant_hl(x, dst, n, 0); }
+void cpu_avx512_quant_q16_hlk(const float *x, void *dst, int64_t n) { quant_hl(x, dst, n, 1); }
+
+/* sum of w * (256 hi + lo) per 4 elements, 16 int32 lanes: unsigned bytes w (< 128) with
+ * the signed hi bytes, then the unsigned lo bytes with w as signed bytes; exact. */
+INLINE __m512i hl_dot(__m512i w, const uint8_t *g) {
+    __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_load_si512(g));
+    return _mm512_dpbusd_epi32(_mm512_slli_epi32(s, 8), _mm512_load_si512(g + 64), w);
 }
 
-/* sum over 32 elements of w16 * x16 as 16 int32 lanes (exact: |w| <= 128, |x| <= 32767). */
-INLINE __m512i dot32(__m512i w16, const int16_t *x) {
-    return _mm512_dpwssd_epi32(_mm512_setzero_si512(), w16, _mm512_loadu_si512(x));
+/* The same for signed w (Q8_0): hi + 128 as unsigned bytes against w, minus 128 * sum w. */
+INLINE __m512i hl_dot_signed(__m512i w, const uint8_t *g) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m512i hb = _mm512_xor_si512(_mm512_load_si512(g), bias);
+    __m512i s = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), hb, w),
+                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, w));
+    return _mm512_dpbusd_epi32(_mm512_slli_epi32(s, 8), _mm512_load_si512(g + 64), w);
 }
 
-/* ---------------------------------------------------------------- legacy 32-blocks */
-
-INLINE float leg16_dot(int kind, int64_t n, const uint8_t *w, const uint8_t *x) {
+/* Legacy 32-blocks: group g = blocks 2g, 2g + 1 (a lone last block meets zero activations). */
+INLINE float leg_hl_dot(int kind, int64_t n, const uint8_t *w, const uint8_t *x) {
     const size_t bs = leg_bytes(kind);
     const int64_t nb = n / 32;
-    const int16_t *xq = cpu_act16_qs(x);
-    const float *xd = cpu_act16_d(x, n), *xs = cpu_act16_xs(x, n);
-    const int is_signed = kind == LEG_Q8_0;
-    const int offset = kind == LEG_Q4_0 ? 8 : kind == LEG_Q5_0 ? 16 : 0;
+    const float *xd = cpu_hl_d(x, n), *xs = cpu_hl_xs(x, n);
+    const float offset = kind == LEG_Q4_0 ? -8.0f : kind == LEG_Q5_0 ? -16.0f : 0.0f;
     const int has_min = kind == LEG_Q4_1 || kind == LEG_Q5_1;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     float mins = 0.0f;
@@ -58,31 +81,27 @@ INLINE float leg16_dot(int kind, int64_t n, const uint8_t *w, const uint8_t *x) 
         int lone = b + 1 == nb;
         const uint8_t *p0 = w + b * bs, *p1 = lone ? p0 : p0 + bs;
         __m512i v = leg_unpack(kind, p0, p1);
-        __m512i s0 = dot32(widen(v, 0, is_signed, offset), xq + 32 * b);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_set1_ps(h2f(p0) * xd[b]), acc0);
-        if (has_min) mins += h2f(p0 + 2) * xs[b];
-        if (!lone) {
-            __m512i s1 = dot32(widen(v, 1, is_signed, offset), xq + 32 * b + 32);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_set1_ps(h2f(p1) * xd[b + 1]), acc1);
-            if (has_min) mins += h2f(p1 + 2) * xs[b + 1];
-        }
+        __m512i s = kind == LEG_Q8_0 ? hl_dot_signed(v, x + 64 * b) : hl_dot(v, x + 64 * b);
+        float d0 = h2f(p0), d1 = lone ? 0.0f : h2f(p1);
+        __m512 sc = pair_ps(d0 * xd[b], lone ? 0.0f : d1 * xd[b + 1]);
+        if (b & 2)
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc1);
+        else
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc0);
+        if (has_min) mins += h2f(p0 + 2) * xs[b] + (lone ? 0.0f : h2f(p1 + 2) * xs[b + 1]);
+        if (offset != 0.0f) mins += offset * (d0 * xs[b] + (lone ? 0.0f : d1 * xs[b + 1]));
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + mins;
 }
 
-/* Lane i of v, broadcast to every lane. */
-INLINE __m512 lane_ps(__m512 v, int i) { return _mm512_permutexvar_ps(_mm512_set1_epi32(i), v); }
-
-/* Q4_K / Q5_K: sub-block s of superblock B is activation block 8B + s. The eight scales
- * d * sc[s] * dx[s] of a superblock are formed as one vector, then broadcast per lane. */
-INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x) {
+/* Q4_K / Q5_K over Q16_HLK rows: group 4B + j meets register j of superblock B. */
+INLINE float k45_hl_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x) {
     const size_t bs = five ? 176 : 144;
-    const int16_t *xq = cpu_act16_qs(x);
-    const float *xd = cpu_act16_d(x, n), *xs = cpu_act16_xs(x, n);
+    const float *xd = cpu_hl_d(x, n), *xs = cpu_hl_xs(x, n);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     __m256 macc = _mm256_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
-        const uint8_t *blk = w + B * bs;
+        const uint8_t *blk = w + B * bs, *xg = x + 512 * B;
         uint64_t sc, mn;
         k4_scales(blk + 4, &sc, &mn);
         __m256 dx = _mm256_loadu_ps(xd + 8 * B);
@@ -95,11 +114,12 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
         UNROLL
         for (int j = 0; j < 4; j++) {
             int a = k4_sub_a(j), b = a + 2;
-            __m512i v = k45_unpack(five, blk, j);
-            __m512i sa = dot32(widen(v, 0, 0, 0), xq + 256 * B + 32 * a);
-            __m512i sb = dot32(widen(v, 1, 0, 0), xq + 256 * B + 32 * b);
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sa), lane_ps(sv16, a), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), lane_ps(sv16, b), acc1);
+            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
+            __m512i s = hl_dot(k45_unpack(five, blk, j), xg + 128 * j);
+            if (j % 2)
+                acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sv16), acc1);
+            else
+                acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sv16), acc0);
         }
     }
     __m128 m = _mm_add_ps(_mm256_castps256_ps128(macc), _mm256_extractf128_ps(macc, 1));
@@ -108,33 +128,31 @@ INLINE float k45_16_dot(int five, int64_t n, const uint8_t *w, const uint8_t *x)
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - _mm_cvtss_f32(m);
 }
 
-/* Q6_K: half h of register j = elements 64j + 32h .. (activation block 8B + 2j + h), scale
- * groups 4j + 2h and 4j + 2h + 1 in its 16 int32 lanes (8 each). The sixteen scales
- * d * sc[g] * dx[g / 2] are one vector; each half takes two of them by a permute. */
-INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
-    const int16_t *xq = cpu_act16_qs(x);
-    const float *xd = cpu_act16_d(x, n);
+/* Q6_K over Q16_HL rows: the unsigned 6-bit values q against the activations, then the
+ * offset 32 per scale group as 32 * sum_g d sc[g] dx * s16[g]. Lane l of register j is
+ * group 4j + l / 4. */
+INLINE float q6k_hl_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
+    const float *xd = cpu_hl_d(x, n), *s16 = cpu_hl_s16(x, n);
     const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    const __m512i pairs = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    const __m512i groups = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
     for (int64_t B = 0; B < n / 256; B++) {
-        const uint8_t *blk = w + B * 210;
+        const uint8_t *blk = w + B * 210, *xg = x + 512 * B;
         __m512 dx = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_loadu_ps(xd + 8 * B)));
         __m512 sv = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(h2f(blk + 208)), dx),
                                   _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+        corr = _mm512_fmadd_ps(sv, _mm512_loadu_ps(s16 + 16 * B), corr);
         UNROLL
         for (int j = 0; j < 4; j++) {
-            /* q - 32 fits a signed byte: subtract once, then widen with sign */
-            __m512i v = _mm512_sub_epi8(q6k_unpack(blk, j), _mm512_set1_epi8(32));
-            __m512i s0 = dot32(widen(v, 0, 1, 0), xq + 256 * B + 64 * j);
-            __m512i s1 = dot32(widen(v, 1, 1, 0), xq + 256 * B + 64 * j + 32);
-            __m512i g = _mm512_add_epi32(pairs, _mm512_set1_epi32(4 * j));
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(g, sv), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1),
-                                   _mm512_permutexvar_ps(_mm512_add_epi32(g, _mm512_set1_epi32(2)), sv), acc1);
+            __m512i s = hl_dot(q6k_unpack(blk, j), xg + 128 * j);
+            __m512 f = _mm512_permutexvar_ps(_mm512_add_epi32(groups, _mm512_set1_epi32(4 * j)), sv);
+            if (j % 2)
+                acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc1);
+            else
+                acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), f, acc0);
         }
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    return _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(32.0f), corr, _mm512_add_ps(acc0, acc1)));
 }
 
 #define GEMV16(t, dot_expr)                                                                   \
@@ -148,14 +166,14 @@ INLINE float q6k_16_dot(int64_t n, const uint8_t *w, const uint8_t *x) {
             }                                                                                  \
     }
 
-GEMV16(q4_0, leg16_dot(LEG_Q4_0, n, w, x))
-GEMV16(q4_1, leg16_dot(LEG_Q4_1, n, w, x))
-GEMV16(q5_0, leg16_dot(LEG_Q5_0, n, w, x))
-GEMV16(q5_1, leg16_dot(LEG_Q5_1, n, w, x))
-GEMV16(q8_0, leg16_dot(LEG_Q8_0, n, w, x))
-GEMV16(q4_k, k45_16_dot(0, n, w, x))
-GEMV16(q5_k, k45_16_dot(1, n, w, x))
-GEMV16(q6_k, q6k_16_dot(n, w, x))
+GEMV16(q4_0, leg_hl_dot(LEG_Q4_0, n, w, x))
+GEMV16(q4_1, leg_hl_dot(LEG_Q4_1, n, w, x))
+GEMV16(q5_0, leg_hl_dot(LEG_Q5_0, n, w, x))
+GEMV16(q5_1, leg_hl_dot(LEG_Q5_1, n, w, x))
+GEMV16(q8_0, leg_hl_dot(LEG_Q8_0, n, w, x))
+GEMV16(q4_k, k45_hl_dot(0, n, w, x))
+GEMV16(q5_k, k45_hl_dot(1, n, w, x))
+GEMV16(q6_k, q6k_hl_dot(n, w, x))
 
 /* ---------------------------------------------------------------- dequantization */
 

@@ -47,6 +47,46 @@ void cpu_quant_q16_32_scalar(const float *x, void *dst, int64_t n) {
     }
 }
 
+/* The Q16_32 integers of one 32-block of 16-bit values laid out as hi/lo bytes (cpu_kernels.h):
+ * block b goes to group g, half h. */
+static void hl_split(const int16_t *q, uint8_t *dst, int64_t g, int h) {
+    for (int i = 0; i < 32; i++) {
+        dst[128 * g + 32 * h + i] = (uint8_t)(int8_t)(q[i] >> 8); /* arithmetic: floor(q / 256) */
+        dst[128 * g + 64 + 32 * h + i] = (uint8_t)(q[i] & 0xff);
+    }
+}
+
+static void quant_q16_hl(const float *x, void *dst, int64_t n, int k4_order) {
+    uint8_t *out = dst;
+    size_t hl = cpu_hl_bytes(n);
+    float *d = (float *)(out + hl), *xs = d + n / 32, *s16 = d + n / 16;
+    memset(out, 0, hl); /* the pad of a last group of 32 */
+    for (int64_t b = 0; b < n / 32; b++) {
+        _Alignas(4) int16_t q[32 + 4];
+        float qd[2];
+        cpu_quant_q16_32_scalar(x + 32 * b, q, 32); /* 32 int16 | float d | float xs */
+        memcpy(qd, q + 32, sizeof qd);
+        int64_t g = b / 2;
+        int h = (int)(b % 2);
+        if (k4_order) { /* sub-blocks (0,2) (1,3) (4,6) (5,7) of each superblock */
+            int s = (int)(b % 8);
+            g = b / 8 * 4 + (s / 4) * 2 + s % 2;
+            h = (s / 2) % 2;
+        }
+        hl_split(q, out, g, h);
+        d[b] = qd[0];
+        xs[b] = qd[1];
+        for (int k = 0; k < 2; k++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++) sum += q[16 * k + i];
+            s16[2 * b + k] = (float)sum;
+        }
+    }
+}
+
+void cpu_quant_q16_hl_scalar(const float *x, void *dst, int64_t n) { quant_q16_hl(x, dst, n, 0); }
+void cpu_quant_q16_hlk_scalar(const float *x, void *dst, int64_t n) { quant_q16_hl(x, dst, n, 1); }
+
 void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n) {
     int8_t *qs = dst;
     float *d = (float *)(qs + n);
@@ -286,19 +326,20 @@ SCALAR_DEQ(deq_q6_k, UE_TYPE_Q6_K)
 static const cpu_kernel_set k_scalar = {
     .name = "scalar",
     .isa = CPU_ISA_SCALAR,
-    .quant = {[CPU_ACT_Q8_32] = cpu_quant_q8_32_scalar, [CPU_ACT_Q16_32] = cpu_quant_q16_32_scalar},
+    .quant = {[CPU_ACT_Q8_32] = cpu_quant_q8_32_scalar, [CPU_ACT_Q16_32] = cpu_quant_q16_32_scalar,
+              [CPU_ACT_Q16_HL] = cpu_quant_q16_hl_scalar, [CPU_ACT_Q16_HLK] = cpu_quant_q16_hlk_scalar},
     .type = {
-        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_0},
-        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_1},
-        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_0},
-        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_1},
-        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q8_0},
-        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_k},
-        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_k},
-        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q6_k},
-        [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 4, NULL, NULL},
-        [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4, NULL, NULL},
-        [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4, NULL, NULL},
+        [UE_TYPE_Q4_0] = {gemm_q4_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_0, CPU_ACT_Q16_32},
+        [UE_TYPE_Q4_1] = {gemm_q4_1, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_1, CPU_ACT_Q16_32},
+        [UE_TYPE_Q5_0] = {gemm_q5_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_0, CPU_ACT_Q16_32},
+        [UE_TYPE_Q5_1] = {gemm_q5_1, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_1, CPU_ACT_Q16_32},
+        [UE_TYPE_Q8_0] = {gemm_q8_0, CPU_ACT_Q8_32, 4, 4, NULL, deq_q8_0, CPU_ACT_Q16_32},
+        [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q4_k, CPU_ACT_Q16_32},
+        [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q5_k, CPU_ACT_Q16_32},
+        [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_32, 4, 4, NULL, deq_q6_k, CPU_ACT_Q16_32},
+        [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 4, NULL, NULL, CPU_ACT_Q16_32},
+        [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4, NULL, NULL, CPU_ACT_Q16_32},
+        [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4, NULL, NULL, CPU_ACT_Q16_32},
     },
     .attn_dot = attn_dot,
     .attn_axpy = attn_axpy,
