@@ -22,8 +22,10 @@ struct ue_gemma3_state {
     ue_tensor q, attn;       /* [max_batch, n_head * head_dim] */
     ue_tensor k, v;          /* [max_batch, n_head_kv * head_dim] */
     ue_tensor gate, up;      /* [max_batch, n_ff] */
-    ue_tensor logits;        /* [LOGIT_ROWS, n_vocab] */
-    float *host_logits;      /* [LOGIT_ROWS * n_vocab] */
+    ue_buffer *logit_buf;    /* its own buffer: one row, LOGIT_ROWS once all are wanted */
+    ue_tensor logits;        /* [logit_rows, n_vocab] */
+    int logit_rows;
+    float *host_logits;      /* [LOGIT_ROWS * n_vocab], only when all logits are wanted */
     size_t bytes;
 };
 
@@ -52,8 +54,34 @@ static size_t plan_scratch(ue_gemma3_state *s, const ue_gemma3_hparams *hp) {
     s->v = place(&l, UE_TYPE_F32, kvd, b);
     s->gate = place(&l, UE_TYPE_F32, hp->n_ff, b);
     s->up = place(&l, UE_TYPE_F32, hp->n_ff, b);
-    s->logits = place(&l, UE_TYPE_F32, hp->n_vocab, LOGIT_ROWS);
     return l.used;
+}
+
+/* Makes room for `rows` rows of logits. Decoding needs one; the rows for all-logits
+ * evaluation (tests, perplexity) are allocated the first time they are asked for, so a
+ * chat session does not carry 2 x 16 MB it never uses. */
+static ue_status reserve_logit_rows(ue_gemma3_state *s, int rows, ue_error *err) {
+    if (rows <= s->logit_rows) return UE_OK;
+    const ue_gemma3 *m = s->model;
+    ue_backend *be = m->be;
+    size_t bytes = (size_t)rows * (size_t)m->hp.n_vocab * sizeof(float);
+    ue_buffer *buf = NULL;
+    ue_status st = be->ops->buffer_create(be, bytes, &buf, err);
+    if (st != UE_OK) return st;
+    if (rows > 1) {
+        float *host = realloc(s->host_logits, bytes);
+        if (!host) {
+            be->ops->buffer_destroy(be, buf);
+            return ue_fail(err, UE_ERR_NOMEM, "out of memory for %d rows of logits", rows);
+        }
+        s->host_logits = host;
+    }
+    if (s->logit_buf) be->ops->buffer_destroy(be, s->logit_buf);
+    s->logit_buf = buf;
+    s->logits = (ue_tensor){.buf = buf, .offset = 0, .type = UE_TYPE_F32,
+                            .ne = {m->hp.n_vocab, rows}};
+    s->logit_rows = rows;
+    return UE_OK;
 }
 
 ue_status ue_gemma3_state_create(const ue_gemma3 *m, int n_ctx, int max_batch,
@@ -100,14 +128,10 @@ ue_status ue_gemma3_state_create(const ue_gemma3 *m, int n_ctx, int max_batch,
     size_t scratch_bytes = plan_scratch(s, hp);
     if ((st = be->ops->buffer_create(be, scratch_bytes, &s->scratch, err)) != UE_OK) goto fail;
     ue_tensor *views[] = {&s->ids, &s->x, &s->xn, &s->o, &s->q, &s->attn,
-                          &s->k, &s->v, &s->gate, &s->up, &s->logits};
+                          &s->k, &s->v, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) views[i]->buf = s->scratch;
-    s->host_logits = malloc((size_t)LOGIT_ROWS * (size_t)hp->n_vocab * sizeof(float));
-    if (!s->host_logits) {
-        st = ue_fail(err, UE_ERR_NOMEM, "out of memory creating a session");
-        goto fail;
-    }
-    s->bytes = cache_bytes + scratch_bytes;
+    if ((st = reserve_logit_rows(s, 1, err)) != UE_OK) goto fail;
+    s->bytes = cache_bytes + scratch_bytes + (size_t)hp->n_vocab * sizeof(float);
     *out = s;
     return UE_OK;
 fail:
@@ -122,6 +146,7 @@ void ue_gemma3_state_destroy(ue_gemma3_state *s) {
     if (s->scratch) be->ops->buffer_destroy(be, s->scratch);
     free(s->k_cache);
     free(s->v_cache);
+    if (s->logit_buf) be->ops->buffer_destroy(be, s->logit_buf);
     free(s->host_logits);
     free(s);
 }
@@ -230,16 +255,16 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, con
 }
 
 /* Final norm (unless xn already holds it) and output projection of rows
- * [row0, row0 + n) into host_logits. The read waits for the ops, so it joins their
+ * [row0, row0 + n) into dst [n, n_vocab]. The read waits for the ops, so it joins their
  * submission. */
 static ue_status output_rows(const ue_gemma3 *m, ue_gemma3_state *s, int row0, int n,
-                             int normed, ue_error *err) {
+                             int normed, float *dst, ue_error *err) {
     ue_backend *be = m->be;
     ue_tensor x = ue_tensor_rows(&s->x, row0, n), xn = ue_tensor_rows(&s->xn, row0, n);
     ue_tensor logits = ue_tensor_rows(&s->logits, 0, n);
     if (!normed) be->ops->rms_norm(be, &x, &m->output_norm, m->hp.eps, &xn);
     be->ops->matmul(be, &m->output, &xn, &logits);
-    return be->ops->read(be, logits.buf, logits.offset, s->host_logits,
+    return be->ops->read(be, logits.buf, logits.offset, dst,
                          (size_t)n * (size_t)m->hp.n_vocab * sizeof(float), err);
 }
 
@@ -295,9 +320,11 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
 
     size_t vocab_bytes = (size_t)hp->n_vocab * sizeof(float);
     if (all_logits) {
+        if ((st = reserve_logit_rows(s, LOGIT_ROWS, err)) != UE_OK) return st;
         for (int r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
             int rows = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
-            if ((st = output_rows(m, s, r0, rows, f.norm_add, err)) != UE_OK) return st;
+            if ((st = output_rows(m, s, r0, rows, f.norm_add, s->host_logits, err)) != UE_OK)
+                return st;
             for (int r = 0; r < rows; r++)
                 all_logits(user, (size_t)(pos0 + r0 + r),
                            s->host_logits + (size_t)r * (size_t)hp->n_vocab, hp->n_vocab);
@@ -309,9 +336,7 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
         return UE_OK;
     }
     if (last_logits) {
-        if ((st = output_rows(m, s, n - 1, 1, f.norm_add, err)) != UE_OK) return st;
-        memcpy(last_logits, s->host_logits, vocab_bytes);
-        return UE_OK;
+        return output_rows(m, s, n - 1, 1, f.norm_add, last_logits, err);
     }
     return m->be->ops->sync(m->be, err);
 }
