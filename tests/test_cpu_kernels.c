@@ -205,6 +205,24 @@ static void test_matmul_every_isa(void **state) {
     }
 }
 
+/* Prefill batches past one token panel (48 tokens on AVX-512): full and partial panels,
+ * row counts that leave 8-, 4- and 1-row tiles, rows longer than a column block. */
+static void test_matmul_many_tokens(void **state) {
+    (void)state;
+    static const ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q5_0, UE_TYPE_Q8_0};
+    static const int64_t tokens[] = {48, 49, 100, 113};
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (!cpu_isa_supported((cpu_isa)isa)) continue;
+        ue_backend *be = backend_at((cpu_isa)isa, 2);
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            int64_t n = ue_type_get(types[ti])->block_size == 256 ? 2304 : 2080;
+            for (size_t k = 0; k < sizeof tokens / sizeof tokens[0]; k++)
+                check_matmul(be, types[ti], CPU_ACT_F32, n, k % 2 ? 29 : 8, tokens[k], (int)k, (int)k % 2);
+        }
+        be->ops->destroy(be);
+    }
+}
+
 /* A SIMD set and the scalar set quantize activations to the same integers, so they agree
  * up to float summation order: relative 1e-5 of sum |w||x|. */
 static void test_sets_agree_with_scalar(void **state) {
@@ -436,13 +454,52 @@ static void test_gelu_every_isa(void **state) {
     }
 }
 
+/* rms_norm rows of odd lengths, in place and not: within 1e-6 of the double formula. */
+static void test_rms_norm_every_isa(void **state) {
+    (void)state;
+    static const int64_t sizes[] = {1, 15, 17, 256, 640, 1001};
+    enum { N = 1001 };
+    static float x[N], w[N], y[N];
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (!cpu_isa_supported((cpu_isa)isa)) continue;
+        const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
+        if (!set->rms_norm) continue;
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            int64_t n = sizes[si];
+            for (int in_place = 0; in_place < 2; in_place++) {
+                random_x(x, n);
+                double ss = 0.0;
+                for (int64_t i = 0; i < n; i++) {
+                    w[i] = rnd_f(-2.0f, 2.0f);
+                    ss += (double)x[i] * x[i];
+                }
+                double inv = 1.0 / sqrt(ss / (double)n + 1e-6);
+                float *out = in_place ? x : y;
+                float x0[N];
+                memcpy(x0, x, sizeof(float) * (size_t)n);
+                set->rms_norm(x, w, 1e-6f, out, n);
+                for (int64_t i = 0; i < n; i++) {
+                    double want = x0[i] * inv * w[i];
+                    if (!(fabs(out[i] - want) <= 1e-6 * fabs(want) + 1e-30)) {
+                        fprintf(stderr, "%s rms_norm n=%lld [%lld]: %.9g vs %.9g\n", set->name,
+                                (long long)n, (long long)i, out[i], want);
+                        fail();
+                    }
+                }
+            }
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_isa),
+        cmocka_unit_test(test_matmul_many_tokens),
         cmocka_unit_test(test_sets_agree_with_scalar),
         cmocka_unit_test(test_split_activations_exact),
         cmocka_unit_test(test_attention_every_isa),
         cmocka_unit_test(test_gelu_every_isa),
+        cmocka_unit_test(test_rms_norm_every_isa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

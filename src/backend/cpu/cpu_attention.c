@@ -171,8 +171,9 @@ static void attention_tile(const ue_attention_args *a, const cpu_kernel_set *ks,
                 continue;
             }
             float mx = si[ja];
-            for (int64_t j = ja + 1; j < jb; j++) mx = fmaxf(mx, si[j]);
-            float m_new = fmaxf(m[i], mx);
+            /* compares, not fmaxf: a call per score on the baseline x86-64 target */
+            for (int64_t j = ja + 1; j < jb; j++) mx = si[j] > mx ? si[j] : mx;
+            float m_new = mx > m[i] ? mx : m[i];
             if (m_new > m[i] && l[i] > 0.0f) { /* rescale what was summed under the old max */
                 float corr = expf(m[i] - m_new);
                 l[i] *= corr;

@@ -15,6 +15,7 @@ static void cpu_destroy(ue_backend *be) {
         free(cpu->scratch);
     }
     free(cpu->shared.data);
+    for (int i = 0; i < CPU_ROPE_TABLES; i++) free(cpu->rope[i].cs);
     ue_pool_destroy(cpu->pool);
     free(cpu);
 }

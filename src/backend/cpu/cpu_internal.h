@@ -12,6 +12,19 @@ typedef struct cpu_scratch {
     size_t cap; /* floats */
 } cpu_scratch;
 
+/* Rotary angles of one rope call's positions: cs[(p - pos0) * n_rot + 2i .. +1] = cos, sin
+ * of (p * freq_scale) * base^(-2i / n_rot), p in [pos0, pos0 + n_pos). q and k of a layer,
+ * and every layer sharing a base, reuse it. */
+typedef struct cpu_rope_table {
+    double base, freq_scale;
+    int n_rot;
+    int64_t pos0, n_pos;
+    float *cs;
+    size_t cap; /* floats */
+} cpu_rope_table;
+
+enum { CPU_ROPE_TABLES = 2 }; /* Gemma 3: local and global bases alternate */
+
 typedef struct cpu_backend {
     ue_backend base;
     ue_pool *pool;
@@ -20,6 +33,8 @@ typedef struct cpu_backend {
     const cpu_kernel_set *kset; /* fast kernels (UE_CPU_KERNELS_FAST) */
     int int8_matmul;            /* UE_CPU_MATMUL=int8: Q8_32 activations for every batch */
     cpu_scratch shared;         /* quantized activations of the running matmul */
+    cpu_rope_table rope[CPU_ROPE_TABLES];
+    int rope_next;              /* the table replaced on the next miss */
 } cpu_backend;
 
 /* Per-thread scratch of at least n floats. Grows on first use of a size, so steady-state

@@ -113,6 +113,18 @@ typedef void (*cpu_attn_axpy_fn)(int hd, const float *p, int nq, size_t ldp, con
 typedef float (*cpu_exp_fn)(float *s, int n, float m);
 /* g[i] = gelu_tanh(g[i]) * u[i] for i < n (shared/docs/gemma3.md 1.2). */
 typedef void (*cpu_gelu_mul_fn)(float *g, const float *u, int64_t n);
+/* y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i] for i < n (the sum of squares in double;
+ * y may be x). */
+typedef void (*cpu_rms_norm_fn)(const float *x, const float *w, float eps, float *y, int64_t n);
+
+/* Prefill over token panels (optional per set): pack writes the activations of nt <= P
+ * tokens (rows of x, ldx floats apart) as xt[k * P + j] = x[j][k], zeros for j >= nt (xt
+ * 64-byte aligned); gemm computes out[t * ldo + r] (+)= sum_k w[r * ldw + k] xt[k * P + t]
+ * for r < nr, t < nt over kn values of k (accumulate: add to out, else store). */
+enum { CPU_PANEL_TOKENS = 48 };
+typedef void (*cpu_panel_pack_fn)(const float *x, size_t ldx, int nt, int64_t n, float *xt);
+typedef void (*cpu_panel_gemm_fn)(int64_t kn, const float *w, size_t ldw, int nr,
+                                  const float *xt, int nt, float *out, size_t ldo, int accumulate);
 
 typedef struct cpu_kernel_set {
     const char *name; /* "AVX-512 VNNI" */
@@ -123,6 +135,9 @@ typedef struct cpu_kernel_set {
     cpu_attn_axpy_fn attn_axpy;
     cpu_exp_fn exp_sub;
     cpu_gelu_mul_fn gelu_mul;
+    cpu_rms_norm_fn rms_norm; /* NULL: the scalar loop of cpu_ops.c */
+    cpu_panel_pack_fn panel_pack; /* NULL: prefill runs the F32 row tiles */
+    cpu_panel_gemm_fn panel_gemm;
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64),

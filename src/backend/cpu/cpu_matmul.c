@@ -37,6 +37,7 @@ typedef struct matmul_job {
     size_t ldx;
     long chunk_rows, n_chunks;
     int64_t kblock; /* prefill: row piece length */
+    float *xt;      /* prefill: activations packed in token panels (NULL: row tiles) */
     _Alignas(64) atomic_long next_chunk; /* own cache line: every thread writes it */
 } matmul_job;
 
@@ -159,6 +160,14 @@ static void matmul_prefill_thread(void *ctx, int ith, int nth) {
             for (int r = 0; r < nr; r++)
                 job->k->deq(wdata + (size_t)(r_begin + r) * row_bytes + (size_t)(k0 / kblock) * block_bytes,
                             tile + (size_t)r * (size_t)kblock, kn);
+            if (job->xt) {
+                for (int64_t t0 = 0; t0 < n_tok; t0 += CPU_PANEL_TOKENS) {
+                    int nt = (int)(n_tok - t0 < CPU_PANEL_TOKENS ? n_tok - t0 : CPU_PANEL_TOKENS);
+                    job->cpu->kset->panel_gemm(kn, tile, (size_t)kblock, nr, job->xt + t0 * n_in + k0 * CPU_PANEL_TOKENS,
+                                               nt, odata + t0 * n_out + r_begin, (size_t)n_out, k0 > 0);
+                }
+                continue;
+            }
             for (int64_t t0 = 0; t0 < n_tok; t0 += kf->nt_max) {
                 int nt = (int)(n_tok - t0 < kf->nt_max ? n_tok - t0 : kf->nt_max);
                 float *o = odata + t0 * n_out + r_begin;
@@ -186,6 +195,20 @@ static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth, int
     return (rows + mr - 1) / mr * mr;
 }
 
+/* Token panel t0 / CPU_PANEL_TOKENS of the activations at xt + t0 * n_in. */
+static void pack_thread(void *ctx, int ith, int nth) {
+    const matmul_job *job = ctx;
+    int64_t n_in = job->x->ne[0], n_tok = job->x->ne[1];
+    const float *xdata = ue_tensor_host(job->x);
+    long begin, end;
+    ue_pool_split((long)((n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS), ith, nth, &begin, &end);
+    for (long g = begin; g < end; g++) {
+        int64_t t0 = g * CPU_PANEL_TOKENS;
+        int nt = (int)(n_tok - t0 < CPU_PANEL_TOKENS ? n_tok - t0 : CPU_PANEL_TOKENS);
+        job->cpu->kset->panel_pack(xdata + t0 * n_in, (size_t)n_in, nt, n_in, job->xt + t0 * n_in);
+    }
+}
+
 static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     const ue_tensor *w = job->w;
     const cpu_type_kernel *kf = &cpu->kset->type[UE_TYPE_F32];
@@ -202,6 +225,14 @@ static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     for (int i = 0; i < nth; i++)
         if (!cpu_scratch_get(cpu, i, (size_t)job->chunk_rows * (size_t)job->kblock)) return 0;
     job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
+    job->xt = NULL;
+    if (cpu->kset->panel_gemm) {
+        int64_t n_tok = job->x->ne[1];
+        int64_t padded = (n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS * CPU_PANEL_TOKENS;
+        job->xt = cpu_shared_scratch_get(cpu, (size_t)padded * (size_t)n_in * sizeof(float));
+        if (!job->xt) return 0;
+        ue_pool_run(cpu->pool, pack_thread, job);
+    }
     atomic_store(&job->next_chunk, 0);
     ue_pool_run(cpu->pool, matmul_prefill_thread, job);
     return 1;

@@ -2,12 +2,14 @@
  * Work is split over rows across the pool; these ops are a small share of the time, so
  * one clear implementation serves both the reference and the fast kernels. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
 
 typedef struct row_job {
     const ue_tensor *a, *b, *c;
+    const float *table; /* rope: the call's angle table, NULL: compute per row */
     const int32_t *ids;
     float f0, f1;
     int i0, i1;
@@ -63,6 +65,10 @@ static void rms_norm_row(const row_job *job, int64_t r) {
     const float *w = ue_tensor_host(job->b);
     float *y = row_f32(job->c, r);
     int64_t n = job->a->ne[0];
+    if (job->ks && job->ks->rms_norm) {
+        job->ks->rms_norm(x, w, job->f0, y, n);
+        return;
+    }
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
     float inv = (float)(1.0 / sqrt(sum / (double)n + job->f0));
@@ -71,8 +77,17 @@ static void rms_norm_row(const row_job *job, int64_t r) {
 
 void cpu_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
                      const ue_tensor *out) {
-    row_job job = {.a = x, .b = w, .c = out, .f0 = eps, .row_fn = rms_norm_row};
+    cpu_backend *cpu = (cpu_backend *)be;
+    row_job job = {.a = x, .b = w, .c = out, .f0 = eps, .row_fn = rms_norm_row,
+                   .ks = cpu->kernels == UE_CPU_KERNELS_REFERENCE ? NULL : cpu->kset};
     run_rows(be, &job);
+}
+
+/* cos and sin of the angle of pair i at position pos (shared/docs/gemma3.md 1.3). */
+static void rope_angle(double pos, double base, int i, int n_rot, float *c, float *s) {
+    double theta = pos * pow(base, -2.0 * i / n_rot);
+    *c = (float)cos(theta);
+    *s = (float)sin(theta);
 }
 
 static void rope_row(const row_job *job, int64_t r) {
@@ -80,9 +95,15 @@ static void rope_row(const row_job *job, int64_t r) {
     int head_dim = job->i0, n_rot = job->i1, half = n_rot / 2;
     int n_heads = (int)(job->a->ne[0] / head_dim);
     double pos = (double)(job->pos0 + r) * job->f1;
+    const float *cs = job->table ? job->table + (size_t)r * (size_t)n_rot : NULL;
     for (int i = 0; i < half; i++) {
-        double theta = pos * pow((double)job->f0, -2.0 * i / n_rot);
-        float c = (float)cos(theta), s = (float)sin(theta);
+        float c, s;
+        if (cs) {
+            c = cs[2 * i];
+            s = cs[2 * i + 1];
+        } else {
+            rope_angle(pos, job->f0, i, n_rot, &c, &s);
+        }
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)h * head_dim;
             float a = v[i], b = v[i + half];
@@ -92,17 +113,53 @@ static void rope_row(const row_job *job, int64_t r) {
     }
 }
 
+/* The angle table of n_pos positions from pos0, from the cache or computed into its
+ * oldest slot; NULL when out of memory (rows then compute their own angles). The values
+ * are those rope_row computes, so both ways give identical results. */
+static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_t n_pos,
+                               float base, float freq_scale) {
+    for (int i = 0; i < CPU_ROPE_TABLES; i++) {
+        cpu_rope_table *t = &cpu->rope[i];
+        if (t->cs && t->base == base && t->freq_scale == freq_scale && t->n_rot == n_rot &&
+            pos0 >= t->pos0 && pos0 + n_pos <= t->pos0 + t->n_pos)
+            return t->cs + (size_t)(pos0 - t->pos0) * (size_t)n_rot;
+    }
+    cpu_rope_table *t = &cpu->rope[cpu->rope_next];
+    cpu->rope_next = (cpu->rope_next + 1) % CPU_ROPE_TABLES;
+    size_t need = (size_t)n_pos * (size_t)n_rot;
+    if (t->cap < need) {
+        free(t->cs);
+        t->cs = malloc(need * sizeof(float));
+        t->cap = t->cs ? need : 0;
+        if (!t->cs) return NULL;
+    }
+    t->base = base;
+    t->freq_scale = freq_scale;
+    t->n_rot = n_rot;
+    t->pos0 = pos0;
+    t->n_pos = n_pos;
+    for (int64_t p = 0; p < n_pos; p++)
+        for (int i = 0; i < n_rot / 2; i++)
+            rope_angle((double)(pos0 + p) * freq_scale, base, i, n_rot,
+                       &t->cs[(size_t)p * (size_t)n_rot + 2 * (size_t)i],
+                       &t->cs[(size_t)p * (size_t)n_rot + 2 * (size_t)i + 1]);
+    return t->cs;
+}
+
 void cpu_op_rope(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, int64_t pos0,
                  float base, float freq_scale) {
+    cpu_backend *cpu = (cpu_backend *)be;
     row_job job = {.a = x, .i0 = head_dim, .i1 = n_rot, .pos0 = pos0, .f0 = base,
                    .f1 = freq_scale, .row_fn = rope_row};
+    job.table = rope_table(cpu, n_rot, pos0, x->ne[1], base, freq_scale);
     run_rows(be, &job);
 }
 
 static void add_row(const row_job *job, int64_t r) {
-    float *x = row_f32(job->a, r);
-    const float *y = row_f32(job->b, r);
-    for (int64_t i = 0; i < job->a->ne[0]; i++) x[i] += y[i];
+    float *restrict x = row_f32(job->a, r);
+    const float *restrict y = row_f32(job->b, r);
+    int64_t n = job->a->ne[0];
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
 void cpu_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y) {

@@ -309,6 +309,26 @@ static float exp_sub(float *s, int n, float m) {
     return hsum_ps(sum) + tail;
 }
 
+static void rms_norm(const float *x, const float *w, float eps, float *y, int64_t n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        s0 = _mm256_fmadd_pd(lo, lo, s0);
+        s1 = _mm256_fmadd_pd(hi, hi, s1);
+    }
+    double part[4];
+    _mm256_storeu_pd(part, _mm256_add_pd(s0, s1));
+    double sum = part[0] + part[1] + part[2] + part[3];
+    for (int64_t j = i; j < n; j++) sum += (double)x[j] * x[j];
+    float inv = (float)(1.0 / sqrt(sum / (double)n + eps));
+    __m256 vinv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++) y[i] = x[i] * inv * w[i];
+}
+
 /* gelu_tanh(x) = 0.5 x (1 + tanh(y)) = x / (1 + exp(-2y)), y = sqrt(2/pi) (x + 0.044715 x^3). */
 static void gelu_mul(float *g, const float *u, int64_t n) {
     const __m256 k2 = _mm256_set1_ps(-2.0f * 0.7978845608028654f), c = _mm256_set1_ps(0.044715f);
@@ -480,6 +500,7 @@ static const cpu_kernel_set k_avx2 = {
     .attn_axpy = attn_axpy,
     .exp_sub = exp_sub,
     .gelu_mul = gelu_mul,
+    .rms_norm = rms_norm,
 };
 
 #if defined(__clang__)

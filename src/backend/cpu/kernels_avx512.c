@@ -12,6 +12,7 @@
 #endif
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -311,6 +312,25 @@ static void gelu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+static void rms_norm(const float *x, const float *w, float eps, float *y, int64_t n) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        s0 = _mm512_fmadd_pd(lo, lo, s0);
+        s1 = _mm512_fmadd_pd(hi, hi, s1);
+    }
+    double sum = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    __m512 inv = _mm512_set1_ps((float)(1.0 / sqrt(sum / (double)n + eps)));
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i)));
+    }
+}
+
 /* I query rows x J key rows of scores. */
 INLINE void dot_tile(int I, int J, int hd, float scale, const float *q, size_t ldq,
                      const float *k, size_t ldk, float *s, size_t lds) {
@@ -468,6 +488,9 @@ static const cpu_kernel_set k_avx512 = {
     .attn_axpy = attn_axpy,
     .exp_sub = exp_sub,
     .gelu_mul = gelu_mul,
+    .rms_norm = rms_norm,
+    .panel_pack = cpu_avx512_panel_pack,
+    .panel_gemm = cpu_avx512_panel_gemm,
 };
 
 #if defined(__clang__)

@@ -120,6 +120,9 @@ CPU_AVX512_EXACT(q4_k)
 CPU_AVX512_EXACT(q5_k)
 CPU_AVX512_EXACT(q6_k)
 #undef CPU_AVX512_EXACT
+void cpu_avx512_panel_pack(const float *x, size_t ldx, int nt, int64_t n, float *xt);
+void cpu_avx512_panel_gemm(int64_t kn, const float *w, size_t ldw, int nr, const float *xt,
+                           int nt, float *out, size_t ldo, int accumulate);
 void cpu_avx512_quant_q16_hl(const float *x, void *dst, int64_t n);
 void cpu_avx512_quant_q16_hlk(const float *x, void *dst, int64_t n);
 
