@@ -107,10 +107,11 @@ static const char *isa_env(cpu_isa isa) {
 /* One matmul through the backend: n_out rows x n_tok tokens, weights at byte offset
  * w_skew from an aligned address and activations at float offset x_skew. */
 /* The activation format a matmul of n_tok tokens uses (cpu_matmul.c): int8 mode always
- * Q8_32; the exact mode 16-bit (Q16_32 or its byte split) below 8 tokens, f32
- * (dequantized weights) from 8. */
-static cpu_act act_used(const cpu_type_kernel *k, int int8, int64_t n_tok) {
+ * Q8_32; the exact mode 16-bit (Q16_32 or its byte split) below 8 tokens, from 8 16-bit
+ * (integer panels, where the set has them for the type) or f32 (dequantized weights). */
+static cpu_act act_used(const cpu_kernel_set *set, const cpu_type_kernel *k, int int8, int64_t n_tok) {
     if (k->act == CPU_ACT_F32 || int8) return k->act;
+    if (n_tok >= 8 && k->unpack && set->ipanel_gemm) return CPU_ACT_Q16_32; /* integer panels */
     return n_tok >= 8 || !k->gemv16 ? CPU_ACT_F32 : k->act16;
 }
 
@@ -197,7 +198,7 @@ static void test_matmul_every_isa(void **state) {
                 for (int si = 0; si < 3; si++)
                     for (int ri = 0; ri < 4; ri++)
                         for (int64_t tok = 1; tok <= 17; tok += (si == 2 ? 8 : 1))
-                            check_matmul(be, type, act_used(k, int8, tok), sizes[si], rows[ri],
+                            check_matmul(be, type, act_used(set, k, int8, tok), sizes[si], rows[ri],
                                          tok, (int)(tok % 3), (int)(tok % 2));
             }
             be->ops->destroy(be);
@@ -214,10 +215,12 @@ static void test_matmul_many_tokens(void **state) {
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         if (!cpu_isa_supported((cpu_isa)isa)) continue;
         ue_backend *be = backend_at((cpu_isa)isa, 2);
+        const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             int64_t n = ue_type_get(types[ti])->block_size == 256 ? 2304 : 2080;
             for (size_t k = 0; k < sizeof tokens / sizeof tokens[0]; k++)
-                check_matmul(be, types[ti], CPU_ACT_F32, n, k % 2 ? 29 : 8, tokens[k], (int)k, (int)k % 2);
+                check_matmul(be, types[ti], act_used(set, &set->type[types[ti]], 0, tokens[k]), n,
+                             k % 2 ? 29 : 8, tokens[k], (int)k, (int)k % 2);
         }
         be->ops->destroy(be);
     }

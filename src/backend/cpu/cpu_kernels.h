@@ -93,6 +93,41 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
  *      byte split Q16_HL / Q16_HLK; one row and token at a time, any nr and nt); prefill
  *      dequantizes a chunk of rows with deq and runs the F32 gemm.
  *  int8 (UE_CPU_MATMUL=int8, llama.cpp's arithmetic): gemm over Q8_32 activations. */
+/* Integer prefill (exact path, decode's arithmetic), optional per set and type:
+ *  unpack: one weight row (n elements) as bytes q[i] in 0..127 and per 32-block floats sc,
+ *      mn with w[i] = sc[i / 32] * q[i] - mn[i / 32];
+ *  ipanel_pack: nt <= CPU_IPANEL_TOKENS token rows of x (ldx floats apart, n elements) as
+ *      one panel: the Q16_32 integers of each token split q = 256 hi + lo, bytes
+ *      [n/4 groups of 4 elements][hi + 128: 32 tokens x 4 | lo: 32 tokens x 4], then float
+ *      dx[n/32][32] (block scales) and xs[n/32][32] (dx * integer block sums); zeros for
+ *      tokens past nt. dst 64-byte aligned, cpu_ipanel_size(n) bytes; tmp: 64 n bytes.
+ *  ipanel_gemm: out[t * ldo + r] (+)= sum over the kn elements from k0 of w[r] . x[t], for
+ *      r < nr rows unpacked from column k0 (w), t < nt tokens of the panel xp.
+ *  The rows' bytes are arranged in groups of CPU_IPANEL_ROWS rows (the rest in groups of 2,
+ *  then 1; cpu_ipanel_group): a group of g rows from row r0 lies at q + r0 * ldq as
+ *  [kn / 4][g rows][4 bytes], so a tile reads its rows' next 4 bytes from one place; wc
+ *  holds -128 * (sum of q over each 32-block), the correction for the bias of hi. */
+enum { CPU_IPANEL_TOKENS = 32, CPU_IPANEL_ROWS = 6 };
+/* The group of row r among nr rows: its first row and its size. */
+static inline void cpu_ipanel_group(int r, int nr, int *r0, int *g) {
+    int full = nr / CPU_IPANEL_ROWS * CPU_IPANEL_ROWS, pairs = full + (nr - full) / 2 * 2;
+    *g = r < full ? CPU_IPANEL_ROWS : r < pairs ? 2 : 1;
+    *r0 = r < full ? r / CPU_IPANEL_ROWS * CPU_IPANEL_ROWS : r < pairs ? full + (r - full) / 2 * 2 : r;
+}
+static inline size_t cpu_ipanel_bytes(int64_t n) { return (size_t)n * 64; }
+static inline size_t cpu_ipanel_size(int64_t n) { return (size_t)n * 72; }
+typedef struct cpu_ipanel_rows {
+    const uint8_t *q;
+    size_t ldq; /* bytes from one row to the next */
+    const float *sc, *mn;
+    const int32_t *wc;
+    size_t lds; /* elements from one row's scales (and wc) to the next */
+} cpu_ipanel_rows;
+typedef void (*cpu_unpack_fn)(const void *row, uint8_t *q, float *sc, float *mn, int64_t n);
+typedef void (*cpu_ipanel_pack_fn)(const float *x, size_t ldx, int nt, int64_t n, void *dst, void *tmp);
+typedef void (*cpu_ipanel_gemm_fn)(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
+                                   const void *xp, int nt, float *out, size_t ldo, int accumulate);
+
 typedef struct cpu_type_kernel {
     cpu_gemm_fn gemm; /* NULL: not handled by this set (the portable f32 path runs) */
     cpu_act act;
@@ -100,6 +135,7 @@ typedef struct cpu_type_kernel {
     cpu_gemm_fn gemv16;
     cpu_deq_fn deq;
     cpu_act act16; /* the activation format of gemv16 */
+    cpu_unpack_fn unpack; /* integer prefill (with the set's ipanel_*), NULL: f32 */
 } cpu_type_kernel;
 
 /* Attention building blocks (f32; rows of hd elements, hd a multiple of 16):
@@ -138,6 +174,8 @@ typedef struct cpu_kernel_set {
     cpu_rms_norm_fn rms_norm; /* NULL: the scalar loop of cpu_ops.c */
     cpu_panel_pack_fn panel_pack; /* NULL: prefill runs the F32 row tiles */
     cpu_panel_gemm_fn panel_gemm;
+    cpu_ipanel_pack_fn ipanel_pack; /* NULL: no integer prefill */
+    cpu_ipanel_gemm_fn ipanel_gemm;
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64),

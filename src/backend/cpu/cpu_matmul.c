@@ -25,6 +25,8 @@ enum {
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
 
+enum { PREFILL_ROWS, PREFILL_PANEL, PREFILL_IPANEL };
+
 typedef struct matmul_job {
     cpu_backend *cpu;
     const ue_tensor *w, *x, *out;
@@ -37,7 +39,9 @@ typedef struct matmul_job {
     size_t ldx;
     long chunk_rows, n_chunks;
     int64_t kblock; /* prefill: row piece length */
-    float *xt;      /* prefill: activations packed in token panels (NULL: row tiles) */
+    int mode;       /* prefill: PREFILL_IPANEL, PREFILL_PANEL or PREFILL_ROWS */
+    float *xt;      /* prefill: f32 token panels */
+    uint8_t *xp;    /* prefill: 16-bit integer token panels */
     _Alignas(64) atomic_long next_chunk; /* own cache line: every thread writes it */
 } matmul_job;
 
@@ -131,15 +135,19 @@ static void matmul_fast_thread(void *ctx, int ith, int nth) {
     }
 }
 
-/* Prefill: dequantize a chunk of rows to f32 (thread scratch, grown by the caller), then
- * run the F32 tiles over every token group. Long rows go in column blocks of kblock (a
- * whole number of weight blocks), summed into out, so the chunk keeps enough rows for the
- * activations read per pass to be reused. */
+/* Prefill: a chunk of rows is unpacked (thread scratch, grown by the caller) and every
+ * token group passes over it. Long rows go in column blocks of kblock (a whole number of
+ * weight blocks), summed into out, so the chunk keeps enough rows for the activations read
+ * per pass to be reused. Three ways, best first (matmul_prefill chooses):
+ *  ipanel: rows as bytes + block scales, integer products against the 16-bit token panels;
+ *  panel:  rows dequantized to f32, against the f32 token panels;
+ *  rows:   rows dequantized to f32, the F32 row tiles over the activation rows. */
 static void matmul_prefill_thread(void *ctx, int ith, int nth) {
     matmul_job *job = ctx;
     (void)nth;
     const ue_tensor *w = job->w, *out = job->out;
-    const cpu_type_kernel *kf = &job->cpu->kset->type[UE_TYPE_F32];
+    const cpu_kernel_set *ks = job->cpu->kset;
+    const cpu_type_kernel *kf = &ks->type[UE_TYPE_F32];
     int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1], kblock = job->kblock;
     size_t row_bytes = ue_type_row_bytes(w->type, n_in), ldx = (size_t)n_in * sizeof(float);
     size_t ldt = (size_t)kblock * sizeof(float);
@@ -148,6 +156,12 @@ static void matmul_prefill_thread(void *ctx, int ith, int nth) {
     const float *xdata = ue_tensor_host(job->x);
     float *odata = ue_tensor_host(out);
     float *tile = job->cpu->scratch[ith].data;
+    /* ipanel: bytes of the rows, then their block scales and offsets */
+    float *isc = tile + (size_t)job->chunk_rows * (size_t)kblock / sizeof(float);
+    float *imn = isc + (size_t)job->chunk_rows * (size_t)(kblock / 32);
+    int32_t *iwc = (int32_t *)(imn + (size_t)job->chunk_rows * (size_t)(kblock / 32));
+    uint8_t *row_tmp = (uint8_t *)(iwc + (size_t)job->chunk_rows * (size_t)(kblock / 32)); /* one row */
+    cpu_ipanel_rows rows = {(const uint8_t *)tile, (size_t)kblock, isc, imn, iwc, (size_t)(kblock / 32)};
     float part[PREFILL_MAX_ROWS * 8];
     for (;;) {
         long c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
@@ -157,14 +171,36 @@ static void matmul_prefill_thread(void *ctx, int ith, int nth) {
         int nr = (int)(r_end - r_begin);
         for (int64_t k0 = 0; k0 < n_in; k0 += kblock) {
             int64_t kn = n_in - k0 < kblock ? n_in - k0 : kblock;
+            const uint8_t *wk = wdata + (size_t)r_begin * row_bytes + (size_t)(k0 / kblock) * block_bytes;
+            if (job->mode == PREFILL_IPANEL) {
+                for (int r = 0; r < nr; r++) {
+                    job->k->unpack(wk + (size_t)r * row_bytes, row_tmp, isc + (size_t)r * rows.lds,
+                                   imn + (size_t)r * rows.lds, kn);
+                    int r0, g;
+                    cpu_ipanel_group(r, nr, &r0, &g);
+                    uint8_t *dst = (uint8_t *)tile + (size_t)r0 * (size_t)kblock + 4 * (size_t)(r - r0);
+                    for (int64_t i = 0; i < kn / 4; i++) memcpy(dst + (size_t)i * 4 * (size_t)g, row_tmp + 4 * i, 4);
+                    for (int64_t b = 0; b < kn / 32; b++) {
+                        int32_t sum = 0;
+                        for (int i = 0; i < 32; i++) sum += row_tmp[32 * b + i];
+                        iwc[(size_t)r * rows.lds + (size_t)b] = -128 * sum;
+                    }
+                }
+                for (int64_t t0 = 0; t0 < n_tok; t0 += CPU_IPANEL_TOKENS) {
+                    int nt = (int)(n_tok - t0 < CPU_IPANEL_TOKENS ? n_tok - t0 : CPU_IPANEL_TOKENS);
+                    ks->ipanel_gemm(k0, kn, n_in, &rows, nr,
+                                    job->xp + (size_t)(t0 / CPU_IPANEL_TOKENS) * cpu_ipanel_size(n_in), nt,
+                                    odata + t0 * n_out + r_begin, (size_t)n_out, k0 > 0);
+                }
+                continue;
+            }
             for (int r = 0; r < nr; r++)
-                job->k->deq(wdata + (size_t)(r_begin + r) * row_bytes + (size_t)(k0 / kblock) * block_bytes,
-                            tile + (size_t)r * (size_t)kblock, kn);
-            if (job->xt) {
+                job->k->deq(wk + (size_t)r * row_bytes, tile + (size_t)r * (size_t)kblock, kn);
+            if (job->mode == PREFILL_PANEL) {
                 for (int64_t t0 = 0; t0 < n_tok; t0 += CPU_PANEL_TOKENS) {
                     int nt = (int)(n_tok - t0 < CPU_PANEL_TOKENS ? n_tok - t0 : CPU_PANEL_TOKENS);
-                    job->cpu->kset->panel_gemm(kn, tile, (size_t)kblock, nr, job->xt + t0 * n_in + k0 * CPU_PANEL_TOKENS,
-                                               nt, odata + t0 * n_out + r_begin, (size_t)n_out, k0 > 0);
+                    ks->panel_gemm(kn, tile, (size_t)kblock, nr, job->xt + t0 * n_in + k0 * CPU_PANEL_TOKENS,
+                                   nt, odata + t0 * n_out + r_begin, (size_t)n_out, k0 > 0);
                 }
                 continue;
             }
@@ -195,39 +231,58 @@ static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth, int
     return (rows + mr - 1) / mr * mr;
 }
 
-/* Token panel t0 / CPU_PANEL_TOKENS of the activations at xt + t0 * n_in. */
+/* The activations' token panels: f32 (xt) or 16-bit integer (xp) ones; tmp: thread scratch. */
 static void pack_thread(void *ctx, int ith, int nth) {
     const matmul_job *job = ctx;
+    const cpu_kernel_set *ks = job->cpu->kset;
     int64_t n_in = job->x->ne[0], n_tok = job->x->ne[1];
+    int width = job->mode == PREFILL_IPANEL ? CPU_IPANEL_TOKENS : CPU_PANEL_TOKENS;
     const float *xdata = ue_tensor_host(job->x);
     long begin, end;
-    ue_pool_split((long)((n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS), ith, nth, &begin, &end);
+    ue_pool_split((long)((n_tok + width - 1) / width), ith, nth, &begin, &end);
     for (long g = begin; g < end; g++) {
-        int64_t t0 = g * CPU_PANEL_TOKENS;
-        int nt = (int)(n_tok - t0 < CPU_PANEL_TOKENS ? n_tok - t0 : CPU_PANEL_TOKENS);
-        job->cpu->kset->panel_pack(xdata + t0 * n_in, (size_t)n_in, nt, n_in, job->xt + t0 * n_in);
+        int64_t t0 = g * width;
+        int nt = (int)(n_tok - t0 < width ? n_tok - t0 : width);
+        if (job->mode == PREFILL_IPANEL)
+            ks->ipanel_pack(xdata + t0 * n_in, (size_t)n_in, nt, n_in,
+                            job->xp + (size_t)g * cpu_ipanel_size(n_in), job->cpu->scratch[ith].data);
+        else
+            ks->panel_pack(xdata + t0 * n_in, (size_t)n_in, nt, n_in, job->xt + t0 * n_in);
     }
 }
 
 static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     const ue_tensor *w = job->w;
-    const cpu_type_kernel *kf = &cpu->kset->type[UE_TYPE_F32];
-    int64_t n_in = w->ne[0], bs = ue_type_get(w->type)->block_size;
+    const cpu_kernel_set *ks = cpu->kset;
+    const cpu_type_kernel *kf = &ks->type[UE_TYPE_F32];
+    int64_t n_in = w->ne[0], n_tok = job->x->ne[1], bs = ue_type_get(w->type)->block_size;
     int nth = ue_pool_n_threads(cpu->pool);
     if (kf->nt_max > 8) return 0; /* part[] holds 8 tokens */
+    job->mode = job->k->unpack && ks->ipanel_gemm ? PREFILL_IPANEL : ks->panel_gemm ? PREFILL_PANEL : PREFILL_ROWS;
     job->kblock = n_in <= PREFILL_KBLOCK ? n_in : PREFILL_KBLOCK / bs * bs;
     if (job->kblock < bs) job->kblock = bs;
+    /* rows of a chunk: whole micro-tiles (6 rows for ipanel, mr for the f32 tiles) */
+    int mr = job->mode == PREFILL_IPANEL ? CPU_IPANEL_ROWS : kf->mr;
+    size_t row_scratch = job->mode == PREFILL_IPANEL ? (size_t)job->kblock + (size_t)job->kblock / 32 * 12
+                                                     : (size_t)job->kblock * sizeof(float);
     long rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)job->kblock * sizeof(float)));
     if (rows > PREFILL_MAX_ROWS) rows = PREFILL_MAX_ROWS;
     if (rows > (long)(w->ne[1] / (4 * nth))) rows = (long)(w->ne[1] / (4 * nth));
-    if (rows < kf->mr) rows = kf->mr;
-    job->chunk_rows = rows / kf->mr * kf->mr;
+    if (rows < mr) rows = mr;
+    job->chunk_rows = rows / mr * mr;
+    size_t scratch = (size_t)job->chunk_rows * row_scratch + (size_t)job->kblock;
+    if (job->mode == PREFILL_IPANEL && scratch < (size_t)n_in * 64) scratch = (size_t)n_in * 64;
     for (int i = 0; i < nth; i++)
-        if (!cpu_scratch_get(cpu, i, (size_t)job->chunk_rows * (size_t)job->kblock)) return 0;
+        if (!cpu_scratch_get(cpu, i, scratch / sizeof(float) + 16)) return 0;
     job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
     job->xt = NULL;
-    if (cpu->kset->panel_gemm) {
-        int64_t n_tok = job->x->ne[1];
+    job->xp = NULL;
+    if (job->mode == PREFILL_IPANEL) {
+        int64_t panels = (n_tok + CPU_IPANEL_TOKENS - 1) / CPU_IPANEL_TOKENS;
+        job->xp = cpu_shared_scratch_get(cpu, (size_t)panels * cpu_ipanel_size(n_in));
+        if (!job->xp) return 0;
+        ue_pool_run(cpu->pool, pack_thread, job);
+    } else if (job->mode == PREFILL_PANEL) {
         int64_t padded = (n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS * CPU_PANEL_TOKENS;
         job->xt = cpu_shared_scratch_get(cpu, (size_t)padded * (size_t)n_in * sizeof(float));
         if (!job->xt) return 0;
