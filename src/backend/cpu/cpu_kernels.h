@@ -94,8 +94,13 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
  *      dequantizes a chunk of rows with deq and runs the F32 gemm.
  *  int8 (UE_CPU_MATMUL=int8, llama.cpp's arithmetic): gemm over Q8_32 activations. */
 /* Integer prefill (exact path, decode's arithmetic), optional per set and type:
- *  unpack: one weight row (n elements) as bytes q[i] in 0..127 and per 32-block floats sc,
- *      mn with w[i] = sc[i / 32] * q[i] - mn[i / 32];
+ *  unpack: one weight row (n elements) as signed bytes q[i] and per-block floats sc (and mn),
+ *      in one of three forms (cpu_type_kernel.unpack_form):
+ *        CPU_IPANEL_MIN32:    q in 0..127, w[i] = sc[i / 32] * q[i] - mn[i / 32]
+ *                             (Q4_0, Q5_0: mn = offset * d; Q4_1, Q5_1, Q4_K, Q5_K: the mins);
+ *        CPU_IPANEL_SIGNED32: q in -128..127, w[i] = sc[i / 32] * q[i], mn unused (Q8_0);
+ *        CPU_IPANEL_SIGNED16: q in -128..127, w[i] = sc[i / 16] * q[i], mn unused (Q6_K:
+ *                             q - 32 and d * scale of each 16 elements);
  *  ipanel_pack: nt <= CPU_IPANEL_TOKENS token rows of x (ldx floats apart, n elements) as
  *      one panel: the Q16_32 integers of each token split q = 256 hi + lo, bytes
  *      [n/4 groups of 4 elements][hi + 128: 32 tokens x 4 | lo: 32 tokens x 4], then float
@@ -106,8 +111,14 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
  *  The rows' bytes are arranged in groups of CPU_IPANEL_ROWS rows (the rest in groups of 2,
  *  then 1; cpu_ipanel_group): a group of g rows from row r0 lies at q + r0 * ldq as
  *  [kn / 4][g rows][4 bytes], so a tile reads its rows' next 4 bytes from one place; wc
- *  holds -128 * (sum of q over each 32-block), the correction for the bias of hi. */
+ *  holds -128 * (sum of the signed q over each scale block), the correction for the bias of
+ *  hi (vpdpbusd takes the activation bytes unsigned and the weight bytes signed, so
+ *  sum q (hi + 128) - 128 sum q = sum q hi for any signed q; every 32-block sum stays
+ *  below 2^27 in int32). */
 enum { CPU_IPANEL_TOKENS = 32, CPU_IPANEL_ROWS = 6 };
+typedef enum cpu_ipanel_form { CPU_IPANEL_MIN32 = 0, CPU_IPANEL_SIGNED32 = 1, CPU_IPANEL_SIGNED16 = 2 } cpu_ipanel_form;
+/* Elements per scale of a form. */
+static inline int cpu_ipanel_sub(cpu_ipanel_form f) { return f == CPU_IPANEL_SIGNED16 ? 16 : 32; }
 /* The group of row r among nr rows: its first row and its size. */
 static inline void cpu_ipanel_group(int r, int nr, int *r0, int *g) {
     int full = nr / CPU_IPANEL_ROWS * CPU_IPANEL_ROWS, pairs = full + (nr - full) / 2 * 2;
@@ -122,6 +133,7 @@ typedef struct cpu_ipanel_rows {
     const float *sc, *mn;
     const int32_t *wc;
     size_t lds; /* elements from one row's scales (and wc) to the next */
+    cpu_ipanel_form form;
 } cpu_ipanel_rows;
 typedef void (*cpu_unpack_fn)(const void *row, uint8_t *q, float *sc, float *mn, int64_t n);
 typedef void (*cpu_ipanel_pack_fn)(const float *x, size_t ldx, int nt, int64_t n, void *dst, void *tmp);
@@ -136,6 +148,7 @@ typedef struct cpu_type_kernel {
     cpu_deq_fn deq;
     cpu_act act16; /* the activation format of gemv16 */
     cpu_unpack_fn unpack; /* integer prefill (with the set's ipanel_*), NULL: f32 */
+    cpu_ipanel_form unpack_form;
 } cpu_type_kernel;
 
 /* Attention building blocks (f32; rows of hd elements, hd a multiple of 16):

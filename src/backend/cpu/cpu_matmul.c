@@ -157,11 +157,13 @@ static void matmul_prefill_thread(void *ctx, int ith, int nth) {
     float *odata = ue_tensor_host(out);
     float *tile = job->cpu->scratch[ith].data;
     /* ipanel: bytes of the rows, then their block scales and offsets */
+    int sub = cpu_ipanel_sub(job->k->unpack_form);
+    size_t lds = (size_t)(kblock / sub);
     float *isc = tile + (size_t)job->chunk_rows * (size_t)kblock / sizeof(float);
-    float *imn = isc + (size_t)job->chunk_rows * (size_t)(kblock / 32);
-    int32_t *iwc = (int32_t *)(imn + (size_t)job->chunk_rows * (size_t)(kblock / 32));
-    uint8_t *row_tmp = (uint8_t *)(iwc + (size_t)job->chunk_rows * (size_t)(kblock / 32)); /* one row */
-    cpu_ipanel_rows rows = {(const uint8_t *)tile, (size_t)kblock, isc, imn, iwc, (size_t)(kblock / 32)};
+    float *imn = isc + (size_t)job->chunk_rows * lds;
+    int32_t *iwc = (int32_t *)(imn + (size_t)job->chunk_rows * lds);
+    uint8_t *row_tmp = (uint8_t *)(iwc + (size_t)job->chunk_rows * lds); /* one row */
+    cpu_ipanel_rows rows = {(const uint8_t *)tile, (size_t)kblock, isc, imn, iwc, lds, job->k->unpack_form};
     float part[PREFILL_MAX_ROWS * 8];
     for (;;) {
         long c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
@@ -180,9 +182,9 @@ static void matmul_prefill_thread(void *ctx, int ith, int nth) {
                     cpu_ipanel_group(r, nr, &r0, &g);
                     uint8_t *dst = (uint8_t *)tile + (size_t)r0 * (size_t)kblock + 4 * (size_t)(r - r0);
                     for (int64_t i = 0; i < kn / 4; i++) memcpy(dst + (size_t)i * 4 * (size_t)g, row_tmp + 4 * i, 4);
-                    for (int64_t b = 0; b < kn / 32; b++) {
+                    for (int64_t b = 0; b < kn / sub; b++) {
                         int32_t sum = 0;
-                        for (int i = 0; i < 32; i++) sum += row_tmp[32 * b + i];
+                        for (int i = 0; i < sub; i++) sum += (int8_t)row_tmp[sub * b + i];
                         iwc[(size_t)r * rows.lds + (size_t)b] = -128 * sum;
                     }
                 }
@@ -263,7 +265,7 @@ static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     if (job->kblock < bs) job->kblock = bs;
     /* rows of a chunk: whole micro-tiles (6 rows for ipanel, mr for the f32 tiles) */
     int mr = job->mode == PREFILL_IPANEL ? CPU_IPANEL_ROWS : kf->mr;
-    size_t row_scratch = job->mode == PREFILL_IPANEL ? (size_t)job->kblock + (size_t)job->kblock / 32 * 12
+    size_t row_scratch = job->mode == PREFILL_IPANEL ? (size_t)job->kblock + (size_t)job->kblock / 16 * 12
                                                      : (size_t)job->kblock * sizeof(float);
     long rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)job->kblock * sizeof(float)));
     if (rows > PREFILL_MAX_ROWS) rows = PREFILL_MAX_ROWS;

@@ -128,8 +128,10 @@ CPU_AVX512_UNPACK(q4_0)
 CPU_AVX512_UNPACK(q4_1)
 CPU_AVX512_UNPACK(q5_0)
 CPU_AVX512_UNPACK(q5_1)
+CPU_AVX512_UNPACK(q8_0)
 CPU_AVX512_UNPACK(q4_k)
 CPU_AVX512_UNPACK(q5_k)
+CPU_AVX512_UNPACK(q6_k)
 #undef CPU_AVX512_UNPACK
 void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, void *dst, void *tmp);
 void cpu_avx512_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,

@@ -1,10 +1,10 @@
 /* AVX-512 VNNI integer prefill over token panels, with decode's arithmetic: activations
  * quantized to 16 bits per 32-block (the Q16_32 integers), split into hi / lo bytes and
- * packed once per matmul with 32 tokens along the lanes; weight rows unpacked to bytes
- * 0..31 with a float scale and offset per 32-block. A 6-row x 32-token tile keeps 12
- * integer sums, each exact over one 32-block (16 vpdpbusd: hi bytes, shift by 8, lo bytes),
- * then scaled into 12 float sums: ~200 GMAC/s on one core of this EPYC, 1.6x the f32
- * panels (vpdpbusd itself peaks at 2 x 264).
+ * packed once per matmul with 32 tokens along the lanes; weight rows unpacked to signed
+ * bytes with a float scale (and offset) per 32- or 16-block. A 6-row x 32-token tile keeps
+ * 12 integer sums, each exact over one scale block (hi bytes, shift by 8, lo bytes: 16
+ * vpdpbusd per 32 elements), then scaled into 12 float sums: ~200 GMAC/s on one core of
+ * this EPYC, 1.6x the f32 panels (vpdpbusd itself peaks at 2 x 264).
  * Layouts: cpu_kernels.h (cpu_ipanel_*); weight blocks: shared/docs/gemma3.md section 5. */
 #if defined(__x86_64__)
 
@@ -96,7 +96,8 @@ void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, void 
 
 /* ---------------------------------------------------------------- weights */
 
-/* Legacy blocks: bytes 0..31; w = d q - c with c = offset * d, or -m (Q4_1, Q5_1). */
+/* Legacy blocks: bytes 0..31 with w = d q - c, c = offset * d or -m (Q4_1, Q5_1); Q8_0 its
+ * signed bytes with w = d q. */
 INLINE void leg_unpack_row(int kind, const uint8_t *w, uint8_t *q, float *sc, float *mn, int64_t n) {
     const size_t bs = leg_bytes(kind);
     const int64_t nb = n / 32;
@@ -113,7 +114,7 @@ INLINE void leg_unpack_row(int kind, const uint8_t *w, uint8_t *q, float *sc, fl
             const uint8_t *p = h ? p1 : p0;
             float d = h2f(p);
             sc[b + h] = d;
-            mn[b + h] = offset != 0.0f ? offset * d : -h2f(p + 2);
+            if (kind != LEG_Q8_0) mn[b + h] = offset != 0.0f ? offset * d : -h2f(p + 2);
         }
     }
 }
@@ -144,12 +145,29 @@ INLINE void k45_unpack_row(int five, const uint8_t *w, uint8_t *q, float *sc, fl
     }
 }
 
+/* Q6_K: q - 32 as signed bytes, sc = d * scale of each 16 elements (no offset left). */
+static void q6k_unpack_row(const uint8_t *w, uint8_t *q, float *sc, int64_t n) {
+    for (int64_t B = 0; B < n / 256; B++) {
+        const uint8_t *blk = w + B * 210;
+        for (int j = 0; j < 4; j++)
+            _mm512_storeu_si512(q + 256 * B + 64 * j, _mm512_sub_epi8(q6k_unpack(blk, j), _mm512_set1_epi8(32)));
+        __m512 d = _mm512_set1_ps(h2f(blk + 208));
+        __m128i s8 = _mm_loadu_si128((const __m128i *)(blk + 192));
+        _mm512_storeu_ps(sc + 16 * B, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8))));
+    }
+}
+
 void cpu_avx512_unpack_q4_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q4_0, w, q, sc, mn, n); }
 void cpu_avx512_unpack_q4_1(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q4_1, w, q, sc, mn, n); }
 void cpu_avx512_unpack_q5_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q5_0, w, q, sc, mn, n); }
 void cpu_avx512_unpack_q5_1(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q5_1, w, q, sc, mn, n); }
+void cpu_avx512_unpack_q8_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q8_0, w, q, sc, mn, n); }
 void cpu_avx512_unpack_q4_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { k45_unpack_row(0, w, q, sc, mn, n); }
 void cpu_avx512_unpack_q5_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { k45_unpack_row(1, w, q, sc, mn, n); }
+void cpu_avx512_unpack_q6_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) {
+    (void)mn;
+    q6k_unpack_row(w, q, sc, n);
+}
 
 /* ---------------------------------------------------------------- products */
 
@@ -158,11 +176,13 @@ void cpu_avx512_unpack_q5_k(const void *w, uint8_t *q, float *sc, float *mn, int
 #define DPBUSD_BCAST(acc, x, p)                                                                \
     __asm__("vpdpbusd %[m]%{1to16%}, %[xv], %[a]" : [a] "+v"(acc) : [xv] "v"(x), [m] "m"(*(const int32_t *)(p)))
 
-/* R rows x TV vectors of 16 tokens over kn values (kn a multiple of 32). Per 32-block the
- * sum starts at -128 * sum(w) (the bias of the hi bytes), takes the hi bytes, shifts by 8
- * and takes the lo bytes: sum w * (256 hi + lo), exact in int32. */
-INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, const uint8_t *xp,
+/* R rows x TV vectors of 16 tokens over kn values (kn a multiple of 32), weights in form F
+ * (cpu_kernels.h). Per scale block of S elements the sum starts at -128 * sum(w) (the bias
+ * of the hi bytes), takes the hi bytes, shifts by 8 and takes the lo bytes:
+ * sum w * (256 hi + lo), exact in int32. */
+INLINE void itile(int F, int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, const uint8_t *xp,
                   const float *dx, const float *xs, int nt, float *out, size_t ldo, int accumulate) {
+    const int S = F == CPU_IPANEL_SIGNED16 ? 16 : 32, KQ = S / 4;
     __m512 f[6][2];
     UNROLL16
     for (int r = 0; r < R; r++)
@@ -171,8 +191,9 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
     const uint8_t *q = w->q + (size_t)r0 * w->ldq; /* [kn / 4][R][4] */
     const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
     const int32_t *wc = w->wc + (size_t)r0 * w->lds;
-    for (int64_t b = 0; b < kn / 32; b++) {
-        const uint8_t *xb = xp + (size_t)b * 8 * 256, *qb = q + (size_t)b * 32 * R;
+    for (int64_t b = 0; b < kn / S; b++) {
+        const uint8_t *xb = xp + (size_t)b * KQ * 256, *qb = q + (size_t)b * S * R;
+        const int64_t b32 = b * S / 32;
         __m512i acc[6][2];
         UNROLL16
         for (int r = 0; r < R; r++) {
@@ -181,7 +202,7 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
             for (int t = 0; t < TV; t++) acc[r][t] = c;
         }
         UNROLL16
-        for (int kq = 0; kq < 8; kq++) {
+        for (int kq = 0; kq < KQ; kq++) {
             __m512i xh[2];
             UNROLL16
             for (int t = 0; t < TV; t++) xh[t] = _mm512_load_si512(xb + kq * 256 + 64 * t);
@@ -195,7 +216,7 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
             UNROLL16
             for (int t = 0; t < TV; t++) acc[r][t] = _mm512_slli_epi32(acc[r][t], 8);
         UNROLL16
-        for (int kq = 0; kq < 8; kq++) {
+        for (int kq = 0; kq < KQ; kq++) {
             __m512i xl[2];
             UNROLL16
             for (int t = 0; t < TV; t++) xl[t] = _mm512_load_si512(xb + kq * 256 + 128 + 64 * t);
@@ -206,12 +227,14 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
         }
         UNROLL16
         for (int r = 0; r < R; r++) {
-            __m512 s = _mm512_set1_ps(sc[(size_t)r * w->lds + b]), m = _mm512_set1_ps(mn[(size_t)r * w->lds + b]);
+            __m512 s = _mm512_set1_ps(sc[(size_t)r * w->lds + b]);
             UNROLL16
             for (int t = 0; t < TV; t++) {
-                __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + b * P + 16 * t), s);
+                __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + b32 * P + 16 * t), s);
                 f[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][t]), ds, f[r][t]);
-                f[r][t] = _mm512_fnmadd_ps(m, _mm512_load_ps(xs + b * P + 16 * t), f[r][t]);
+                if (F == CPU_IPANEL_MIN32)
+                    f[r][t] = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)r * w->lds + b]),
+                                               _mm512_load_ps(xs + b32 * P + 16 * t), f[r][t]);
             }
         }
     }
@@ -225,28 +248,23 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
             out[(size_t)t * ldo + r0 + r] = accumulate ? out[(size_t)t * ldo + r0 + r] + buf[r][t] : buf[r][t];
 }
 
-#define ITILE(R)                                                                               \
-    static void itile_##R(int64_t kn, const cpu_ipanel_rows *w, int r0, const uint8_t *xp,     \
-                          const float *dx, const float *xs, int nt, float *out, size_t ldo,   \
-                          int acc) {                                                           \
-        if (nt > 16)                                                                           \
-            itile(R, 2, kn, w, r0, xp, dx, xs, nt, out, ldo, acc);                             \
-        else                                                                                   \
-            itile(R, 1, kn, w, r0, xp, dx, xs, nt, out, ldo, acc);                             \
-    }
-ITILE(6)
-ITILE(2)
-ITILE(1)
+/* One form's row loop: 6-row tiles, then 2, then 1. */
+#define IGEMM(F, name)                                                                             static void name(int64_t kn, const cpu_ipanel_rows *w, int nr, const uint8_t *xb,                               const float *dx, const float *xs, int nt, float *out, size_t ldo, int a) {         int r = 0;                                                                                     for (; r + CPU_IPANEL_ROWS <= nr; r += CPU_IPANEL_ROWS)                                            if (nt > 16)                                                                                       itile(F, 6, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                     else                                                                                               itile(F, 6, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                 for (; r + 2 <= nr; r += 2)                                                                        if (nt > 16)                                                                                       itile(F, 2, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                     else                                                                                               itile(F, 2, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                 for (; r < nr; r++)                                                                                if (nt > 16)                                                                                       itile(F, 1, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                     else                                                                                               itile(F, 1, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             }
+IGEMM(CPU_IPANEL_MIN32, igemm_min32)
+IGEMM(CPU_IPANEL_SIGNED32, igemm_signed32)
+IGEMM(CPU_IPANEL_SIGNED16, igemm_signed16)
 
 void cpu_avx512_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
                             const void *xp, int nt, float *out, size_t ldo, int accumulate) {
     const uint8_t *xb = (const uint8_t *)xp + (size_t)(k0 / 4) * 256;
     const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
     const float *xs = dx + n / 32 * P;
-    int r = 0;
-    for (; r + CPU_IPANEL_ROWS <= nr; r += CPU_IPANEL_ROWS) itile_6(kn, w, r, xb, dx, xs, nt, out, ldo, accumulate);
-    for (; r + 2 <= nr; r += 2) itile_2(kn, w, r, xb, dx, xs, nt, out, ldo, accumulate);
-    for (; r < nr; r++) itile_1(kn, w, r, xb, dx, xs, nt, out, ldo, accumulate);
+    if (w->form == CPU_IPANEL_SIGNED16)
+        igemm_signed16(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
+    else if (w->form == CPU_IPANEL_SIGNED32)
+        igemm_signed32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
+    else
+        igemm_min32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
 }
 
 #if defined(__clang__)
