@@ -10,6 +10,8 @@
 static void cpu_destroy(ue_backend *be) {
     cpu_backend *cpu = (cpu_backend *)be;
     if (!cpu) return;
+    cpu_prof_report(cpu);
+    cpu_prof_destroy(cpu);
     if (cpu->scratch) {
         for (int i = 0; i < ue_pool_n_threads(cpu->pool); i++) free(cpu->scratch[i].data);
         free(cpu->scratch);
@@ -160,6 +162,7 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
         cpu_destroy(&cpu->base);
         return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the CPU backend");
     }
+    cpu->base.ops = cpu_prof_create(cpu, &cpu_ops);
     cpu->base.name = kernels == UE_CPU_KERNELS_REFERENCE ? "cpu-ref" : "cpu";
     snprintf(cpu->base.description, sizeof cpu->base.description, "CPU, %d thread%s, %s kernels%s",
              n_threads, n_threads == 1 ? "" : "s",

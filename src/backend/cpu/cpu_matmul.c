@@ -19,7 +19,6 @@ enum {
     TILE_ROWS = 8,
     CHUNK_BYTES = 32 * 1024,          /* int8 mode: weights of one chunk, about an L1 */
     PREFILL_CHUNK_BYTES = 512 * 1024, /* dequantized f32 rows of one chunk: half an L2 */
-    PREFILL_TOKENS = 8,               /* batches from this size dequantize to f32 */
     PREFILL_KBLOCK = 2048,            /* longest row piece dequantized at once */
     PREFILL_MAX_ROWS = 64,            /* rows of one prefill chunk at most */
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
@@ -283,15 +282,15 @@ static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
         int64_t panels = (n_tok + CPU_IPANEL_TOKENS - 1) / CPU_IPANEL_TOKENS;
         job->xp = cpu_shared_scratch_get(cpu, (size_t)panels * cpu_ipanel_size(n_in));
         if (!job->xp) return 0;
-        ue_pool_run(cpu->pool, pack_thread, job);
+        cpu_pool_run_as(cpu, CPU_PROF_MM_PACK, pack_thread, job);
     } else if (job->mode == PREFILL_PANEL) {
         int64_t padded = (n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS * CPU_PANEL_TOKENS;
         job->xt = cpu_shared_scratch_get(cpu, (size_t)padded * (size_t)n_in * sizeof(float));
         if (!job->xt) return 0;
-        ue_pool_run(cpu->pool, pack_thread, job);
+        cpu_pool_run_as(cpu, CPU_PROF_MM_PACK, pack_thread, job);
     }
     atomic_store(&job->next_chunk, 0);
-    ue_pool_run(cpu->pool, matmul_prefill_thread, job);
+    cpu_pool_run(cpu, matmul_prefill_thread, job);
     return 1;
 }
 
@@ -305,7 +304,7 @@ static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
     job->gemm = k->gemm;
     job->nt_max = k->nt_max;
     if (k->act != CPU_ACT_F32 && !cpu->int8_matmul) {
-        if ((n_tok >= PREFILL_TOKENS || !k->gemv16) && k->deq) return matmul_prefill(cpu, job);
+        if ((n_tok >= CPU_PREFILL_TOKENS || !k->gemv16) && k->deq) return matmul_prefill(cpu, job);
         job->act = k->act16;
         job->gemm = k->gemv16;
         job->nt_max = 1;
@@ -318,17 +317,20 @@ static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
         job->ldx = cpu_act_row_bytes(job->act, n_in);
         job->xq = cpu_shared_scratch_get(cpu, job->ldx * (size_t)n_tok);
         if (!job->xq) return 0;
-        if (n_tok * n_in >= QUANT_PARALLEL && n_tok > 1)
-            ue_pool_run(cpu->pool, quantize_thread, job);
-        else
+        if (n_tok * n_in >= QUANT_PARALLEL && n_tok > 1) {
+            cpu_pool_run_as(cpu, CPU_PROF_MM_QUANT, quantize_thread, job);
+        } else {
+            uint64_t t0 = cpu_prof_begin(cpu);
             quantize_thread(job, 0, 1);
+            cpu_prof_end(cpu, CPU_PROF_MM_QUANT, t0);
+        }
     }
     int nth = ue_pool_n_threads(cpu->pool);
     job->chunk_rows = chunk_rows_for(w->ne[1], ue_type_row_bytes(w->type, n_in), k->mr, nth,
                                      n_tok <= job->nt_max);
     job->n_chunks = (long)((w->ne[1] + job->chunk_rows - 1) / job->chunk_rows);
     atomic_store(&job->next_chunk, 0);
-    ue_pool_run(cpu->pool, matmul_fast_thread, job);
+    cpu_pool_run(cpu, matmul_fast_thread, job);
     return 1;
 }
 
@@ -336,8 +338,8 @@ void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const
     cpu_backend *cpu = (cpu_backend *)be;
     matmul_job job = {.cpu = cpu, .w = w, .x = x, .out = out};
     if (cpu->kernels == UE_CPU_KERNELS_REFERENCE) {
-        ue_pool_run(cpu->pool, matmul_reference_thread, &job);
+        cpu_pool_run(cpu, matmul_reference_thread, &job);
         return;
     }
-    if (!matmul_fast(cpu, &job)) ue_pool_run(cpu->pool, matmul_tiled_thread, &job);
+    if (!matmul_fast(cpu, &job)) cpu_pool_run(cpu, matmul_tiled_thread, &job);
 }

@@ -32,7 +32,7 @@ static void run_rows(ue_backend *be, row_job *job) {
     if (work < 16384 || job->a->ne[1] < 2)
         run_rows_thread(job, 0, 1);
     else
-        ue_pool_run(cpu->pool, run_rows_thread, job);
+        cpu_pool_run(cpu, run_rows_thread, job);
 }
 
 static float *row_f32(const ue_tensor *t, int64_t row) {
@@ -133,6 +133,7 @@ static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_
         t->cap = t->cs ? need : 0;
         if (!t->cs) return NULL;
     }
+    uint64_t t0 = cpu_prof_begin(cpu);
     t->base = base;
     t->freq_scale = freq_scale;
     t->n_rot = n_rot;
@@ -143,6 +144,7 @@ static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_
             rope_angle((double)(pos0 + p) * freq_scale, base, i, n_rot,
                        &t->cs[(size_t)p * (size_t)n_rot + 2 * (size_t)i],
                        &t->cs[(size_t)p * (size_t)n_rot + 2 * (size_t)i + 1]);
+    cpu_prof_end(cpu, CPU_PROF_ROPE_TABLE, t0);
     return t->cs;
 }
 
