@@ -207,12 +207,14 @@ static void test_matmul_every_isa(void **state) {
     }
 }
 
-/* Prefill batches past one token panel (48 tokens on AVX-512): full and partial panels,
- * row counts that leave 8-, 4- and 1-row tiles, rows longer than a column block. */
+/* Prefill batches past one token panel (32 tokens on AVX-512): full and partial panels,
+ * token groups, row counts that leave 6-, 2- and 1-row tiles and several chunks of rows,
+ * rows longer than a column block. */
 static void test_matmul_many_tokens(void **state) {
     (void)state;
     static const ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q5_0, UE_TYPE_Q8_0};
     static const int64_t tokens[] = {48, 49, 100, 113};
+    static const int64_t rows[] = {8, 29, 8, 197}; /* 197: several chunks of rows */
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         if (!cpu_isa_supported((cpu_isa)isa)) continue;
         ue_backend *be = backend_at((cpu_isa)isa, 2);
@@ -221,7 +223,7 @@ static void test_matmul_many_tokens(void **state) {
             int64_t n = ue_type_get(types[ti])->block_size == 256 ? 2304 : 2080;
             for (size_t k = 0; k < sizeof tokens / sizeof tokens[0]; k++)
                 check_matmul(be, types[ti], act_used(set, &set->type[types[ti]], 0, tokens[k]), n,
-                             k % 2 ? 29 : 8, tokens[k], (int)k, (int)k % 2);
+                             rows[k], tokens[k], (int)k, (int)k % 2);
         }
         be->ops->destroy(be);
     }

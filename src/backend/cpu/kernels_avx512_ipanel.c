@@ -67,27 +67,29 @@ INLINE void transpose16(__m512i r[16]) {
     }
 }
 
-void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, void *dst, void *tmp) {
-    uint8_t *xp = dst, *th = tmp, *tl = th + (size_t)P * (size_t)n;
-    float *dx = (float *)(xp + cpu_ipanel_bytes(n)), *xs = dx + n / 32 * P;
+void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
+                            void *tmp) {
+    uint8_t *xp = dst, *th = tmp, *tl = th + (size_t)P * (size_t)kn;
+    float *dx = (float *)(xp + cpu_ipanel_bytes(n)) + k0 / 32 * P, *xs = dx + n / 32 * P;
+    xp += (size_t)(k0 / 4) * 256;
     for (int t = 0; t < P; t++) {
         if (t < nt) {
-            quant_row(x + (size_t)t * ldx, n, th + (size_t)t * n, tl + (size_t)t * n, dx + t, xs + t, P);
+            quant_row(x + (size_t)t * ldx + k0, kn, th + (size_t)t * kn, tl + (size_t)t * kn, dx + t, xs + t, P);
         } else {
-            memset(th + (size_t)t * n, 0, (size_t)n);
-            memset(tl + (size_t)t * n, 0, (size_t)n);
-            for (int64_t b = 0; b < n / 32; b++) dx[b * P + t] = xs[b * P + t] = 0.0f;
+            memset(th + (size_t)t * kn, 0, (size_t)kn);
+            memset(tl + (size_t)t * kn, 0, (size_t)kn);
+            for (int64_t b = 0; b < kn / 32; b++) dx[b * P + t] = xs[b * P + t] = 0.0f;
         }
     }
     /* [token][k] bytes to [k / 4][token][4]: 16 x 16 dword transposes */
-    for (int64_t kq0 = 0; kq0 < n / 4; kq0 += 16) {
-        int m = n / 4 - kq0 < 16 ? (int)(n / 4 - kq0) : 16;
+    for (int64_t kq0 = 0; kq0 < kn / 4; kq0 += 16) {
+        int m = kn / 4 - kq0 < 16 ? (int)(kn / 4 - kq0) : 16;
         __mmask16 live = (__mmask16)((1u << m) - 1);
         for (int h = 0; h < 2; h++)
             for (int tg = 0; tg < 2; tg++) {
-                const uint8_t *src = (h ? tl : th) + (size_t)(16 * tg) * (size_t)n + 4 * kq0;
+                const uint8_t *src = (h ? tl : th) + (size_t)(16 * tg) * (size_t)kn + 4 * kq0;
                 __m512i r[16];
-                for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_epi32(live, src + (size_t)i * (size_t)n);
+                for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_epi32(live, src + (size_t)i * (size_t)kn);
                 transpose16(r);
                 for (int c = 0; c < m; c++) _mm512_store_si512(xp + (size_t)(kq0 + c) * 256 + 128 * h + 64 * tg, r[c]);
             }
@@ -157,17 +159,39 @@ static void q6k_unpack_row(const uint8_t *w, uint8_t *q, float *sc, int64_t n) {
     }
 }
 
-void cpu_avx512_unpack_q4_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q4_0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q4_1(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q4_1, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q5_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q5_0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q5_1(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q5_1, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q8_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q8_0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q4_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { k45_unpack_row(0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q5_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { k45_unpack_row(1, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q6_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) {
-    (void)mn;
-    q6k_unpack_row(w, q, sc, n);
+/* wc[b] = -128 * (sum of the signed bytes q of block b), blocks of S = 16 or 32 (n a
+ * multiple of 32): byte sums of q + 128 per 8 bytes (vpsadbw), less the bias. */
+static void block_sums(const uint8_t *q, int64_t n, int S, int32_t *wc) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < n; i += 64) {
+        __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+        __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, q + i), bias);
+        int64_t s8[8];
+        _mm512_storeu_si512(s8, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+        int per = S / 8, nb = (int)((n - i < 64 ? n - i : 64) / S);
+        for (int b = 0; b < nb; b++) {
+            int64_t sum = -128 * S;
+            for (int j = 0; j < per; j++) sum += s8[b * per + j];
+            wc[i / S + b] = -128 * (int32_t)sum;
+        }
+    }
 }
+
+#define UNPACK_FN(t, S, call)                                                                  \
+    void cpu_avx512_unpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n) { \
+        (void)mn;                                                                              \
+        call;                                                                                  \
+        block_sums(q, n, S, wc);                                                               \
+    }
+UNPACK_FN(q4_0, 32, leg_unpack_row(LEG_Q4_0, w, q, sc, mn, n))
+UNPACK_FN(q4_1, 32, leg_unpack_row(LEG_Q4_1, w, q, sc, mn, n))
+UNPACK_FN(q5_0, 32, leg_unpack_row(LEG_Q5_0, w, q, sc, mn, n))
+UNPACK_FN(q5_1, 32, leg_unpack_row(LEG_Q5_1, w, q, sc, mn, n))
+UNPACK_FN(q8_0, 32, leg_unpack_row(LEG_Q8_0, w, q, sc, mn, n))
+UNPACK_FN(q4_k, 32, k45_unpack_row(0, w, q, sc, mn, n))
+UNPACK_FN(q5_k, 32, k45_unpack_row(1, w, q, sc, mn, n))
+UNPACK_FN(q6_k, 16, q6k_unpack_row(w, q, sc, n))
+#undef UNPACK_FN
 
 /* ---------------------------------------------------------------- products */
 
@@ -188,7 +212,7 @@ INLINE void itile(int F, int R, int TV, int64_t kn, const cpu_ipanel_rows *w, in
     for (int r = 0; r < R; r++)
         UNROLL16
         for (int t = 0; t < TV; t++) f[r][t] = _mm512_setzero_ps();
-    const uint8_t *q = w->q + (size_t)r0 * w->ldq; /* [kn / 4][R][4] */
+    const uint8_t *q = w->q + (size_t)r0 * w->ldq; /* [kn / S][R][S] */
     const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
     const int32_t *wc = w->wc + (size_t)r0 * w->lds;
     for (int64_t b = 0; b < kn / S; b++) {
@@ -209,7 +233,7 @@ INLINE void itile(int F, int R, int TV, int64_t kn, const cpu_ipanel_rows *w, in
             UNROLL16
             for (int r = 0; r < R; r++)
                 UNROLL16
-                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xh[t], qb + 4 * (kq * R + r));
+                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xh[t], qb + r * S + 4 * kq);
         }
         UNROLL16
         for (int r = 0; r < R; r++)
@@ -223,7 +247,7 @@ INLINE void itile(int F, int R, int TV, int64_t kn, const cpu_ipanel_rows *w, in
             UNROLL16
             for (int r = 0; r < R; r++)
                 UNROLL16
-                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xl[t], qb + 4 * (kq * R + r));
+                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xl[t], qb + r * S + 4 * kq);
         }
         UNROLL16
         for (int r = 0; r < R; r++) {
