@@ -26,7 +26,8 @@ enum {
      * on neighbouring chunks never write the same line; 96 rows of 2048 bytes unpacked */
     IPANEL_ALIGN_ROWS = 48,
     IPANEL_CHUNK_ROWS = 96,
-    UNPACK_TOKENS = 16,               /* unpacking a row costs about this many tokens' products */
+    UNPACK_TOKENS = 16,
+    PREFETCH_ROWS = 4,                /* rows ahead the prefill unpacking fetches */               /* unpacking a row costs about this many tokens' products */
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
 
@@ -190,6 +191,10 @@ static void matmul_prefill_thread(void *ctx, int ith, int nth) {
             const uint8_t *wk = wdata + (size_t)r_begin * row_bytes + (size_t)(k0 / kblock) * block_bytes;
             if (job->mode == PREFILL_IPANEL) {
                 for (int r = 0; r < nr; r++) {
+                    /* the weights come from memory once: fetch a few rows ahead */
+                    if (r + PREFETCH_ROWS < nr)
+                        for (size_t at = 0; at < block_bytes; at += 64)
+                            __builtin_prefetch(wk + (size_t)(r + PREFETCH_ROWS) * row_bytes + at);
                     job->k->unpack(wk + (size_t)r * row_bytes, row_tmp, isc + (size_t)r * lds,
                                    imn + (size_t)r * lds, iwc + (size_t)r * lds, kn);
                     int r0, g;

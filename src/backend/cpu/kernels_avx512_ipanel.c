@@ -160,20 +160,23 @@ static void q6k_unpack_row(const uint8_t *w, uint8_t *q, float *sc, int64_t n) {
 }
 
 /* wc[b] = -128 * (sum of the signed bytes q of block b), blocks of S = 16 or 32 (n a
- * multiple of 32): byte sums of q + 128 per 8 bytes (vpsadbw), less the bias. */
+ * multiple of 32): byte sums of q + 128 per 8 bytes (vpsadbw), folded per 16 bytes and,
+ * for S = 32, per 32; the block sums compressed to the front, less the bias. */
 static void block_sums(const uint8_t *q, int64_t n, int S, int32_t *wc) {
     const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m256i off = _mm256_set1_epi32(128 * 128 * S);
     for (int64_t i = 0; i < n; i += 64) {
         __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
-        __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, q + i), bias);
-        int64_t s8[8];
-        _mm512_storeu_si512(s8, _mm512_sad_epu8(v, _mm512_setzero_si512()));
-        int per = S / 8, nb = (int)((n - i < 64 ? n - i : 64) / S);
-        for (int b = 0; b < nb; b++) {
-            int64_t sum = -128 * S;
-            for (int j = 0; j < per; j++) sum += s8[b * per + j];
-            wc[i / S + b] = -128 * (int32_t)sum;
+        __m512i s = _mm512_sad_epu8(_mm512_xor_si512(_mm512_maskz_loadu_epi8(live, q + i), bias), _mm512_setzero_si512());
+        s = _mm512_add_epi64(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4E)); /* 16-byte sums */
+        __mmask8 pick = 0x55;
+        if (S == 32) {
+            s = _mm512_add_epi64(s, _mm512_shuffle_i64x2(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+            pick = 0x11;
         }
+        __m256i d = _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(pick, s));
+        int nb = (int)((n - i < 64 ? n - i : 64) / S);
+        _mm256_mask_storeu_epi32(wc + i / S, (__mmask8)((1u << nb) - 1), _mm256_sub_epi32(off, _mm256_slli_epi32(d, 7)));
     }
 }
 
