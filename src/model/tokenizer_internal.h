@@ -24,6 +24,12 @@ typedef struct ue_tok_trie_node {
  * same bits of the piece's hash, compared before the piece itself. */
 typedef uint32_t ue_tok_slot;
 
+/* The GGUF spelling of a normal piece that its decoded text cannot give back. */
+typedef struct ue_tok_raw {
+    int32_t id;
+    uint32_t off, len; /* in raw_text */
+} ue_tok_raw;
+
 struct ue_tokenizer {
     int32_t n_vocab;
     int32_t bos, eos, unk, pad; /* unk, pad: -1 when the GGUF names none */
@@ -34,10 +40,14 @@ struct ue_tokenizer {
 
     uint8_t *kind;  /* [n_vocab] ue_token_kind */
     float *score;   /* [n_vocab] */
-    uint32_t *off;  /* [n_vocab + 1] piece i is text[off[i] .. off[i+1]) as in the GGUF */
+    uint32_t *off;  /* [n_vocab + 1] piece i decoded is text[off[i] .. off[i+1]) */
+    /* One copy of the pieces, decoded (U+2581 of normal pieces as ' ', byte pieces as their
+     * byte); the GGUF spelling that lookups match follows from the kind, except for normal
+     * pieces that hold a literal ' ', whose spelling is kept in raw (none in Gemma 3's). */
     char *text;
-    uint32_t *doff; /* [n_vocab + 1] decoded piece i is dtext[doff[i] .. doff[i+1]) */
-    char *dtext;
+    ue_tok_raw *raw; /* [n_raw] by id */
+    uint32_t n_raw;
+    char *raw_text;
 
     ue_tok_slot *slots; /* open-addressing hash of the pieces, linear probing */
     uint32_t slot_mask;
