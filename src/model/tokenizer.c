@@ -34,8 +34,8 @@ static const char k_u2581[3] = {'\xe2', '\x96', '\x81'};
 
 /* Writes piece id as the GGUF spells it (at most max_piece bytes); returns the length. */
 static size_t spell(const ue_tokenizer *tok, int32_t id, char *out) {
-    const char *d = tok->text + tok->off[id];
-    size_t n = tok->off[id + 1] - tok->off[id], m = 0;
+    size_t n, m = 0;
+    const char *d = ue_tok_text(tok, id, &n);
     uint8_t k = tok->kind[id];
     const ue_tok_raw *r = k == UE_TOKEN_NORMAL && tok->n_raw ? raw_of(tok, id) : NULL;
     if (k == UE_TOKEN_BYTE) {
@@ -62,8 +62,8 @@ static size_t spell(const ue_tokenizer *tok, int32_t id, char *out) {
 
 /* Whether piece id, as the GGUF spells it, is the len bytes at s. */
 static int piece_is(const ue_tokenizer *tok, int32_t id, const char *s, size_t len) {
-    const char *d = tok->text + tok->off[id];
-    size_t n = tok->off[id + 1] - tok->off[id];
+    size_t n;
+    const char *d = ue_tok_text(tok, id, &n);
     uint8_t k = tok->kind[id];
     if (k == UE_TOKEN_BYTE) {
         char buf[6];
@@ -85,10 +85,16 @@ static int piece_is(const ue_tokenizer *tok, int32_t id, const char *s, size_t l
     return j == len;
 }
 
+/* The home slot of hash h: h times a large odd constant (high bits mixed from all of h,
+ * so neighbouring slots do not share the tag bits) scaled to the table. */
+static uint32_t slot_of(const ue_tokenizer *tok, uint32_t h) {
+    return (uint32_t)(((uint64_t)(h * 2654435761u) * tok->n_slots) >> 32);
+}
+
 int32_t ue_tok_lookup(const ue_tokenizer *tok, const char *s, size_t len, int mode) {
-    uint32_t h = hash_bytes(s, len), i = h & tok->slot_mask;
+    uint32_t h = hash_bytes(s, len), i = slot_of(tok, h);
     int32_t fallback = -1;
-    for (;; i = (i + 1) & tok->slot_mask) {
+    for (;; i = i + 1 == tok->n_slots ? 0 : i + 1) {
         ue_tok_slot v = tok->slots[i];
         if (!v) return fallback;
         int32_t id = (int32_t)((v & tok->id_mask) - 1);
@@ -152,22 +158,22 @@ static int parse_byte_piece(const char *s, size_t n) {
     return v;
 }
 
+/* Linear probing at a load of 3/4: a miss reads ~8 slots, a hit ~2.5, of 4 bytes each
+ * (two cache lines at most); 1.3 MiB for Gemma 3's 262k pieces. */
 static ue_status build_hash(ue_tokenizer *tok, ue_error *err) {
-    uint32_t cap = 1024;
-    while (cap < (uint32_t)tok->n_vocab * 2u) cap *= 2;
-    tok->slots = calloc(cap, sizeof *tok->slots);
+    tok->n_slots = (uint32_t)tok->n_vocab + (uint32_t)tok->n_vocab / 3 + 16; /* < 2^32 */
+    tok->slots = calloc(tok->n_slots, sizeof *tok->slots);
     char *buf = malloc(tok->max_piece);
     if (!tok->slots || !buf) {
         free(buf);
         return ue_fail(err, UE_ERR_NOMEM, "tokenizer: out of memory for the piece hash");
     }
-    tok->slot_mask = cap - 1;
     tok->id_mask = 1; /* n_vocab < 2^31: at least the top bit is left for the hash */
     while (tok->id_mask < (uint32_t)tok->n_vocab) tok->id_mask = tok->id_mask << 1 | 1;
     for (int32_t id = 0; id < tok->n_vocab; id++) {
         uint32_t h = hash_bytes(buf, spell(tok, id, buf));
-        uint32_t i = h & tok->slot_mask;
-        while (tok->slots[i]) i = (i + 1) & tok->slot_mask;
+        uint32_t i = slot_of(tok, h);
+        while (tok->slots[i]) i = i + 1 == tok->n_slots ? 0 : i + 1;
         tok->slots[i] = (h & ~tok->id_mask) | ((uint32_t)id + 1);
     }
     free(buf);
@@ -202,7 +208,7 @@ static ue_status build_trie(ue_tokenizer *tok, ue_error *err) {
         uint8_t k = tok->kind[id];
         if (k != UE_TOKEN_CONTROL && k != UE_TOKEN_UNKNOWN && k != UE_TOKEN_USER_DEFINED) continue;
         size_t n = 0;
-        for (uint32_t i = tok->off[id]; i < tok->off[id + 1]; i++) {
+        for (uint32_t i = ue_tok_off(tok, id); i < ue_tok_off(tok, id + 1); i++) {
             if (tok->text[i] == ' ') {
                 memcpy(buf + n, "\xe2\x96\x81", 3);
                 n += 3;
@@ -248,8 +254,8 @@ static int part_formable(const ue_tokenizer *tok, const char *s, size_t n) {
 static int find_unused_formable(const ue_tokenizer *tok) {
     for (int32_t id = 0; id < tok->n_vocab; id++) {
         if (tok->kind[id] != UE_TOKEN_UNUSED) continue;
-        const char *s = tok->text + tok->off[id];
-        size_t n = tok->off[id + 1] - tok->off[id];
+        size_t n;
+        const char *s = ue_tok_text(tok, id, &n);
         for (size_t k = 1; k < n; k++)
             if (part_formable(tok, s, k) && part_formable(tok, s + k, n - k)) return 1;
     }
@@ -303,7 +309,8 @@ static ue_status read_pieces(ue_tokenizer *tok, const ue_gguf *g, int64_t k_tok,
             return ue_fail(err, UE_ERR_FORMAT, "tokenizer.ggml.scores[%d] is NaN", i);
         tok->kind[i] = (uint8_t)type;
         tok->score[i] = score;
-        tok->off[i] = dat;
+        if (i % UE_TOK_OFF_GROUP == 0) tok->off_base[i / UE_TOK_OFF_GROUP] = dat;
+        tok->off_rel[i] = (uint16_t)(dat - tok->off_base[i / UE_TOK_OFF_GROUP]);
         if (s.len > tok->max_piece) tok->max_piece = (uint32_t)s.len;
 
         if (type == UE_TOKEN_BYTE) {
@@ -333,7 +340,8 @@ static ue_status read_pieces(ue_tokenizer *tok, const ue_gguf *g, int64_t k_tok,
             dat += (uint32_t)s.len;
         }
     }
-    tok->off[n] = dat;
+    if (n % UE_TOK_OFF_GROUP == 0) tok->off_base[n / UE_TOK_OFF_GROUP] = dat;
+    tok->off_rel[n] = (uint16_t)(dat - tok->off_base[n / UE_TOK_OFF_GROUP]);
     char *fit = realloc(tok->text, dat ? dat : 1); /* decoding only shortens */
     if (fit) tok->text = fit;
     for (int b = 0; b < 256; b++)
@@ -369,8 +377,9 @@ ue_status ue_tokenizer_create(const ue_gguf *g, ue_tokenizer **out, ue_error *er
     tok->n_vocab = (int32_t)n;
     tok->kind = malloc(n);
     tok->score = malloc(n * sizeof *tok->score);
-    tok->off = malloc((n + 1) * sizeof *tok->off);
-    if (!tok->kind || !tok->score || !tok->off) {
+    tok->off_base = malloc((n / UE_TOK_OFF_GROUP + 1) * sizeof *tok->off_base);
+    tok->off_rel = malloc((n + 1) * sizeof *tok->off_rel);
+    if (!tok->kind || !tok->score || !tok->off_base || !tok->off_rel) {
         st = ue_fail(err, UE_ERR_NOMEM, "tokenizer: out of memory for %llu tokens",
                      (unsigned long long)n);
         goto fail;
@@ -406,7 +415,8 @@ void ue_tokenizer_destroy(ue_tokenizer *tok) {
     if (!tok) return;
     free(tok->kind);
     free(tok->score);
-    free(tok->off);
+    free(tok->off_base);
+    free(tok->off_rel);
     free(tok->text);
     free(tok->raw);
     free(tok->raw_text);
@@ -439,6 +449,5 @@ const char *ue_tokenizer_piece(const ue_tokenizer *tok, int32_t id, int show_spe
     uint8_t k = tok->kind[id];
     if (!show_special && (k == UE_TOKEN_CONTROL || k == UE_TOKEN_UNKNOWN || k == UE_TOKEN_UNUSED))
         return "";
-    *len = tok->off[id + 1] - tok->off[id];
-    return tok->text + tok->off[id];
+    return ue_tok_text(tok, id, len);
 }
