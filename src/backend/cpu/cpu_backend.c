@@ -14,10 +14,22 @@
  * catch overruns. */
 #if defined(__SANITIZE_ADDRESS__)
 #define CPU_MAP_BYTES SIZE_MAX
+#define CPU_MAP_SCRATCH_BYTES SIZE_MAX
 #else
 #define CPU_MAP_BYTES ((size_t)1 << 20)
+/* Scratch grows in steps as a prefill meets larger rows (thread scratch ~100 -> 350 KB,
+ * token panels 0.7 -> 2.3 MB for the 270M model); each step frees the last size. Mapped,
+ * the freed steps go back to the system; as heap blocks (once glibc's mmap threshold has
+ * risen past them) they would stay resident as holes. */
+#define CPU_MAP_SCRATCH_BYTES ((size_t)64 << 10)
 #endif
 enum { CPU_BUF_HEAP = 1, CPU_BUF_MAPPED = 2 }; /* ue_buffer.owns_host */
+
+static void scratch_free(cpu_scratch *s) {
+    if (s->mapped) munmap(s->data, ((s->cap * sizeof(float)) + 63) & ~(size_t)63);
+    else free(s->data);
+    *s = (cpu_scratch){0};
+}
 
 static void cpu_destroy(ue_backend *be) {
     cpu_backend *cpu = (cpu_backend *)be;
@@ -25,10 +37,10 @@ static void cpu_destroy(ue_backend *be) {
     cpu_prof_report(cpu);
     cpu_prof_destroy(cpu);
     if (cpu->scratch) {
-        for (int i = 0; i < ue_pool_n_threads(cpu->pool); i++) free(cpu->scratch[i].data);
+        for (int i = 0; i < ue_pool_n_threads(cpu->pool); i++) scratch_free(&cpu->scratch[i]);
         free(cpu->scratch);
     }
-    free(cpu->shared.data);
+    scratch_free(&cpu->shared);
     for (int i = 0; i < CPU_ROPE_TABLES; i++) free(cpu->rope[i].cs);
     ue_pool_destroy(cpu->pool);
     free(cpu);
@@ -146,9 +158,15 @@ static const ue_backend_ops cpu_ops = {
 
 static float *scratch_grow(cpu_scratch *s, size_t n) {
     if (s->cap < n) {
-        free(s->data);
+        scratch_free(s);
         size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
-        s->data = aligned_alloc(64, bytes);
+        if (bytes >= CPU_MAP_SCRATCH_BYTES) {
+            void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            s->data = m == MAP_FAILED ? NULL : m;
+            s->mapped = s->data != NULL;
+        } else {
+            s->data = aligned_alloc(64, bytes);
+        }
         s->cap = s->data ? n : 0;
     }
     return s->data;

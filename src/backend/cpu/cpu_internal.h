@@ -10,6 +10,7 @@
 typedef struct cpu_scratch {
     float *data;
     size_t cap; /* floats */
+    int mapped; /* an anonymous mapping, else a heap block */
 } cpu_scratch;
 
 /* Rotary angles of one rope call's positions: cs[(p - pos0) * n_rot + 2i .. +1] = cos, sin
