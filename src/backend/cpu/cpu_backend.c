@@ -191,6 +191,9 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
     cpu->kset = cpu_kernels_get(cpu_isa_detect());
     const char *mm = getenv("UE_CPU_MATMUL");
     cpu->int8_matmul = mm && strcmp(mm, "int8") == 0;
+    const char *split = getenv("UE_CPU_PREFILL_SPLIT");
+    if (split && sscanf(split, "%d:%d", &cpu->split_rows, &cpu->split_groups) != 2)
+        cpu->split_rows = cpu->split_groups = 0;
     ue_status st = ue_pool_create(n_threads, &cpu->pool, err);
     if (st != UE_OK) {
         free(cpu);

@@ -51,6 +51,9 @@ typedef struct cpu_backend {
     cpu_rope_table rope[CPU_ROPE_TABLES];
     int rope_next;              /* the table replaced on the next miss */
     cpu_prof *prof;             /* UE_CPU_PROFILE=1, else NULL */
+    /* UE_CPU_PREFILL_SPLIT=rows:groups (tuning experiments): integer prefill chunks of
+     * `rows` rows and `groups` token groups instead of the chosen ones; 0: chosen */
+    int split_rows, split_groups;
 } cpu_backend;
 
 /* Profiling (cpu_profile.c). create: the ops table to use (base itself unless profiling);

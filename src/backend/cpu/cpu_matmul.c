@@ -22,12 +22,17 @@ enum {
     PREFILL_CHUNK_BYTES = 512 * 1024, /* dequantized f32 rows of one chunk: half an L2 */
     PREFILL_KBLOCK = 2048,            /* longest row piece dequantized at once */
     PREFILL_MAX_ROWS = 64,            /* rows of one f32 prefill chunk at most */
-    /* ipanel chunks: whole 6-row tiles and whole cache lines of out (16 floats), so threads
-     * on neighbouring chunks never write the same line; 96 rows of 2048 bytes unpacked */
-    IPANEL_ALIGN_ROWS = 48,
-    IPANEL_CHUNK_ROWS = 96,
+    PREFETCH_ROWS = 4,                /* rows ahead the prefill unpacking fetches */
+    /* ipanel chunks: whole cache lines of out (16 floats), so threads on neighbouring
+     * chunks never write the same line; 48..192 rows (up to 384 KB of bytes unpacked) */
+    IPANEL_ALIGN_ROWS = 16,
+    IPANEL_MIN_ROWS = 48,
+    IPANEL_MAX_ROWS = 192,
+    /* costs of an item in units of one row's products for one token (prefill_split):
+     * unpacking a row (measured: 3.4% of a 512-token 4B prefill on one thread) and
+     * reading one token's activations (cache traffic, partly overlapped) */
     UNPACK_TOKENS = 16,
-    PREFETCH_ROWS = 4,                /* rows ahead the prefill unpacking fetches */               /* unpacking a row costs about this many tokens' products */
+    ACT_ROWS = 8,
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
 
@@ -279,24 +284,37 @@ static void pack_thread(void *ctx, int ith, int nth) {
     }
 }
 
-/* Token groups for row_chunks chunks of rows over units token units (panels): the count
- * with the least estimated time, rounds of nth items (dynamic balancing ends on the
- * slowest round) times an item's cost, its tokens plus the unpacking of its rows. */
-static long token_groups(long row_chunks, long units, int64_t unit_tokens, int nth) {
-    if (nth == 1) return 1;
-    long best = 1;
-    double best_cost = 0.0;
-    for (long g = 1; g <= units; g++) {
-        long per = (units + g - 1) / g, groups = (units + per - 1) / per;
-        if (groups != g) continue; /* the same split as a smaller count */
-        long rounds = (row_chunks * groups + nth - 1) / nth;
-        double cost = (double)rounds * (double)(per * unit_tokens + UNPACK_TOKENS);
-        if (g == 1 || cost < best_cost) {
-            best = g;
-            best_cost = cost;
+/* Rows per chunk and token groups for units token panels of unit_tokens: the pair with the
+ * least estimated time. Rounds of nth items (plus a quarter item for the uneven ends of
+ * dynamic balancing) times the largest item's cost, its rows x (its tokens + the
+ * unpacking of a row) + reading its tokens' activations. Bigger chunks read the
+ * activations less often; more token groups balance better but unpack every row again
+ * per group (measured: 4 groups of 128 tokens cost a 4B prefill 9% on one thread). With 16
+ * threads this gives e.g. the 4B's q 64 rows x 2 groups (64 items), gate/up 160 x 2 (128);
+ * with 2 threads 128..160 rows and mostly one group. rows_fixed > 0: only that size. */
+static void prefill_split(int64_t n_out, long units, int64_t unit_tokens, int nth, long rows_fixed,
+                          long *rows_out, long *groups_out) {
+    double best_cost = -1.0;
+    *rows_out = n_out < IPANEL_MIN_ROWS ? (long)n_out : IPANEL_MIN_ROWS;
+    *groups_out = 1;
+    long lo = rows_fixed > 0 ? rows_fixed : IPANEL_MIN_ROWS, hi = rows_fixed > 0 ? rows_fixed : IPANEL_MAX_ROWS;
+    for (long rows = lo; rows <= hi; rows += IPANEL_ALIGN_ROWS) {
+        long r = rows < n_out ? rows : (long)n_out, chunks = (long)((n_out + r - 1) / r);
+        for (long g = 1; g <= (nth > 1 ? units : 1); g++) {
+            long per = (units + g - 1) / g, groups = (units + per - 1) / per;
+            if (groups != g) continue; /* the same split as a smaller count */
+            long rounds = (chunks * groups + nth - 1) / nth;
+            double tokens = (double)(per * unit_tokens);
+            double cost = ((double)rounds + (nth > 1 ? 0.25 : 0.0)) *
+                          ((double)r * (tokens + UNPACK_TOKENS) + ACT_ROWS * tokens);
+            if (best_cost < 0.0 || cost < best_cost) {
+                best_cost = cost;
+                *rows_out = r;
+                *groups_out = groups;
+            }
         }
+        if (rows >= n_out) break;
     }
-    return best;
 }
 
 static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
@@ -310,13 +328,16 @@ static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     /* column blocks of near-equal length (2560 = 2 x 1280, not 2048 + 512) */
     int64_t n_kb = (n_in + PREFILL_KBLOCK - 1) / PREFILL_KBLOCK;
     job->kblock = ((n_in + n_kb - 1) / n_kb + bs - 1) / bs * bs;
-    /* rows of a chunk: whole micro-tiles (6 rows for ipanel, mr for the f32 tiles) */
-    long rows, align;
+    /* rows of a chunk: prefill_split's for ipanel, whole f32 micro-tiles (mr) otherwise,
+     * where token groups stay 1 (the chunks alone give 4 per thread) */
+    long rows = 1, align;
     size_t row_scratch;
+    int64_t unit = job->mode == PREFILL_IPANEL ? CPU_IPANEL_TOKENS : job->mode == PREFILL_PANEL ? CPU_PANEL_TOKENS : kf->nt_max;
+    long units = (long)((n_tok + unit - 1) / unit), groups = 1;
     if (job->mode == PREFILL_IPANEL) {
-        align = IPANEL_ALIGN_ROWS;
-        rows = IPANEL_CHUNK_ROWS;
-        if ((n_out + rows - 1) / rows < nth) rows = align;
+        align = 1;
+        prefill_split(n_out, units, unit, nth, cpu->split_rows, &rows, &groups);
+        if (cpu->split_groups > 0) groups = cpu->split_groups < units ? cpu->split_groups : units;
         row_scratch = (size_t)job->kblock + (size_t)job->kblock / 16 * 12;
     } else {
         align = kf->mr;
@@ -333,9 +354,6 @@ static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
     for (int i = 0; i < nth; i++)
         if (!cpu_scratch_get(cpu, i, scratch / sizeof(float) + 16)) return 0;
     job->row_chunks = (long)((n_out + job->chunk_rows - 1) / job->chunk_rows);
-    int64_t unit = job->mode == PREFILL_IPANEL ? CPU_IPANEL_TOKENS : job->mode == PREFILL_PANEL ? CPU_PANEL_TOKENS : kf->nt_max;
-    long units = (long)((n_tok + unit - 1) / unit);
-    long groups = token_groups(job->row_chunks, units, unit, nth);
     job->group_tokens = (units + groups - 1) / groups * unit;
     job->n_chunks = job->row_chunks * (long)((n_tok + job->group_tokens - 1) / job->group_tokens);
     job->xt = NULL;
