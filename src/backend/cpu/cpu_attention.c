@@ -28,7 +28,7 @@ typedef struct attention_job {
     int n_segments;      /* key segments per work item (1: no split) */
     float *states;       /* [n_segments][items] partial states of state_floats each */
     size_t state_floats;
-    atomic_int next;
+    _Alignas(64) atomic_int next; /* own cache line: every thread writes it */
 } attention_job;
 
 /* Row `pos` of a cache for KV head kvh, converted to f32 into buf when stored as f16. */
