@@ -232,7 +232,8 @@ void gguf_builder_set_tensor_offset(gguf_builder *b, int index, uint64_t offset)
     b->tensors[index].offset = offset;
 }
 
-/* Tensors placed past this offset (to test bad offsets) get no data bytes written. */
+/* Tensors given an offset past this (to test bad offsets) get no data bytes written;
+ * tensors placed by the builder always get theirs, however large the file. */
 #define PLACE_LIMIT ((uint64_t)1 << 26)
 
 static size_t align_up(size_t n, uint32_t a) { return a ? (n + a - 1) / a * a : n; }
@@ -255,7 +256,7 @@ void gguf_builder_finish(gguf_builder *b, uint8_t **bytes, size_t *size) {
         if (!t->has_offset) t->offset = running;
         put_u64(&out, t->offset);
         running = align_up(running + t->size, b->alignment);
-        if (t->offset <= PLACE_LIMIT && t->offset + t->size > data_end)
+        if ((!t->has_offset || t->offset <= PLACE_LIMIT) && t->offset + t->size > data_end)
             data_end = (size_t)(t->offset + t->size);
     }
     size_t data_start = align_up(out.n, b->alignment);
@@ -266,7 +267,7 @@ void gguf_builder_finish(gguf_builder *b, uint8_t **bytes, size_t *size) {
     if (!p) fail_msg("gguf_builder: out of memory");
     memcpy(p, out.p, out.n);
     for (int i = 0; i < b->n_t; i++)
-        if (b->tensors[i].offset <= PLACE_LIMIT)
+        if (!b->tensors[i].has_offset || b->tensors[i].offset <= PLACE_LIMIT)
             memcpy(p + data_start + b->tensors[i].offset, b->tensors[i].data, b->tensors[i].size);
     free(out.p);
     *bytes = p;
