@@ -57,14 +57,17 @@ void vk_decode_config(vk_backend *vk) {
 }
 
 ue_status vk_decode_init(vk_backend *vk, ue_error *err) {
+    /* tests shrink the ring to exercise its reuse */
+    const char *e = getenv("UE_VK_SYNC_SLOTS");
+    vk->sync_cap = e && atoi(e) >= 1 && atoi(e) < SYNC_SLOTS ? (uint32_t)atoi(e) : SYNC_SLOTS;
     if (vk->n_sets < 5) return UE_OK;
     return vk->base.ops->buffer_create(&vk->base, SYNC_SLOTS * sizeof(uint32_t), &vk->sync, err);
 }
 
-/* n consecutive counters (all zero: each user resets its own); r: their bytes, declared
- * written so a reuse before the previous user finished gets a barrier. */
+/* n consecutive counters (n <= sync_cap; all zero: each user resets its own); r: their
+ * bytes, declared written so a reuse before the previous user finished gets a barrier. */
 static uint32_t sync_slots(vk_backend *vk, uint32_t n, vk_range *r) {
-    if (vk->sync_next + n > SYNC_SLOTS) vk->sync_next = 0;
+    if (vk->sync_next + n > vk->sync_cap) vk->sync_next = 0;
     uint32_t s = vk->sync_next;
     vk->sync_next += n;
     *r = (vk_range){vk->sync, (size_t)s * 4, (size_t)(s + n) * 4};
@@ -219,7 +222,8 @@ void vk_op_matmul_add_rms_norm(ue_backend *be, const ue_tensor *w, const ue_tens
     vk_backend *vk = (vk_backend *)be;
     mvs_norm nm = {w_post, x, w_next, xn, eps};
     const ue_tensor *ws[1] = {w}, *outs[1] = {o};
-    if (vk->mvnorm && vk->sync && mvs_record(vk, ws, outs, 1, y, 0, &nm)) return;
+    if (vk->mvnorm && vk->sync && vk->sync_cap >= 1 && mvs_record(vk, ws, outs, 1, y, 0, &nm))
+        return;
     ue_compose_matmul_add_rms_norm(be, w, y, o, w_post, x, w_next, eps, xn);
 }
 
@@ -239,6 +243,7 @@ void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_att
              a->q.ne[1] == 1 && r->head_dim == D && D == 4 * (int)(S * vk->attf_nq) &&
              (128 / S) * (uint32_t)D <= 4096 &&
              a->n_head_kv >= 1 && a->n_head % a->n_head_kv == 0 && r->pos0 == a->pos0 &&
+             (uint32_t)a->n_head <= vk->sync_cap &&
              a->pos0 >= 0 && a->pos0 < INT32_MAX && a->bidir_end <= INT32_MAX &&
              r->q.buf == a->q.buf && r->q.offset == a->q.offset &&
              a->q.ne[0] == (int64_t)a->n_head * D && r->k.ne[0] == (int64_t)a->n_head_kv * D &&

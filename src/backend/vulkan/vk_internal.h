@@ -164,7 +164,7 @@ typedef struct vk_backend {
     uint32_t attf_nq;                 /* attention_decf.comp's vec4s per lane (0: none) */
     uint32_t n_sets;
     ue_buffer *sync;
-    uint32_t sync_next;
+    uint32_t sync_next, sync_cap;
     uint64_t n_dispatch, n_barrier;   /* recorded so far (the profile reports them) */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
