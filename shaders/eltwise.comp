@@ -1,6 +1,7 @@
 #version 450
 // Element-wise ops over rows: -DOP_ADD x += y; -DOP_GELU_MUL g = gelu_tanh(g) * u;
-// -DOP_COPY_F32 / -DOP_COPY_F16 dst = src (f32 source). Rows have a stride each.
+// -DOP_GELU x = gelu_tanh(x) (b unused); -DOP_COPY_F32 / -DOP_COPY_F16 dst = src (f32
+// source). Rows have a stride each (b_stride 0: the same b row for every row, a bias).
 #include "include/common.glsl"
 
 layout(local_size_x = 256) in;
@@ -30,6 +31,10 @@ void main() {
     float g = af[a];
     float y = 0.7978845608028654 * (g + 0.044715 * g * g * g);
     af[a] = g / (1.0 + exp(-2.0 * y)) * bf[b];
+#elif defined(OP_GELU)
+    float g = af[a]; // as OP_GELU_MUL, without the product
+    float y = 0.7978845608028654 * (g + 0.044715 * g * g * g);
+    af[a] = g / (1.0 + exp(-2.0 * y));
 #elif defined(OP_COPY_F32)
     bw[b] = af[a]; // a: source, b: destination
 #elif defined(OP_COPY_F16)

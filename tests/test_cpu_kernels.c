@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -206,12 +207,14 @@ static void test_matmul_every_isa(void **state) {
     }
 }
 
-/* Prefill batches past one token panel (48 tokens on AVX-512): full and partial panels,
- * row counts that leave 8-, 4- and 1-row tiles, rows longer than a column block. */
+/* Prefill batches past one token panel (32 tokens on AVX-512): full and partial panels,
+ * token groups, row counts that leave 6-, 2- and 1-row tiles and several chunks of rows,
+ * rows longer than a column block. */
 static void test_matmul_many_tokens(void **state) {
     (void)state;
     static const ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q5_0, UE_TYPE_Q8_0};
     static const int64_t tokens[] = {48, 49, 100, 113};
+    static const int64_t rows[] = {8, 29, 8, 197}; /* 197: several chunks of rows */
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         if (!cpu_isa_supported((cpu_isa)isa)) continue;
         ue_backend *be = backend_at((cpu_isa)isa, 2);
@@ -220,7 +223,7 @@ static void test_matmul_many_tokens(void **state) {
             int64_t n = ue_type_get(types[ti])->block_size == 256 ? 2304 : 2080;
             for (size_t k = 0; k < sizeof tokens / sizeof tokens[0]; k++)
                 check_matmul(be, types[ti], act_used(set, &set->type[types[ti]], 0, tokens[k]), n,
-                             k % 2 ? 29 : 8, tokens[k], (int)k, (int)k % 2);
+                             rows[k], tokens[k], (int)k, (int)k % 2);
         }
         be->ops->destroy(be);
     }
@@ -494,6 +497,74 @@ static void test_rms_norm_every_isa(void **state) {
     }
 }
 
+/* One matmul of n_tok tokens through backend be; returns the output (caller frees). */
+static float *run_matmul(ue_backend *be, ue_type type, const uint8_t *w, const float *x, int64_t n,
+                         int64_t n_out, int64_t n_tok) {
+    ue_error err;
+    ue_buffer *wbuf, *xbuf, *obuf;
+    size_t row_bytes = ue_type_row_bytes(type, n);
+    assert_int_equal(be->ops->buffer_from_host(be, w, row_bytes * (size_t)n_out, &wbuf, &err), UE_OK);
+    assert_int_equal(be->ops->buffer_create(be, sizeof(float) * (size_t)(n * n_tok), &xbuf, &err), UE_OK);
+    assert_int_equal(be->ops->buffer_create(be, sizeof(float) * (size_t)(n_out * n_tok), &obuf, &err), UE_OK);
+    assert_int_equal(be->ops->write(be, xbuf, 0, x, sizeof(float) * (size_t)(n * n_tok), &err), UE_OK);
+    ue_tensor wt = {.buf = wbuf, .type = type, .ne = {n, n_out}};
+    ue_tensor xt = {.buf = xbuf, .type = UE_TYPE_F32, .ne = {n, n_tok}};
+    ue_tensor ot = {.buf = obuf, .type = UE_TYPE_F32, .ne = {n_out, n_tok}};
+    be->ops->matmul(be, &wt, &xt, &ot);
+    float *out = malloc(sizeof(float) * (size_t)(n_out * n_tok));
+    assert_int_equal(be->ops->read(be, obuf, 0, out, sizeof(float) * (size_t)(n_out * n_tok), &err), UE_OK);
+    be->ops->buffer_destroy(be, wbuf);
+    be->ops->buffer_destroy(be, xbuf);
+    be->ops->buffer_destroy(be, obuf);
+    return out;
+}
+
+/* UE_CPU_PROFILE=1: the profiled backend computes the same bits as the plain one, and its
+ * report (stderr, at destroy) has a row per matmul kind run. */
+static void test_profile(void **state) {
+    (void)state;
+    enum { N = 512, R = 24 };
+    size_t rb = ue_type_row_bytes(UE_TYPE_Q4_K, N);
+    uint8_t *w = malloc(rb * R);
+    float *x = malloc(sizeof(float) * N * 40);
+    random_rows(UE_TYPE_Q4_K, w, N, R);
+    random_x(x, N * 40);
+    ue_backend *plain = backend_at(cpu_isa_detect(), 2);
+    setenv("UE_CPU_PROFILE", "1", 1);
+    ue_backend *prof = backend_at(cpu_isa_detect(), 2);
+    unsetenv("UE_CPU_PROFILE");
+    assert_ptr_not_equal(plain->ops, prof->ops);
+    static const int64_t tokens[] = {1, 40};
+    for (int i = 0; i < 2; i++) {
+        float *a = run_matmul(plain, UE_TYPE_Q4_K, w, x, N, R, tokens[i]);
+        float *b = run_matmul(prof, UE_TYPE_Q4_K, w, x, N, R, tokens[i]);
+        assert_memory_equal(a, b, sizeof(float) * R * (size_t)tokens[i]);
+        free(a);
+        free(b);
+    }
+    plain->ops->destroy(plain);
+    fflush(stderr);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    int saved = dup(2);
+    dup2(fileno(log), 2);
+    prof->ops->destroy(prof);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char text[8192] = {0};
+    rewind(log);
+    size_t got = fread(text, 1, sizeof text - 1, log);
+    fclose(log);
+    assert_true(got > 0);
+    assert_non_null(strstr(text, "CPU profile"));
+    assert_non_null(strstr(text, "matmul Q4_K decode"));
+    assert_non_null(strstr(text, "matmul Q4_K prefill"));
+    assert_non_null(strstr(text, "read/write"));
+    free(w);
+    free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_isa),
@@ -503,6 +574,7 @@ int main(void) {
         cmocka_unit_test(test_attention_every_isa),
         cmocka_unit_test(test_gelu_every_isa),
         cmocka_unit_test(test_rms_norm_every_isa),
+        cmocka_unit_test(test_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

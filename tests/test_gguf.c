@@ -2,6 +2,7 @@
  * alignment, tensor infos and data, typed getter conversions and opening from a path.
  * Corrupt files: test_gguf_bad.c; the real model: test_gguf_model.c. */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +414,87 @@ static void test_open_path(void **state) {
     gguf_builder_destroy(b);
 }
 
+/* Resident kB of the mapping that holds addr (/proc/self/smaps), -1 when not found. */
+static long rss_kb_of(const void *addr) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int in = 0;
+    long kb = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+            continue;
+        }
+        if (in && sscanf(line, "Rss: %ld kB", &kb) == 1) break;
+    }
+    fclose(f);
+    return kb;
+}
+
+/* 300 strings of 0..599 bytes: the sparse offset index (one per 16) walks to each one in
+ * any order; releasing the metadata pages of a file drops them from this process and a
+ * later read maps them again; over caller's memory releasing changes nothing. */
+static void test_string_array_and_release(void **state) {
+    (void)state;
+    enum { N = 300 };
+    char *text[N];
+    for (int i = 0; i < N; i++) {
+        size_t len = (size_t)(i * 37 % 600);
+        text[i] = malloc(len + 1);
+        for (size_t k = 0; k < len; k++) text[i][k] = (char)('!' + (i + k) % 90);
+        text[i][len] = '\0';
+    }
+    gguf_builder *b = gguf_builder_create();
+    gguf_builder_add_arr_str(b, "t.many", (const char *const *)text, N);
+    int64_t ne[1] = {1024};
+    gguf_builder_add_tensor(b, "w", UE_TYPE_F32, 1, ne, NULL, 4096);
+    uint8_t *bytes;
+    size_t size;
+    gguf_builder_finish(b, &bytes, &size);
+    char path[] = "/tmp/ue_test_gguf_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bytes, size), (ssize_t)size);
+    close(fd);
+
+    ue_gguf *gf = NULL, *gm = open_ok(bytes, size);
+    ue_error err = {0};
+    assert_int_equal(ue_gguf_open(path, &gf, &err), UE_OK);
+    assert_true(ue_gguf_data_offset(gf) > 3 * 4096); /* the metadata spans whole pages */
+    ue_gguf *both[2] = {gf, gm};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int j = 0; j < 2; j++) {
+            int64_t k = key_ok(both[j], "t.many", UE_GGUF_ARRAY);
+            for (int i = N - 1; i >= 0; i--)
+                assert_str_eq(ue_gguf_arr_str(both[j], (uint64_t)k, (uint64_t)i), text[i]);
+            for (int i = 0; i < N; i++) {
+                int r = i * 131 % N;
+                assert_str_eq(ue_gguf_arr_str(both[j], (uint64_t)k, (uint64_t)r), text[r]);
+            }
+            assert_int_equal(ue_gguf_arr_str(both[j], (uint64_t)k, N).len, 0);
+            assert_memory_equal(ue_gguf_find_tensor(both[j], "w")->data,
+                                bytes + ue_gguf_data_offset(both[j]), 4096);
+        }
+        if (pass == 0) {
+            const void *meta = ue_gguf_key(gf, 0).ptr;
+            long before = rss_kb_of(meta);
+            ue_gguf_release_metadata(gf);
+            ue_gguf_release_metadata(gm);
+            long after = rss_kb_of(meta);
+            printf("file mapping resident: %ld kB, after release %ld kB\n", before, after);
+            if (before >= 0) assert_true(after <= before - 12); /* three pages or more */
+        }
+    }
+    ue_gguf_close(gf);
+    ue_gguf_close(gm);
+    unlink(path);
+    free(bytes);
+    gguf_builder_destroy(b);
+    for (int i = 0; i < N; i++) free(text[i]);
+}
+
 /* Files written by the reference Python writer (gguf package; tools/make_gguf_seeds.py),
  * which double as the fuzz seeds: a second implementation agrees with ours. */
 static void test_reference_writer_files(void **state) {
@@ -456,6 +538,7 @@ int main(void) {
         cmocka_unit_test(test_tensors_read_back),   cmocka_unit_test(test_custom_alignment),
         cmocka_unit_test(test_getters_convert),     cmocka_unit_test(test_empty_gguf),
         cmocka_unit_test(test_open_path),
+        cmocka_unit_test(test_string_array_and_release),
         cmocka_unit_test(test_reference_writer_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

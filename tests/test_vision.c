@@ -1,17 +1,20 @@
 /* Vision end to end on the tiny random Gemma 3 vision-language model checked by
  * transformers (tools/make_vision_fixtures.py): image features after the projector, the
  * logits of a prompt with two images and of a pan-and-scan prompt, on the reference and
- * the fast CPU kernels; the three ways of shipping the weights (mmproj, mmproj with
- * swapped FFN names, Ollama's single file); and the errors for a missing or mismatched
- * projector. Tolerances (absolute; fp32 on both sides, measured ~1e-6 / ~5e-6): features
- * 1e-4 for the PNG and 1e-3 for the JPEG (another libjpeg build may round an IDCT level
- * differently), logits 1e-3. */
+ * the fast CPU kernels and on the Vulkan backend (lavapipe in CI; skipped without a
+ * device); the three ways of shipping the weights (mmproj, mmproj with swapped FFN names,
+ * Ollama's single file); and the errors for a missing or mismatched projector. Tolerances
+ * (absolute; fp32 on both sides, measured ~1e-6 / ~5e-6): features 1e-4 for the PNG and
+ * 1e-3 for the JPEG (another libjpeg build may round an IDCT level differently), logits
+ * 1e-3; the Vulkan encoder's features within 1e-4 of the CPU encoder's (same decoded
+ * pixels; f32 sums in another order, measured ~2e-6). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
+#include "api/engine_internal.h"
 #include "test_util.h"
 #include "unicorn.h"
 #include "vision_fixture.h"
@@ -40,18 +43,26 @@ static ue_image *image(const char *name) {
     return img;
 }
 
+/* The image's soft-token features (malloc'd, n_tokens x n_embd). */
+static float *encode(ue_engine *e, const char *img_name) {
+    size_t n = (size_t)ue_engine_image_tokens(e) * (size_t)ue_engine_model_info(e)->n_embd;
+    float *out = malloc(n * sizeof(float));
+    assert_non_null(out);
+    ue_image *img = image(img_name);
+    ue_error err = {0};
+    if (ue_engine_encode_image(e, img, out, &err) != UE_OK) fail_msg("encode: %s", err.msg);
+    ue_image_destroy(img);
+    return out;
+}
+
 static double feature_diff(ue_engine *e, const char *img_name, const char *fixture) {
     uevf_array want = uevf_read(DIR, fixture);
     int n_tok = ue_engine_image_tokens(e), n_embd = ue_engine_model_info(e)->n_embd;
     assert_int_equal(want.dims[0], n_tok);
     assert_int_equal(want.dims[1], n_embd);
-    float *out = malloc(want.count * sizeof(float));
-    ue_image *img = image(img_name);
-    ue_error err = {0};
-    if (ue_engine_encode_image(e, img, out, &err) != UE_OK) fail_msg("encode: %s", err.msg);
+    float *out = encode(e, img_name);
     double worst = 0.0;
     for (size_t i = 0; i < want.count; i++) worst = fmax(worst, fabs(out[i] - want.f32[i]));
-    ue_image_destroy(img);
     free(out);
     uevf_free(&want);
     return worst;
@@ -80,6 +91,45 @@ static void test_features_swapped_and_single_file(void **state) {
     (void)state;
     check_features(DIR "tiny_vl.gguf", DIR "tiny_mmproj_swapped.gguf", "cpu");
     check_features(DIR "tiny_vl_ollama.gguf", NULL, "cpu");
+}
+
+/* The encoder on the Vulkan backend: placed on the engine's device (no CPU backend of
+ * its own), features within the CPU bounds of the fixture and 1e-4 of the CPU encoder. */
+static void test_features_vulkan(void **state) {
+    (void)state;
+    ue_engine_params p;
+    ue_engine_params_init(&p);
+    p.model_path = DIR "tiny_vl.gguf";
+    p.mmproj_path = DIR "tiny_mmproj.gguf";
+    p.device = getenv("UE_VK_TEST_DEVICE") ? getenv("UE_VK_TEST_DEVICE") : "vulkan";
+    ue_engine *e = NULL;
+    ue_error err = {0};
+    if (ue_engine_create(&p, &e, &err) != UE_OK) {
+        printf("no Vulkan device (%s): skipped\n", err.msg);
+        skip();
+    }
+    assert_true(e->vision_be == e->be);
+    assert_string_equal(e->vision->be->name, "vulkan");
+    ue_engine_destroy(e);
+    check_features(DIR "tiny_vl.gguf", DIR "tiny_mmproj.gguf", p.device);
+    ue_engine *cpu = open_engine(DIR "tiny_vl.gguf", DIR "tiny_mmproj.gguf", "cpu");
+    e = open_engine(DIR "tiny_vl.gguf", DIR "tiny_mmproj.gguf", p.device);
+    const char *imgs[] = {"img_a.png", "img_b.jpg", "img_wide.jpg"};
+    for (size_t i = 0; i < 3; i++) {
+        float *want = encode(cpu, imgs[i]), *got = encode(e, imgs[i]);
+        size_t n = (size_t)ue_engine_image_tokens(e) * (size_t)ue_engine_model_info(e)->n_embd;
+        double worst = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            if (!isfinite(got[j])) fail_msg("%s: feature %zu is %g", imgs[i], j, got[j]);
+            worst = fmax(worst, fabs(got[j] - want[j]));
+        }
+        printf("%s: vulkan vs cpu encoder, max |feature diff| %.3g\n", imgs[i], worst);
+        assert_true(worst < 1e-4);
+        free(want);
+        free(got);
+    }
+    ue_engine_destroy(e);
+    ue_engine_destroy(cpu);
 }
 
 typedef struct logit_check {
@@ -148,8 +198,8 @@ static void test_two_images_logits(void **state) {
     assert_true(prompt_diff("cpu", "two", TWO, imgs, 2, 0) < 1e-3);
 }
 
-/* The text model on Vulkan (lavapipe in CI) with the encoder on the CPU: placement across
- * backends; skipped where no Vulkan device exists. */
+/* The whole prompt on Vulkan (lavapipe in CI), text model and encoder; skipped where no
+ * Vulkan device exists. */
 static void test_two_images_vulkan(void **state) {
     (void)state;
     ue_engine_params p;
@@ -254,6 +304,7 @@ int main(void) {
         cmocka_unit_test(test_two_images_logits),
         cmocka_unit_test(test_pan_scan_logits),
         cmocka_unit_test(test_two_images_vulkan),
+        cmocka_unit_test(test_features_vulkan),
         cmocka_unit_test(test_missing_or_mismatched_projector),
         cmocka_unit_test(test_cli_images),
     };

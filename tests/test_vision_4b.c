@@ -3,7 +3,8 @@
  * 4x4 pool -> 256 tokens, projection to 2560; F16 matrices as in mmproj-model-f16.gguf),
  * loaded and run on the fast CPU kernels. CI runs 1 encoder layer; UE_VISION_4B_MMPROJ=FILE
  * (tools/make_random_vision_4b.py) runs the real 27 and prints the encode time used in
- * docs/PERFORMANCE.md (UE_VISION_4B_LAYERS=N builds N layers in memory). Checks the
+ * docs/PERFORMANCE.md (UE_VISION_4B_LAYERS=N builds N layers in memory);
+ * UE_VISION_4B_DEVICE=vulkan:N runs the encoder on Vulkan device N instead. Checks the
  * shapes, that every output is finite, and that a second run gives identical output. */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 #include "test_util.h"
 
 #include "backend/cpu/cpu_backend.h"
+#ifdef UE_HAVE_VULKAN_BACKEND
+#include "backend/vulkan/vk_backend.h"
+#endif
 #include "core/gguf.h"
 #include "gguf_builder.h"
 #include "model/siglip.h"
@@ -123,7 +127,17 @@ static void test_4b_shapes(void **state) {
     }
     layers = 0;
     ue_backend *be = NULL;
-    assert_int_equal(ue_cpu_backend_create(0, UE_CPU_KERNELS_FAST, &be, &err), UE_OK);
+    const char *dev = getenv("UE_VISION_4B_DEVICE");
+    if (dev && !strncmp(dev, "vulkan", 6)) {
+#ifdef UE_HAVE_VULKAN_BACKEND
+        if (ue_vk_backend_create(atoi(dev + 6 + (dev[6] == ':')), &be, &err) != UE_OK)
+            fail_msg("%s: %s", dev, err.msg);
+#else
+        fail_msg("%s: this build has no Vulkan backend", dev);
+#endif
+    } else {
+        assert_int_equal(ue_cpu_backend_create(0, UE_CPU_KERNELS_FAST, &be, &err), UE_OK);
+    }
     ue_siglip *m = NULL;
     if (ue_siglip_load(g, be, PROJ, &m, &err) != UE_OK) fail_msg("load: %s", err.msg);
     assert_int_equal(m->hp.n_patches, 4096);
@@ -148,7 +162,9 @@ static void test_4b_shapes(void **state) {
     printf("4B vision shapes, %d layer(s): encode %.2f s on %s; output rms %.3g\n", layers, secs,
            be->description, sqrt(sum2 / (double)n_out));
     if (!getenv("UE_SANITIZER")) { /* a second encode costs minutes under ASan */
+        t0 = now();
         if (ue_siglip_encode(m, px, out2, &err) != UE_OK) fail_msg("encode: %s", err.msg);
+        printf("second encode %.3f s\n", now() - t0);
         assert_memory_equal(out, out2, n_out * sizeof(float));
     }
     free(px);

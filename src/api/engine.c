@@ -61,6 +61,9 @@ static ue_status create_backend(const ue_engine_params *p, ue_engine *e, ue_erro
     ue_discovery_opts opts = {0};
     /* Without a GPU backend in this build, auto need not load GPU libraries. */
     opts.skip_libraries = !strcmp(dev, "auto") && UE_BUILT_BACKENDS == UE_BUILT_CPU;
+    /* The drivers load in a child process: a run on the CPU keeps none of them resident
+     * (Mesa's lavapipe brings ~55 MB of LLVM); a GPU backend loads its own. */
+    opts.isolate_libraries = 1;
     ue_discovery *d = NULL;
     ue_status st = ue_discovery_run(&opts, &d, err);
     if (st != UE_OK) return st;
@@ -143,6 +146,9 @@ ue_status ue_engine_create(const ue_engine_params *p, ue_engine **out, ue_error 
     info->n_vocab = hp->n_vocab;
     info->n_ctx_train = hp->n_ctx_train;
     info->sliding_window = hp->sliding_window;
+    /* Everything read from the metadata is copied by now: its pages (~6 MB of vocabulary
+     * for Gemma 3) need not stay resident next to the weights. */
+    ue_gguf_release_metadata(e->gguf);
     *out = e;
     return UE_OK;
 fail:

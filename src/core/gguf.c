@@ -144,14 +144,15 @@ static ue_status parse_string_array(parser *p, gguf_kv *kv) {
     kv->value = p->base + p->pos;
     if (kv->arr_len == 0) return UE_OK;
     /* Bounded: arr_len * 8 <= bytes left in the file. */
-    kv->str_offs = malloc((size_t)kv->arr_len * sizeof *kv->str_offs);
+    uint64_t n_offs = (kv->arr_len + GGUF_STR_STRIDE - 1) / GGUF_STR_STRIDE;
+    kv->str_offs = malloc((size_t)n_offs * sizeof *kv->str_offs);
     if (!kv->str_offs)
         return ue_fail(p->err, UE_ERR_NOMEM, "%s: no memory for %" PRIu64 " string offsets", p->ctx,
-                       kv->arr_len);
+                       n_offs);
     for (uint64_t i = 0; i < kv->arr_len; i++) {
         char what[64];
         snprintf(what, sizeof what, "string %" PRIu64 " of %" PRIu64, i, kv->arr_len);
-        kv->str_offs[i] = p->pos;
+        if (i % GGUF_STR_STRIDE == 0) kv->str_offs[i / GGUF_STR_STRIDE] = p->pos;
         ue_gguf_str s;
         ue_status st = read_str(p, what, &s);
         if (st) return st;
@@ -531,6 +532,16 @@ ue_status ue_gguf_open(const char *path, ue_gguf **out, ue_error *err) {
     }
     *out = g;
     return UE_OK;
+}
+
+void ue_gguf_release_metadata(const ue_gguf *g) {
+    if (!g || !g->map) return;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    /* whole pages before the data section only: the first tensor's page stays */
+    size_t end = (size_t)(g->data_offset < g->map_size ? g->data_offset : g->map_size);
+    end &= ~((size_t)page - 1);
+    if (end) madvise(g->map, end, MADV_DONTNEED); /* advice: failure changes nothing */
 }
 
 void ue_gguf_close(ue_gguf *g) {

@@ -53,6 +53,11 @@ ue_status ue_gguf_open(const char *path, ue_gguf **out, ue_error *err);
 /* Same over bytes in memory (borrowed: must outlive the ue_gguf). For fuzzing and tests. */
 ue_status ue_gguf_open_memory(const void *data, size_t size, ue_gguf **out, ue_error *err);
 void ue_gguf_close(ue_gguf *gguf);
+/* Gives back this process's resident copy of the pages before the tensor data (header,
+ * metadata, tensor infos) of a file mapping, once what is needed from them has been copied
+ * out (tokenizer, hyperparameters): the page cache keeps them and a later read maps them
+ * again. Nothing for a reader over caller's memory. */
+void ue_gguf_release_metadata(const ue_gguf *gguf);
 
 uint32_t ue_gguf_version(const ue_gguf *gguf);
 uint64_t ue_gguf_file_size(const ue_gguf *gguf);

@@ -71,7 +71,9 @@ ue_gguf_str ue_gguf_arr_str(const ue_gguf *g, uint64_t index, uint64_t i) {
     const gguf_kv *kv = kv_at(g, index);
     if (!kv || kv->type != UE_GGUF_ARRAY || kv->arr_type != UE_GGUF_STRING || i >= kv->arr_len)
         return (ue_gguf_str){"", 0};
-    const uint8_t *p = g->base + kv->str_offs[i];
+    /* the parser checked every length against the file, so the walk stays inside it */
+    const uint8_t *p = g->base + kv->str_offs[i / GGUF_STR_STRIDE];
+    for (uint64_t k = i % GGUF_STR_STRIDE; k > 0; k--) p += 8 + gguf_rd_u64(p);
     return (ue_gguf_str){(const char *)p + 8, gguf_rd_u64(p)};
 }
 

@@ -12,8 +12,13 @@ typedef struct gguf_kv {
     uint64_t arr_len;       /* arrays only */
     const uint8_t *value;   /* scalar bytes, string bytes, or the first array element */
     uint64_t str_len;       /* string scalars only */
-    uint64_t *str_offs;     /* string arrays: file offset of each element's u64 length */
+    uint64_t *str_offs;     /* string arrays: file offset of the u64 length of every
+                               GGUF_STR_STRIDE-th element (the rest are found by walking) */
 } gguf_kv;
+
+/* One kept offset per 16 strings: a 262k-token vocabulary needs 128 KiB of index, not
+ * 2 MiB, and a lookup walks at most 15 length fields. */
+enum { GGUF_STR_STRIDE = 16 };
 
 struct ue_gguf {
     const uint8_t *base; /* whole file */

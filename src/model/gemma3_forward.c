@@ -18,7 +18,8 @@ struct ue_gemma3_state {
     ue_tensor ids;           /* I32 [max_batch] */
     ue_tensor x;             /* [max_batch, n_embd] residual stream */
     ue_tensor xn;            /* [max_batch, n_embd] normed input of a block */
-    ue_tensor o;             /* [max_batch, n_embd] block output */
+    /* the rest overlap by liveness (plan_scratch) */
+    ue_tensor o_attn, o_ffn; /* [max_batch, n_embd] output of the attention / FFN block */
     ue_tensor q, attn;       /* [max_batch, n_head * head_dim] */
     ue_tensor k, v;          /* [max_batch, n_head_kv * head_dim] */
     ue_tensor gate, up;      /* [max_batch, n_ff] */
@@ -40,6 +41,17 @@ static ue_tensor place(layout *l, ue_type type, int64_t ne0, int64_t ne1) {
     return t;
 }
 
+/* The batch's activations, overlaid by when each is live. ids, x (the residual stream)
+ * and xn stay; the rest share one region that holds either block's tensors:
+ *   attention: q, k, v one after another; attn over k and v (the attention reads the
+ *     cache, which already holds them), or after them where the backend offers
+ *     attention_rope (that op reads k and v while it writes attn; for Gemma 3 the
+ *     feed-forward tensors reach further anyway); o over q (wo writes it once the
+ *     attention has read q);
+ *   feed-forward: gate, up; o over up (down writes it once gate holds gelu(gate) * up).
+ * Every op still sees its inputs and outputs apart (the Vulkan stream orders the reuse
+ * by its range hazards). For the 270M model at 512 tokens this is 10.5 MB instead of
+ * 16.8 MB. */
 static size_t plan_scratch(ue_gemma3_state *s, const ue_gemma3_hparams *hp) {
     layout l = {0};
     int64_t b = s->max_batch, qd = (int64_t)hp->n_head * hp->head_dim;
@@ -47,14 +59,30 @@ static size_t plan_scratch(ue_gemma3_state *s, const ue_gemma3_hparams *hp) {
     s->ids = place(&l, UE_TYPE_I32, b, 1);
     s->x = place(&l, UE_TYPE_F32, hp->n_embd, b);
     s->xn = place(&l, UE_TYPE_F32, hp->n_embd, b);
-    s->o = place(&l, UE_TYPE_F32, hp->n_embd, b);
-    s->q = place(&l, UE_TYPE_F32, qd, b);
-    s->attn = place(&l, UE_TYPE_F32, qd, b);
-    s->k = place(&l, UE_TYPE_F32, kvd, b);
-    s->v = place(&l, UE_TYPE_F32, kvd, b);
-    s->gate = place(&l, UE_TYPE_F32, hp->n_ff, b);
-    s->up = place(&l, UE_TYPE_F32, hp->n_ff, b);
-    return l.used;
+    size_t region = l.used;
+
+    layout a = {region};
+    s->q = place(&a, UE_TYPE_F32, qd, b);
+    layout after_q = a;
+    s->k = place(&a, UE_TYPE_F32, kvd, b);
+    s->v = place(&a, UE_TYPE_F32, kvd, b);
+    layout kv_end = a;
+    if (!s->model->be->ops->attention_rope) a = after_q;
+    s->attn = place(&a, UE_TYPE_F32, qd, b);
+    if (kv_end.used > a.used) a = kv_end;
+    layout o_at = {region};
+    if (hp->n_embd > qd) o_at = a; /* o would reach attn: after everything instead */
+    s->o_attn = place(&o_at, UE_TYPE_F32, hp->n_embd, b);
+    size_t attn_end = a.used > o_at.used ? a.used : o_at.used;
+
+    layout f = {region};
+    s->gate = place(&f, UE_TYPE_F32, hp->n_ff, b);
+    layout up_at = f;
+    s->up = place(&f, UE_TYPE_F32, hp->n_ff, b);
+    if (hp->n_embd > hp->n_ff) up_at = f; /* o would outgrow up */
+    s->o_ffn = place(&up_at, UE_TYPE_F32, hp->n_embd, b);
+    size_t ffn_end = f.used > up_at.used ? f.used : up_at.used;
+    return attn_end > ffn_end ? attn_end : ffn_end;
 }
 
 /* Makes room for `rows` rows of logits. Decoding needs one; the rows for all-logits
@@ -127,8 +155,8 @@ ue_status ue_gemma3_state_create(const ue_gemma3 *m, int n_ctx, int max_batch,
 
     size_t scratch_bytes = plan_scratch(s, hp);
     if ((st = be->ops->buffer_create(be, scratch_bytes, &s->scratch, err)) != UE_OK) goto fail;
-    ue_tensor *views[] = {&s->ids, &s->x, &s->xn, &s->o, &s->q, &s->attn,
-                          &s->k, &s->v, &s->gate, &s->up};
+    ue_tensor *views[] = {&s->ids, &s->x, &s->xn, &s->o_attn, &s->o_ffn, &s->q,
+                          &s->attn, &s->k, &s->v, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) views[i]->buf = s->scratch;
     if ((st = reserve_logit_rows(s, 1, err)) != UE_OK) goto fail;
     s->bytes = cache_bytes + scratch_bytes + (size_t)hp->n_vocab * sizeof(float);
@@ -203,7 +231,7 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
     ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
     ue_tensor q = ue_tensor_rows(&s->q, 0, n), k = ue_tensor_rows(&s->k, 0, n);
     ue_tensor v = ue_tensor_rows(&s->v, 0, n), attn = ue_tensor_rows(&s->attn, 0, n);
-    ue_tensor o = ue_tensor_rows(&s->o, 0, n);
+    ue_tensor o = ue_tensor_rows(&s->o_attn, 0, n);
 
     if (!f->norm_add) ops->rms_norm(be, &x, &L->attn_norm, hp->eps, &xn);
     if (ops->matmul_qkv && ops->supports(be, UE_OP_MATMUL_QKV, L->wq.type)) {
@@ -256,7 +284,7 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, con
     const ue_backend_ops *ops = be->ops;
     ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
     ue_tensor g = ue_tensor_rows(&s->gate, 0, n), u = ue_tensor_rows(&s->up, 0, n);
-    ue_tensor o = ue_tensor_rows(&s->o, 0, n);
+    ue_tensor o = ue_tensor_rows(&s->o_ffn, 0, n);
 
     if (!f->norm_add) ops->rms_norm(be, &x, &L->ffn_norm, hp->eps, &xn);
     if (ops->matmul_gelu && L->w_gate.type == L->w_up.type &&

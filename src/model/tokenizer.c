@@ -25,9 +25,9 @@ int32_t ue_tok_lookup(const ue_tokenizer *tok, const char *s, size_t len, int mo
     int32_t fallback = -1;
     for (;; i = (i + 1) & tok->slot_mask) {
         ue_tok_slot v = tok->slots[i];
-        if (!v.id1) return fallback;
-        int32_t id = (int32_t)(v.id1 - 1);
-        if (v.hash != h || tok->off[id + 1] - tok->off[id] != len ||
+        if (!v) return fallback;
+        int32_t id = (int32_t)((v & tok->id_mask) - 1);
+        if ((v ^ h) & ~tok->id_mask || tok->off[id + 1] - tok->off[id] != len ||
             memcmp(tok->text + tok->off[id], s, len))
             continue;
         if (mode == UE_TOK_LOOKUP_ANY) return id;
@@ -95,11 +95,13 @@ static ue_status build_hash(ue_tokenizer *tok, ue_error *err) {
     tok->slots = calloc(cap, sizeof *tok->slots);
     if (!tok->slots) return ue_fail(err, UE_ERR_NOMEM, "tokenizer: out of memory for the piece hash");
     tok->slot_mask = cap - 1;
+    tok->id_mask = 1; /* n_vocab < 2^31: at least the top bit is left for the hash */
+    while (tok->id_mask < (uint32_t)tok->n_vocab) tok->id_mask = tok->id_mask << 1 | 1;
     for (int32_t id = 0; id < tok->n_vocab; id++) {
         uint32_t h = hash_bytes(tok->text + tok->off[id], tok->off[id + 1] - tok->off[id]);
         uint32_t i = h & tok->slot_mask;
-        while (tok->slots[i].id1) i = (i + 1) & tok->slot_mask;
-        tok->slots[i] = (ue_tok_slot){h, (uint32_t)id + 1};
+        while (tok->slots[i]) i = (i + 1) & tok->slot_mask;
+        tok->slots[i] = (h & ~tok->id_mask) | ((uint32_t)id + 1);
     }
     return UE_OK;
 }

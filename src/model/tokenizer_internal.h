@@ -20,10 +20,9 @@ typedef struct ue_tok_trie_node {
     uint8_t byte;
 } ue_tok_trie_node;
 
-typedef struct ue_tok_slot {
-    uint32_t hash; /* of the piece: compared before the piece itself */
-    uint32_t id1;  /* id + 1, 0 when empty */
-} ue_tok_slot;
+/* A hash slot in 4 bytes: id + 1 in the bits under id_mask (0: empty), and above them the
+ * same bits of the piece's hash, compared before the piece itself. */
+typedef uint32_t ue_tok_slot;
 
 struct ue_tokenizer {
     int32_t n_vocab;
@@ -42,6 +41,7 @@ struct ue_tokenizer {
 
     ue_tok_slot *slots; /* open-addressing hash of the pieces, linear probing */
     uint32_t slot_mask;
+    uint32_t id_mask;   /* low bits of a slot holding id + 1 */
 
     int32_t byte_id[256]; /* <0x00>..<0xFF> */
 

@@ -272,7 +272,7 @@ void cpu_op_attention(ue_backend *be, const ue_attention_args *args) {
     for (int i = 0; fast && i < nth; i++)
         if (!cpu_scratch_get(cpu, i, fast_scratch_floats(args->head_dim))) fast = 0;
     if (!fast) {
-        ue_pool_run(cpu->pool, attention_thread, &job);
+        cpu_pool_run(cpu, attention_thread, &job);
         return;
     }
     job.tile_tokens = TILE_ROWS_Q / group;
@@ -288,6 +288,10 @@ void cpu_op_attention(ue_backend *be, const ue_attention_args *args) {
         if (job.states) job.n_segments = nth;
     }
     atomic_store(&job.next, 0);
-    ue_pool_run(cpu->pool, attention_fast_thread, &job);
-    if (job.n_segments > 1) merge_segments(&job);
+    cpu_pool_run(cpu, attention_fast_thread, &job);
+    if (job.n_segments > 1) {
+        uint64_t t0 = cpu_prof_begin(cpu);
+        merge_segments(&job);
+        cpu_prof_end(cpu, CPU_PROF_ATTN_MERGE, t0);
+    }
 }

@@ -6,10 +6,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Buffers from this size (KV cache, activations, logits) are anonymous mappings: their
+ * zero pages become resident only once written, so a 4096-position context holds memory
+ * for the positions used so far. Under ASan they stay on the heap, where its redzones
+ * catch overruns. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CPU_MAP_BYTES SIZE_MAX
+#else
+#define CPU_MAP_BYTES ((size_t)1 << 20)
+#endif
+enum { CPU_BUF_HEAP = 1, CPU_BUF_MAPPED = 2 }; /* ue_buffer.owns_host */
 
 static void cpu_destroy(ue_backend *be) {
     cpu_backend *cpu = (cpu_backend *)be;
     if (!cpu) return;
+    cpu_prof_report(cpu);
+    cpu_prof_destroy(cpu);
     if (cpu->scratch) {
         for (int i = 0; i < ue_pool_n_threads(cpu->pool); i++) free(cpu->scratch[i].data);
         free(cpu->scratch);
@@ -36,15 +50,23 @@ static ue_status cpu_buffer_create(ue_backend *be, size_t size, ue_buffer **out,
     ue_buffer *buf = calloc(1, sizeof *buf);
     /* 64-byte alignment for vector loads; round the size up as aligned_alloc wants. */
     size_t rounded = (size + 63) & ~(size_t)63;
-    void *mem = (buf && rounded >= size) ? aligned_alloc(64, rounded ? rounded : 64) : NULL;
+    int mapped = rounded >= CPU_MAP_BYTES;
+    void *mem = NULL;
+    if (buf && rounded >= size) {
+        if (mapped) {
+            mem = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (mem == MAP_FAILED) mem = NULL;
+        } else if ((mem = aligned_alloc(64, rounded ? rounded : 64))) {
+            memset(mem, 0, rounded ? rounded : 64);
+        }
+    }
     if (!mem) {
         free(buf);
         return ue_fail(err, UE_ERR_NOMEM, "out of memory allocating a %zu-byte CPU buffer", size);
     }
-    memset(mem, 0, rounded ? rounded : 64);
     buf->host = mem;
     buf->size = size;
-    buf->owns_host = 1;
+    buf->owns_host = mapped ? CPU_BUF_MAPPED : CPU_BUF_HEAP;
     *out = buf;
     return UE_OK;
 }
@@ -64,7 +86,8 @@ static ue_status cpu_buffer_from_host(ue_backend *be, const void *data, size_t s
 static void cpu_buffer_destroy(ue_backend *be, ue_buffer *buf) {
     (void)be;
     if (!buf) return;
-    if (buf->owns_host) free(buf->host);
+    if (buf->owns_host == CPU_BUF_MAPPED) munmap(buf->host, (buf->size + 63) & ~(size_t)63);
+    else if (buf->owns_host) free(buf->host);
     free(buf);
 }
 
@@ -163,6 +186,7 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
         cpu_destroy(&cpu->base);
         return ue_fail(err, UE_ERR_NOMEM, "out of memory creating the CPU backend");
     }
+    cpu->base.ops = cpu_prof_create(cpu, &cpu_ops);
     cpu->base.name = kernels == UE_CPU_KERNELS_REFERENCE ? "cpu-ref" : "cpu";
     snprintf(cpu->base.description, sizeof cpu->base.description, "CPU, %d thread%s, %s kernels%s",
              n_threads, n_threads == 1 ? "" : "s",

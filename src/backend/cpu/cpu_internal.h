@@ -25,6 +25,20 @@ typedef struct cpu_rope_table {
 
 enum { CPU_ROPE_TABLES = 2 }; /* Gemma 3: local and global bases alternate */
 
+/* Batches of at least this many tokens take the prefill matmul (cpu_matmul.c). */
+enum { CPU_PREFILL_TOKENS = 8 };
+
+/* Profiler entries (cpu_profile.c): the ops, parts of ops, then 2 per weight type for
+ * matmuls (decode, prefill). */
+typedef enum cpu_prof_id {
+    CPU_PROF_GET_ROWS, CPU_PROF_RMS_NORM, CPU_PROF_ROPE, CPU_PROF_ADD, CPU_PROF_GELU_MUL,
+    CPU_PROF_COPY_ROWS, CPU_PROF_ATTENTION, CPU_PROF_LAYER_NORM, CPU_PROF_ADD_BIAS,
+    CPU_PROF_GELU, CPU_PROF_ATTENTION_FULL, CPU_PROF_AVG_POOL, CPU_PROF_HOST_COPY,
+    CPU_PROF_MM_QUANT, CPU_PROF_MM_PACK, CPU_PROF_ROPE_TABLE, CPU_PROF_ATTN_MERGE, /* parts */
+    CPU_PROF_MATMUL
+} cpu_prof_id;
+typedef struct cpu_prof cpu_prof;
+
 typedef struct cpu_backend {
     ue_backend base;
     ue_pool *pool;
@@ -35,7 +49,30 @@ typedef struct cpu_backend {
     cpu_scratch shared;         /* quantized activations of the running matmul */
     cpu_rope_table rope[CPU_ROPE_TABLES];
     int rope_next;              /* the table replaced on the next miss */
+    cpu_prof *prof;             /* UE_CPU_PROFILE=1, else NULL */
 } cpu_backend;
+
+/* Profiling (cpu_profile.c). create: the ops table to use (base itself unless profiling);
+ * report: the table to stderr; pool runs go through cpu_pool_run so their threads' busy
+ * time is counted (sub >= 0: also as that part); a serial part is timed with
+ * t0 = cpu_prof_begin(cpu) .. cpu_prof_end(cpu, id, t0). */
+const ue_backend_ops *cpu_prof_create(cpu_backend *cpu, const ue_backend_ops *base);
+void cpu_prof_report(cpu_backend *cpu);
+void cpu_prof_destroy(cpu_backend *cpu);
+void cpu_prof_pool_run(cpu_backend *cpu, int sub, ue_pool_fn fn, void *ctx);
+void cpu_prof_add(cpu_prof *p, int id, uint64_t t0);
+uint64_t cpu_prof_now(void);
+static inline void cpu_pool_run_as(cpu_backend *cpu, int sub, ue_pool_fn fn, void *ctx) {
+    if (cpu->prof)
+        cpu_prof_pool_run(cpu, sub, fn, ctx);
+    else
+        ue_pool_run(cpu->pool, fn, ctx);
+}
+static inline void cpu_pool_run(cpu_backend *cpu, ue_pool_fn fn, void *ctx) { cpu_pool_run_as(cpu, -1, fn, ctx); }
+static inline uint64_t cpu_prof_begin(const cpu_backend *cpu) { return cpu->prof ? cpu_prof_now() : 0; }
+static inline void cpu_prof_end(cpu_backend *cpu, int id, uint64_t t0) {
+    if (cpu->prof) cpu_prof_add(cpu->prof, id, t0);
+}
 
 /* Per-thread scratch of at least n floats. Grows on first use of a size, so steady-state
  * decoding allocates nothing; returns NULL when out of memory. */

@@ -94,20 +94,33 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
  *      dequantizes a chunk of rows with deq and runs the F32 gemm.
  *  int8 (UE_CPU_MATMUL=int8, llama.cpp's arithmetic): gemm over Q8_32 activations. */
 /* Integer prefill (exact path, decode's arithmetic), optional per set and type:
- *  unpack: one weight row (n elements) as bytes q[i] in 0..127 and per 32-block floats sc,
- *      mn with w[i] = sc[i / 32] * q[i] - mn[i / 32];
- *  ipanel_pack: nt <= CPU_IPANEL_TOKENS token rows of x (ldx floats apart, n elements) as
- *      one panel: the Q16_32 integers of each token split q = 256 hi + lo, bytes
+ *  unpack: one weight row (n elements) as signed bytes q[i] and per-block floats sc (and mn),
+ *      in one of three forms (cpu_type_kernel.unpack_form):
+ *        CPU_IPANEL_MIN32:    q in 0..127, w[i] = sc[i / 32] * q[i] - mn[i / 32]
+ *                             (Q4_0, Q5_0: mn = offset * d; Q4_1, Q5_1, Q4_K, Q5_K: the mins);
+ *        CPU_IPANEL_SIGNED32: q in -128..127, w[i] = sc[i / 32] * q[i], mn unused (Q8_0);
+ *        CPU_IPANEL_SIGNED16: q in -128..127, w[i] = sc[i / 16] * q[i], mn unused (Q6_K:
+ *                             q - 32 and d * scale of each 16 elements);
+ *      and wc[b] = -128 * (sum of q over scale block b), the correction for the bias of hi
+ *      (vpdpbusd takes the activation bytes unsigned and the weight bytes signed, so
+ *      sum q (hi + 128) - 128 sum q = sum q hi for any signed q; every 32-block sum stays
+ *      below 2^27 in int32).
+ *  ipanel_pack: columns [k0, k0 + kn) (k0 a multiple of 64, kn of 64 or reaching n) of
+ *      nt <= CPU_IPANEL_TOKENS token rows of x (ldx floats apart, n elements) into one
+ *      panel: the Q16_32 integers of each token split q = 256 hi + lo, bytes
  *      [n/4 groups of 4 elements][hi + 128: 32 tokens x 4 | lo: 32 tokens x 4], then float
  *      dx[n/32][32] (block scales) and xs[n/32][32] (dx * integer block sums); zeros for
- *      tokens past nt. dst 64-byte aligned, cpu_ipanel_size(n) bytes; tmp: 64 n bytes.
+ *      tokens past nt. dst 64-byte aligned, cpu_ipanel_size(n) bytes; tmp: 64 kn bytes.
  *  ipanel_gemm: out[t * ldo + r] (+)= sum over the kn elements from k0 of w[r] . x[t], for
  *      r < nr rows unpacked from column k0 (w), t < nt tokens of the panel xp.
  *  The rows' bytes are arranged in groups of CPU_IPANEL_ROWS rows (the rest in groups of 2,
  *  then 1; cpu_ipanel_group): a group of g rows from row r0 lies at q + r0 * ldq as
- *  [kn / 4][g rows][4 bytes], so a tile reads its rows' next 4 bytes from one place; wc
- *  holds -128 * (sum of q over each 32-block), the correction for the bias of hi. */
+ *  [kn / S blocks][g rows][S bytes] (S = 32 or 16, the form's scale block), so a tile finds
+ *  its rows' next bytes side by side and the rows go there by whole blocks. */
 enum { CPU_IPANEL_TOKENS = 32, CPU_IPANEL_ROWS = 6 };
+typedef enum cpu_ipanel_form { CPU_IPANEL_MIN32 = 0, CPU_IPANEL_SIGNED32 = 1, CPU_IPANEL_SIGNED16 = 2 } cpu_ipanel_form;
+/* Elements per scale of a form. */
+static inline int cpu_ipanel_sub(cpu_ipanel_form f) { return f == CPU_IPANEL_SIGNED16 ? 16 : 32; }
 /* The group of row r among nr rows: its first row and its size. */
 static inline void cpu_ipanel_group(int r, int nr, int *r0, int *g) {
     int full = nr / CPU_IPANEL_ROWS * CPU_IPANEL_ROWS, pairs = full + (nr - full) / 2 * 2;
@@ -122,9 +135,11 @@ typedef struct cpu_ipanel_rows {
     const float *sc, *mn;
     const int32_t *wc;
     size_t lds; /* elements from one row's scales (and wc) to the next */
+    cpu_ipanel_form form;
 } cpu_ipanel_rows;
-typedef void (*cpu_unpack_fn)(const void *row, uint8_t *q, float *sc, float *mn, int64_t n);
-typedef void (*cpu_ipanel_pack_fn)(const float *x, size_t ldx, int nt, int64_t n, void *dst, void *tmp);
+typedef void (*cpu_unpack_fn)(const void *row, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n);
+typedef void (*cpu_ipanel_pack_fn)(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn,
+                                   void *dst, void *tmp);
 typedef void (*cpu_ipanel_gemm_fn)(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
                                    const void *xp, int nt, float *out, size_t ldo, int accumulate);
 
@@ -136,6 +151,7 @@ typedef struct cpu_type_kernel {
     cpu_deq_fn deq;
     cpu_act act16; /* the activation format of gemv16 */
     cpu_unpack_fn unpack; /* integer prefill (with the set's ipanel_*), NULL: f32 */
+    cpu_ipanel_form unpack_form;
 } cpu_type_kernel;
 
 /* Attention building blocks (f32; rows of hd elements, hd a multiple of 16):

@@ -32,7 +32,7 @@ static void run_rows(ue_backend *be, row_job *job) {
     if (work < 16384 || job->a->ne[1] < 2)
         run_rows_thread(job, 0, 1);
     else
-        ue_pool_run(cpu->pool, run_rows_thread, job);
+        cpu_pool_run(cpu, run_rows_thread, job);
 }
 
 static float *row_f32(const ue_tensor *t, int64_t row) {
@@ -113,9 +113,35 @@ static void rope_row(const row_job *job, int64_t r) {
     }
 }
 
+typedef struct rope_table_job {
+    float *cs;
+    int64_t pos0, n_pos;
+    int n_rot;
+    double freq_scale;
+    const double *pw; /* pw[i] = base^(-2i / n_rot), as rope_angle computes it */
+} rope_table_job;
+
+static void rope_table_thread(void *ctx, int ith, int nth) {
+    const rope_table_job *job = ctx;
+    long begin, end;
+    ue_pool_split((long)job->n_pos, ith, nth, &begin, &end);
+    for (long p = begin; p < end; p++) {
+        double pos = (double)(job->pos0 + p) * job->freq_scale;
+        float *cs = job->cs + (size_t)p * (size_t)job->n_rot;
+        for (int i = 0; i < job->n_rot / 2; i++) {
+            double theta = pos * job->pw[i];
+            cs[2 * i] = (float)cos(theta);
+            cs[2 * i + 1] = (float)sin(theta);
+        }
+    }
+}
+
+enum { ROPE_MAX_PAIRS = 1024, ROPE_PARALLEL = 4096 /* angles worth splitting over threads */ };
+
 /* The angle table of n_pos positions from pos0, from the cache or computed into its
- * oldest slot; NULL when out of memory (rows then compute their own angles). The values
- * are those rope_row computes, so both ways give identical results. */
+ * oldest slot (over the threads: a prefill's table is ~100k cos and sin); NULL when out of
+ * memory or rotating more pairs than ROPE_MAX_PAIRS (rows then compute their own angles).
+ * The values are those rope_row computes, so both ways give identical results. */
 static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_t n_pos,
                                float base, float freq_scale) {
     for (int i = 0; i < CPU_ROPE_TABLES; i++) {
@@ -124,6 +150,7 @@ static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_
             pos0 >= t->pos0 && pos0 + n_pos <= t->pos0 + t->n_pos)
             return t->cs + (size_t)(pos0 - t->pos0) * (size_t)n_rot;
     }
+    if (n_rot / 2 > ROPE_MAX_PAIRS) return NULL;
     cpu_rope_table *t = &cpu->rope[cpu->rope_next];
     cpu->rope_next = (cpu->rope_next + 1) % CPU_ROPE_TABLES;
     size_t need = (size_t)n_pos * (size_t)n_rot;
@@ -133,16 +160,20 @@ static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_
         t->cap = t->cs ? need : 0;
         if (!t->cs) return NULL;
     }
+    uint64_t t0 = cpu_prof_begin(cpu);
     t->base = base;
     t->freq_scale = freq_scale;
     t->n_rot = n_rot;
     t->pos0 = pos0;
     t->n_pos = n_pos;
-    for (int64_t p = 0; p < n_pos; p++)
-        for (int i = 0; i < n_rot / 2; i++)
-            rope_angle((double)(pos0 + p) * freq_scale, base, i, n_rot,
-                       &t->cs[(size_t)p * (size_t)n_rot + 2 * (size_t)i],
-                       &t->cs[(size_t)p * (size_t)n_rot + 2 * (size_t)i + 1]);
+    double pw[ROPE_MAX_PAIRS];
+    for (int i = 0; i < n_rot / 2; i++) pw[i] = pow(base, -2.0 * i / n_rot);
+    rope_table_job job = {t->cs, pos0, n_pos, n_rot, freq_scale, pw};
+    if (n_pos * n_rot >= ROPE_PARALLEL && n_pos > 1)
+        cpu_pool_run(cpu, rope_table_thread, &job);
+    else
+        rope_table_thread(&job, 0, 1);
+    cpu_prof_end(cpu, CPU_PROF_ROPE_TABLE, t0);
     return t->cs;
 }
 

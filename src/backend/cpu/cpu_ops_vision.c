@@ -29,7 +29,7 @@ static void run_vrows(ue_backend *be, vrow_job *job) {
     if (job->x->ne[0] * job->x->ne[1] < 16384 || job->x->ne[1] < 2)
         vrow_thread(job, 0, 1);
     else
-        ue_pool_run(((cpu_backend *)be)->pool, vrow_thread, job);
+        cpu_pool_run((cpu_backend *)be, vrow_thread, job);
 }
 
 static float *frow(const ue_tensor *t, int64_t r) { return (float *)ue_tensor_host(t) + r * t->ne[0]; }
@@ -226,11 +226,11 @@ void cpu_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *
     if (!fast) {
         for (int i = 0; i < nth; i++)
             if (!cpu_scratch_get(cpu, i, (size_t)n)) return; /* out of memory: nothing sane to do */
-        ue_pool_run(cpu->pool, attn_reference_thread, &job);
+        cpu_pool_run(cpu, attn_reference_thread, &job);
         return;
     }
-    ue_pool_run(cpu->pool, transpose_v_thread, &job);
+    cpu_pool_run(cpu, transpose_v_thread, &job);
     job.n_blocks = (int)((n + QB - 1) / QB);
     atomic_store(&job.next, 0);
-    ue_pool_run(cpu->pool, attn_fast_thread, &job);
+    cpu_pool_run(cpu, attn_fast_thread, &job);
 }

@@ -1,10 +1,10 @@
 /* AVX-512 VNNI integer prefill over token panels, with decode's arithmetic: activations
  * quantized to 16 bits per 32-block (the Q16_32 integers), split into hi / lo bytes and
- * packed once per matmul with 32 tokens along the lanes; weight rows unpacked to bytes
- * 0..31 with a float scale and offset per 32-block. A 6-row x 32-token tile keeps 12
- * integer sums, each exact over one 32-block (16 vpdpbusd: hi bytes, shift by 8, lo bytes),
- * then scaled into 12 float sums: ~200 GMAC/s on one core of this EPYC, 1.6x the f32
- * panels (vpdpbusd itself peaks at 2 x 264).
+ * packed once per matmul with 32 tokens along the lanes; weight rows unpacked to signed
+ * bytes with a float scale (and offset) per 32- or 16-block. A 6-row x 32-token tile keeps
+ * 12 integer sums, each exact over one scale block (hi bytes, shift by 8, lo bytes: 16
+ * vpdpbusd per 32 elements), then scaled into 12 float sums: ~200 GMAC/s on one core of
+ * this EPYC, 1.6x the f32 panels (vpdpbusd itself peaks at 2 x 264).
  * Layouts: cpu_kernels.h (cpu_ipanel_*); weight blocks: shared/docs/gemma3.md section 5. */
 #if defined(__x86_64__)
 
@@ -67,27 +67,29 @@ INLINE void transpose16(__m512i r[16]) {
     }
 }
 
-void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, void *dst, void *tmp) {
-    uint8_t *xp = dst, *th = tmp, *tl = th + (size_t)P * (size_t)n;
-    float *dx = (float *)(xp + cpu_ipanel_bytes(n)), *xs = dx + n / 32 * P;
+void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
+                            void *tmp) {
+    uint8_t *xp = dst, *th = tmp, *tl = th + (size_t)P * (size_t)kn;
+    float *dx = (float *)(xp + cpu_ipanel_bytes(n)) + k0 / 32 * P, *xs = dx + n / 32 * P;
+    xp += (size_t)(k0 / 4) * 256;
     for (int t = 0; t < P; t++) {
         if (t < nt) {
-            quant_row(x + (size_t)t * ldx, n, th + (size_t)t * n, tl + (size_t)t * n, dx + t, xs + t, P);
+            quant_row(x + (size_t)t * ldx + k0, kn, th + (size_t)t * kn, tl + (size_t)t * kn, dx + t, xs + t, P);
         } else {
-            memset(th + (size_t)t * n, 0, (size_t)n);
-            memset(tl + (size_t)t * n, 0, (size_t)n);
-            for (int64_t b = 0; b < n / 32; b++) dx[b * P + t] = xs[b * P + t] = 0.0f;
+            memset(th + (size_t)t * kn, 0, (size_t)kn);
+            memset(tl + (size_t)t * kn, 0, (size_t)kn);
+            for (int64_t b = 0; b < kn / 32; b++) dx[b * P + t] = xs[b * P + t] = 0.0f;
         }
     }
     /* [token][k] bytes to [k / 4][token][4]: 16 x 16 dword transposes */
-    for (int64_t kq0 = 0; kq0 < n / 4; kq0 += 16) {
-        int m = n / 4 - kq0 < 16 ? (int)(n / 4 - kq0) : 16;
+    for (int64_t kq0 = 0; kq0 < kn / 4; kq0 += 16) {
+        int m = kn / 4 - kq0 < 16 ? (int)(kn / 4 - kq0) : 16;
         __mmask16 live = (__mmask16)((1u << m) - 1);
         for (int h = 0; h < 2; h++)
             for (int tg = 0; tg < 2; tg++) {
-                const uint8_t *src = (h ? tl : th) + (size_t)(16 * tg) * (size_t)n + 4 * kq0;
+                const uint8_t *src = (h ? tl : th) + (size_t)(16 * tg) * (size_t)kn + 4 * kq0;
                 __m512i r[16];
-                for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_epi32(live, src + (size_t)i * (size_t)n);
+                for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_epi32(live, src + (size_t)i * (size_t)kn);
                 transpose16(r);
                 for (int c = 0; c < m; c++) _mm512_store_si512(xp + (size_t)(kq0 + c) * 256 + 128 * h + 64 * tg, r[c]);
             }
@@ -96,7 +98,8 @@ void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, void 
 
 /* ---------------------------------------------------------------- weights */
 
-/* Legacy blocks: bytes 0..31; w = d q - c with c = offset * d, or -m (Q4_1, Q5_1). */
+/* Legacy blocks: bytes 0..31 with w = d q - c, c = offset * d or -m (Q4_1, Q5_1); Q8_0 its
+ * signed bytes with w = d q. */
 INLINE void leg_unpack_row(int kind, const uint8_t *w, uint8_t *q, float *sc, float *mn, int64_t n) {
     const size_t bs = leg_bytes(kind);
     const int64_t nb = n / 32;
@@ -113,7 +116,7 @@ INLINE void leg_unpack_row(int kind, const uint8_t *w, uint8_t *q, float *sc, fl
             const uint8_t *p = h ? p1 : p0;
             float d = h2f(p);
             sc[b + h] = d;
-            mn[b + h] = offset != 0.0f ? offset * d : -h2f(p + 2);
+            if (kind != LEG_Q8_0) mn[b + h] = offset != 0.0f ? offset * d : -h2f(p + 2);
         }
     }
 }
@@ -144,12 +147,54 @@ INLINE void k45_unpack_row(int five, const uint8_t *w, uint8_t *q, float *sc, fl
     }
 }
 
-void cpu_avx512_unpack_q4_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q4_0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q4_1(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q4_1, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q5_0(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q5_0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q5_1(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { leg_unpack_row(LEG_Q5_1, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q4_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { k45_unpack_row(0, w, q, sc, mn, n); }
-void cpu_avx512_unpack_q5_k(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { k45_unpack_row(1, w, q, sc, mn, n); }
+/* Q6_K: q - 32 as signed bytes, sc = d * scale of each 16 elements (no offset left). */
+static void q6k_unpack_row(const uint8_t *w, uint8_t *q, float *sc, int64_t n) {
+    for (int64_t B = 0; B < n / 256; B++) {
+        const uint8_t *blk = w + B * 210;
+        for (int j = 0; j < 4; j++)
+            _mm512_storeu_si512(q + 256 * B + 64 * j, _mm512_sub_epi8(q6k_unpack(blk, j), _mm512_set1_epi8(32)));
+        __m512 d = _mm512_set1_ps(h2f(blk + 208));
+        __m128i s8 = _mm_loadu_si128((const __m128i *)(blk + 192));
+        _mm512_storeu_ps(sc + 16 * B, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8))));
+    }
+}
+
+/* wc[b] = -128 * (sum of the signed bytes q of block b), blocks of S = 16 or 32 (n a
+ * multiple of 32): byte sums of q + 128 per 8 bytes (vpsadbw), folded per 16 bytes and,
+ * for S = 32, per 32; the block sums compressed to the front, less the bias. */
+static void block_sums(const uint8_t *q, int64_t n, int S, int32_t *wc) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m256i off = _mm256_set1_epi32(128 * 128 * S);
+    for (int64_t i = 0; i < n; i += 64) {
+        __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+        __m512i s = _mm512_sad_epu8(_mm512_xor_si512(_mm512_maskz_loadu_epi8(live, q + i), bias), _mm512_setzero_si512());
+        s = _mm512_add_epi64(s, _mm512_shuffle_epi32(s, (_MM_PERM_ENUM)0x4E)); /* 16-byte sums */
+        __mmask8 pick = 0x55;
+        if (S == 32) {
+            s = _mm512_add_epi64(s, _mm512_shuffle_i64x2(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+            pick = 0x11;
+        }
+        __m256i d = _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(pick, s));
+        int nb = (int)((n - i < 64 ? n - i : 64) / S);
+        _mm256_mask_storeu_epi32(wc + i / S, (__mmask8)((1u << nb) - 1), _mm256_sub_epi32(off, _mm256_slli_epi32(d, 7)));
+    }
+}
+
+#define UNPACK_FN(t, S, call)                                                                  \
+    void cpu_avx512_unpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n) { \
+        (void)mn;                                                                              \
+        call;                                                                                  \
+        block_sums(q, n, S, wc);                                                               \
+    }
+UNPACK_FN(q4_0, 32, leg_unpack_row(LEG_Q4_0, w, q, sc, mn, n))
+UNPACK_FN(q4_1, 32, leg_unpack_row(LEG_Q4_1, w, q, sc, mn, n))
+UNPACK_FN(q5_0, 32, leg_unpack_row(LEG_Q5_0, w, q, sc, mn, n))
+UNPACK_FN(q5_1, 32, leg_unpack_row(LEG_Q5_1, w, q, sc, mn, n))
+UNPACK_FN(q8_0, 32, leg_unpack_row(LEG_Q8_0, w, q, sc, mn, n))
+UNPACK_FN(q4_k, 32, k45_unpack_row(0, w, q, sc, mn, n))
+UNPACK_FN(q5_k, 32, k45_unpack_row(1, w, q, sc, mn, n))
+UNPACK_FN(q6_k, 16, q6k_unpack_row(w, q, sc, n))
+#undef UNPACK_FN
 
 /* ---------------------------------------------------------------- products */
 
@@ -158,21 +203,24 @@ void cpu_avx512_unpack_q5_k(const void *w, uint8_t *q, float *sc, float *mn, int
 #define DPBUSD_BCAST(acc, x, p)                                                                \
     __asm__("vpdpbusd %[m]%{1to16%}, %[xv], %[a]" : [a] "+v"(acc) : [xv] "v"(x), [m] "m"(*(const int32_t *)(p)))
 
-/* R rows x TV vectors of 16 tokens over kn values (kn a multiple of 32). Per 32-block the
- * sum starts at -128 * sum(w) (the bias of the hi bytes), takes the hi bytes, shifts by 8
- * and takes the lo bytes: sum w * (256 hi + lo), exact in int32. */
-INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, const uint8_t *xp,
+/* R rows x TV vectors of 16 tokens over kn values (kn a multiple of 32), weights in form F
+ * (cpu_kernels.h). Per scale block of S elements the sum starts at -128 * sum(w) (the bias
+ * of the hi bytes), takes the hi bytes, shifts by 8 and takes the lo bytes:
+ * sum w * (256 hi + lo), exact in int32. */
+INLINE void itile(int F, int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, const uint8_t *xp,
                   const float *dx, const float *xs, int nt, float *out, size_t ldo, int accumulate) {
+    const int S = F == CPU_IPANEL_SIGNED16 ? 16 : 32, KQ = S / 4;
     __m512 f[6][2];
     UNROLL16
     for (int r = 0; r < R; r++)
         UNROLL16
         for (int t = 0; t < TV; t++) f[r][t] = _mm512_setzero_ps();
-    const uint8_t *q = w->q + (size_t)r0 * w->ldq; /* [kn / 4][R][4] */
+    const uint8_t *q = w->q + (size_t)r0 * w->ldq; /* [kn / S][R][S] */
     const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
     const int32_t *wc = w->wc + (size_t)r0 * w->lds;
-    for (int64_t b = 0; b < kn / 32; b++) {
-        const uint8_t *xb = xp + (size_t)b * 8 * 256, *qb = q + (size_t)b * 32 * R;
+    for (int64_t b = 0; b < kn / S; b++) {
+        const uint8_t *xb = xp + (size_t)b * KQ * 256, *qb = q + (size_t)b * S * R;
+        const int64_t b32 = b * S / 32;
         __m512i acc[6][2];
         UNROLL16
         for (int r = 0; r < R; r++) {
@@ -181,37 +229,39 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
             for (int t = 0; t < TV; t++) acc[r][t] = c;
         }
         UNROLL16
-        for (int kq = 0; kq < 8; kq++) {
+        for (int kq = 0; kq < KQ; kq++) {
             __m512i xh[2];
             UNROLL16
             for (int t = 0; t < TV; t++) xh[t] = _mm512_load_si512(xb + kq * 256 + 64 * t);
             UNROLL16
             for (int r = 0; r < R; r++)
                 UNROLL16
-                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xh[t], qb + 4 * (kq * R + r));
+                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xh[t], qb + r * S + 4 * kq);
         }
         UNROLL16
         for (int r = 0; r < R; r++)
             UNROLL16
             for (int t = 0; t < TV; t++) acc[r][t] = _mm512_slli_epi32(acc[r][t], 8);
         UNROLL16
-        for (int kq = 0; kq < 8; kq++) {
+        for (int kq = 0; kq < KQ; kq++) {
             __m512i xl[2];
             UNROLL16
             for (int t = 0; t < TV; t++) xl[t] = _mm512_load_si512(xb + kq * 256 + 128 + 64 * t);
             UNROLL16
             for (int r = 0; r < R; r++)
                 UNROLL16
-                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xl[t], qb + 4 * (kq * R + r));
+                for (int t = 0; t < TV; t++) DPBUSD_BCAST(acc[r][t], xl[t], qb + r * S + 4 * kq);
         }
         UNROLL16
         for (int r = 0; r < R; r++) {
-            __m512 s = _mm512_set1_ps(sc[(size_t)r * w->lds + b]), m = _mm512_set1_ps(mn[(size_t)r * w->lds + b]);
+            __m512 s = _mm512_set1_ps(sc[(size_t)r * w->lds + b]);
             UNROLL16
             for (int t = 0; t < TV; t++) {
-                __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + b * P + 16 * t), s);
+                __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + b32 * P + 16 * t), s);
                 f[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][t]), ds, f[r][t]);
-                f[r][t] = _mm512_fnmadd_ps(m, _mm512_load_ps(xs + b * P + 16 * t), f[r][t]);
+                if (F == CPU_IPANEL_MIN32)
+                    f[r][t] = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)r * w->lds + b]),
+                                               _mm512_load_ps(xs + b32 * P + 16 * t), f[r][t]);
             }
         }
     }
@@ -225,28 +275,23 @@ INLINE void itile(int R, int TV, int64_t kn, const cpu_ipanel_rows *w, int r0, c
             out[(size_t)t * ldo + r0 + r] = accumulate ? out[(size_t)t * ldo + r0 + r] + buf[r][t] : buf[r][t];
 }
 
-#define ITILE(R)                                                                               \
-    static void itile_##R(int64_t kn, const cpu_ipanel_rows *w, int r0, const uint8_t *xp,     \
-                          const float *dx, const float *xs, int nt, float *out, size_t ldo,   \
-                          int acc) {                                                           \
-        if (nt > 16)                                                                           \
-            itile(R, 2, kn, w, r0, xp, dx, xs, nt, out, ldo, acc);                             \
-        else                                                                                   \
-            itile(R, 1, kn, w, r0, xp, dx, xs, nt, out, ldo, acc);                             \
-    }
-ITILE(6)
-ITILE(2)
-ITILE(1)
+/* One form's row loop: 6-row tiles, then 2, then 1. */
+#define IGEMM(F, name)                                                                             static void name(int64_t kn, const cpu_ipanel_rows *w, int nr, const uint8_t *xb,                               const float *dx, const float *xs, int nt, float *out, size_t ldo, int a) {         int r = 0;                                                                                     for (; r + CPU_IPANEL_ROWS <= nr; r += CPU_IPANEL_ROWS)                                            if (nt > 16)                                                                                       itile(F, 6, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                     else                                                                                               itile(F, 6, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                 for (; r + 2 <= nr; r += 2)                                                                        if (nt > 16)                                                                                       itile(F, 2, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                     else                                                                                               itile(F, 2, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                 for (; r < nr; r++)                                                                                if (nt > 16)                                                                                       itile(F, 1, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                     else                                                                                               itile(F, 1, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             }
+IGEMM(CPU_IPANEL_MIN32, igemm_min32)
+IGEMM(CPU_IPANEL_SIGNED32, igemm_signed32)
+IGEMM(CPU_IPANEL_SIGNED16, igemm_signed16)
 
 void cpu_avx512_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
                             const void *xp, int nt, float *out, size_t ldo, int accumulate) {
     const uint8_t *xb = (const uint8_t *)xp + (size_t)(k0 / 4) * 256;
     const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
     const float *xs = dx + n / 32 * P;
-    int r = 0;
-    for (; r + CPU_IPANEL_ROWS <= nr; r += CPU_IPANEL_ROWS) itile_6(kn, w, r, xb, dx, xs, nt, out, ldo, accumulate);
-    for (; r + 2 <= nr; r += 2) itile_2(kn, w, r, xb, dx, xs, nt, out, ldo, accumulate);
-    for (; r < nr; r++) itile_1(kn, w, r, xb, dx, xs, nt, out, ldo, accumulate);
+    if (w->form == CPU_IPANEL_SIGNED16)
+        igemm_signed16(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
+    else if (w->form == CPU_IPANEL_SIGNED32)
+        igemm_signed32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
+    else
+        igemm_min32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
 }
 
 #if defined(__clang__)

@@ -26,6 +26,9 @@ enum {
 typedef struct ue_discovery_opts {
     const char *root;      /* NULL or "/": this machine; else a fake tree (tests) */
     int skip_libraries;    /* 1: do not load libvulkan, libcuda or XRT (fake trees) */
+    int isolate_libraries; /* 1: run the probes that load them (NPU, Vulkan, CUDA) in a
+                              short-lived child process, so this one maps none of the
+                              drivers; same report (in-process when fork fails) */
     int probe_bandwidth;   /* 1: measure memory bandwidth (~0.5 s) */
     double probe_seconds;  /* 0: 0.5 s in all */
     size_t probe_bytes;    /* bytes per buffer (two buffers); 0: chosen from caches and RAM */

@@ -235,6 +235,11 @@ static int is_row_of(const ue_tensor *c, const ue_tensor *full, int64_t row) {
 
 static int aligned16(const ue_tensor *t, const vk_bind *b) { return (t->offset - b->base) % 16 == 0; }
 
+static int apart(const ue_tensor *a, const ue_tensor *b) {
+    vk_range ra = vk_range_of(a), rb = vk_range_of(b);
+    return ra.buf != rb.buf || ra.hi <= rb.lo || rb.hi <= ra.lo;
+}
+
 void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_attention_args *a) {
     vk_backend *vk = (vk_backend *)be;
     int D = a->head_dim;
@@ -252,7 +257,8 @@ void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_att
              r->k.ne[1] == 1 && r->v.ne[1] == 1 && r->q_norm.ne[0] == D && r->k_norm.ne[0] == D &&
              a->pos0 < a->k_cache.ne[1] && is_row_of(&r->k_dst, &a->k_cache, a->pos0) &&
              is_row_of(&r->v_dst, &a->v_cache, a->pos0) && r->k_dst.ne[1] == 1 &&
-             r->v_dst.ne[1] == 1;
+             r->v_dst.ne[1] == 1 && apart(&a->out, &r->q) && apart(&a->out, &r->k) &&
+             apart(&a->out, &r->v); /* workgroups write out while others read q, k, v */
     const ue_tensor *all[11] = {&r->q, &r->k, &r->v, &a->out, &a->k_cache, &a->v_cache,
                                 &r->q_norm, &r->k_norm, &r->k_dst, &r->v_dst, &a->q};
     for (int i = 0; i < 11 && ok; i++) ok = is_f32(all[i]);

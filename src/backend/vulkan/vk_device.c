@@ -348,13 +348,18 @@ static int vk_supports(const ue_backend *be, ue_op op, ue_type type) {
     case UE_OP_ROPE:
     case UE_OP_ADD:
     case UE_OP_GELU_MUL:
-    case UE_OP_ADD_RMS_NORM: return type == UE_TYPE_F32;
+    case UE_OP_ADD_RMS_NORM:
+    case UE_OP_LAYER_NORM:
+    case UE_OP_ADD_BIAS:
+    case UE_OP_GELU:
+    case UE_OP_ATTENTION_FULL:
+    case UE_OP_AVG_POOL: return type == UE_TYPE_F32;
     case UE_OP_QK_NORM_ROPE: return type == UE_TYPE_F32 || type == UE_TYPE_F16;
     case UE_OP_MATMUL_GELU:
     case UE_OP_MATMUL_QKV:
     case UE_OP_MATMUL_ADD_NORM: return vk_wtype_index(type) >= 0;
     case UE_OP_ATTENTION_ROPE: return type == UE_TYPE_F32 || type == UE_TYPE_F16;
-    default: return 0; /* the vision ops stay on the CPU */
+    default: return 0;
     }
 }
 
@@ -405,6 +410,11 @@ static const ue_backend_ops vk_ops = {
     .add = vk_op_add,
     .gelu_mul = vk_op_gelu_mul,
     .copy_rows = vk_op_copy_rows,
+    .layer_norm = vk_op_layer_norm,
+    .add_bias = vk_op_add_bias,
+    .gelu = vk_op_gelu,
+    .attention_full = vk_op_attention_full,
+    .avg_pool = vk_op_avg_pool,
     .add_rms_norm = vk_op_add_rms_norm,
     .qk_norm_rope = vk_op_qk_norm_rope,
     .matmul_gelu = vk_op_matmul_gelu,

@@ -59,6 +59,10 @@ typedef enum vk_pipe_id {
     VK_PIPE_QK_NORM_ROPE,
     VK_PIPE_ATTENTION_DEC,
     VK_PIPE_ATTENTION_QB,
+    VK_PIPE_GELU,                                /* vision encoder ops (vk_ops_vision.c) */
+    VK_PIPE_LAYER_NORM,
+    VK_PIPE_ATTN_FULL,                           /* NULL where shared memory is too small */
+    VK_PIPE_AVG_POOL,
     VK_PIPE_ATTENTION_DECF,                      /* attention_decf.comp (vk_decode.c) */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
@@ -244,9 +248,16 @@ void vk_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
 void vk_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
 void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
 int64_t vk_mmc_min_weights(void);
-/* Helpers shared with vk_fused.c */
+/* Helpers shared with vk_fused.c and vk_ops_vision.c */
 size_t vk_tensor_bytes(const ue_tensor *t);
 vk_range vk_range_of(const ue_tensor *t);
+/* The window holding all of tensor t (a deferred error when none does). */
+vk_bind vk_bind_tensor(vk_backend *vk, const ue_tensor *t);
+/* Offset of an f32 / i32 tensor in 4-byte elements from its window's start (0 and a
+ * deferred error when misaligned). */
+uint32_t vk_off4(vk_backend *vk, const ue_tensor *t, const vk_bind *b, const char *what);
+/* Whether t has type want (else a deferred error naming `what`). */
+int vk_check_type(vk_backend *vk, const ue_tensor *t, ue_type want, const char *what);
 int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, const ue_tensor *x,
                    const ue_tensor *out, int64_t r0, const vk_bind *bx, const vk_bind *bo);
 int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uint32_t pl[4],
@@ -277,5 +288,16 @@ void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_att
 void vk_op_matmul_add_rms_norm(ue_backend *be, const ue_tensor *w, const ue_tensor *y,
                                const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
                                const ue_tensor *w_next, float eps, const ue_tensor *xn);
+
+/* vk_ops_vision.c: the vision encoder's ops of backend.h */
+enum { VK_ATTN_FULL_SHMEM = 32384 }; /* bytes of shared memory attention_full.comp uses */
+void vk_op_layer_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, const ue_tensor *b,
+                      float eps, const ue_tensor *out);
+void vk_op_add_bias(ue_backend *be, const ue_tensor *x, const ue_tensor *b);
+void vk_op_gelu(ue_backend *be, const ue_tensor *x);
+void vk_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *k,
+                          const ue_tensor *v, const ue_tensor *out, int n_head, int head_dim,
+                          float scale);
+void vk_op_avg_pool(ue_backend *be, const ue_tensor *x, int side, int k, const ue_tensor *out);
 
 #endif

@@ -33,16 +33,16 @@ vk_range vk_range_of(const ue_tensor *t) {
     return r;
 }
 #define range_of vk_range_of
+#define bind_t vk_bind_tensor
+#define off4 vk_off4
+#define check_type vk_check_type
 
-/* The window holding all of tensor t. */
-static vk_bind bind_t(vk_backend *vk, const ue_tensor *t) {
+vk_bind vk_bind_tensor(vk_backend *vk, const ue_tensor *t) {
     vk_range r = range_of(t);
     return vk_window(vk, t->buf, r.lo, r.hi);
 }
 
-/* Offset of an f32 / i32 tensor in 4-byte elements from its window's start; 0 and a
- * deferred error when the tensor is not 4-byte aligned. */
-static uint32_t off4(vk_backend *vk, const ue_tensor *t, const vk_bind *b, const char *what) {
+uint32_t vk_off4(vk_backend *vk, const ue_tensor *t, const vk_bind *b, const char *what) {
     size_t rel = t->offset - b->base;
     if (t->offset % 4 || rel / 4 > UINT32_MAX) {
         vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: %s at byte offset %zu is not 4-byte aligned",
@@ -59,7 +59,7 @@ static int64_t rows_per_piece(const vk_backend *vk, const ue_tensor *w) {
     return n < 1 ? 1 : n;
 }
 
-static int check_type(vk_backend *vk, const ue_tensor *t, ue_type want, const char *what) {
+int vk_check_type(vk_backend *vk, const ue_tensor *t, ue_type want, const char *what) {
     if (t->type == want) return 1;
     vk_fail_deferred(vk, UE_ERR_UNSUPPORTED, "Vulkan: %s has type %d, expected %d", what,
                      (int)t->type, (int)want);
@@ -234,6 +234,21 @@ void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const 
     if (!check_type(vk, x, UE_TYPE_F32, "matmul input") ||
         !check_type(vk, out, UE_TYPE_F32, "matmul output"))
         return;
+    /* Activations larger than a storage-buffer window (the vision encoder's 4096 x 4304
+     * FFN rows on a device with a 128 MiB range): in token pieces that fit one. */
+    size_t span = vk_max_span(vk), xrow = ue_type_row_bytes(x->type, x->ne[0]);
+    size_t orow = ue_type_row_bytes(out->type, out->ne[0]);
+    if ((vk_tensor_bytes(x) > span || vk_tensor_bytes(out) > span) && x->ne[1] > 1) {
+        int64_t per = (int64_t)(span / (xrow > orow ? xrow : orow));
+        if (per > MMCB_TILE) per -= per % MMCB_TILE; /* whole token tiles */
+        if (per < 1) per = 1; /* a row past the span fails below */
+        for (int64_t t0 = 0; t0 < x->ne[1]; t0 += per) {
+            int64_t nt = x->ne[1] - t0 < per ? x->ne[1] - t0 : per;
+            ue_tensor xv = ue_tensor_rows(x, t0, nt), ov = ue_tensor_rows(out, t0, nt);
+            vk_op_matmul(be, w, &xv, &ov);
+        }
+        return;
+    }
     int64_t n_tok = x->ne[1];
     vk_bind bx = bind_t(vk, x), bo = bind_t(vk, out);
     vk_range wr = range_of(out);

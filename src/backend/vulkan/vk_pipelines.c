@@ -17,7 +17,8 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
     static const char *fixed[] = {"rms_norm",   "rope",         "add",         "gelu_mul",
                                   "copy_f32",   "copy_f16",     "attention",   "attn_merge",
                                   "add_rms_norm", "qk_norm_rope", "attention_dec",
-                                  "attention_qb", "attention_decf"};
+                                  "attention_qb", "gelu",       "layer_norm",
+                                  "attention_full", "avg_pool", "attention_decf"};
     static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
                                      "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
                                      "mul_mmc", "mul_mmcw", "mul_mmcb"};
@@ -130,6 +131,10 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         if ((vk->n_sets < 5 || !vk->attf_nq) && id == VK_PIPE_ATTENTION_DECF) continue;
         if (vk->n_sets < 5 && id >= VK_PIPE_MUL_MVSN && id < VK_PIPE_MUL_MMC) continue;
         if (id >= VK_PIPE_MUL_MMC && (!spv || !vk->coopmat)) continue;
+        /* optional: attention_full falls back on the attention kernels */
+        if (id == VK_PIPE_ATTN_FULL &&
+            vk->props.limits.maxComputeSharedMemorySize < VK_ATTN_FULL_SHMEM)
+            continue;
         if (!spv) return ue_fail(err, UE_ERR_DEVICE, "Vulkan: shader '%s' is not embedded", name);
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = spv->size,

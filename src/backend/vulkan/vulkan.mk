@@ -9,8 +9,9 @@ VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg mul_mvs mul_mvsn,$(
           $(foreach t,$(VK_REPACK_TYPES),$(BUILD)/spv/repack_$(t).spv) \
           $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
                                     add_rms_norm.spv qk_norm_rope.spv attention_dec.spv \
-                                    attention_qb.spv attention_decf.spv \
-                                    add.spv gelu_mul.spv copy_f32.spv copy_f16.spv)
+                                    attention_qb.spv attention_decf.spv layer_norm.spv \
+                                    attention_full.spv avg_pool.spv \
+                                    add.spv gelu_mul.spv gelu.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
 
 $(BUILD)/spv/mul_mv_%.spv: shaders/mul_mv.comp $(VK_INC)
@@ -37,7 +38,8 @@ $(BUILD)/spv/repack_%.spv: shaders/repack.comp $(VK_INC)
 $(BUILD)/spv/get_rows_%.spv: shaders/get_rows.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
-$(BUILD)/spv/add.spv $(BUILD)/spv/gelu_mul.spv $(BUILD)/spv/copy_f32.spv $(BUILD)/spv/copy_f16.spv: \
+$(BUILD)/spv/add.spv $(BUILD)/spv/gelu_mul.spv $(BUILD)/spv/gelu.spv $(BUILD)/spv/copy_f32.spv \
+		$(BUILD)/spv/copy_f16.spv: \
 		shaders/eltwise.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DOP_$$(basename $@ .spv | tr a-z A-Z) $< -o $@
