@@ -9,6 +9,8 @@
 // dispatch). With -DADD_NORM (one token) the workgroup that finishes last (a counter in
 // set 4) applies add_rms_norm.comp's block end to the whole output:
 //   x += rms_norm(o) * w_post; with has_next, xn = rms_norm(x) * w_next.
+// With -DGATE_UP the same rows of a second matrix (set 3) are summed too and
+// gelu_tanh(first) * second is stored (mul_mvf.comp's gate/up product).
 #extension GL_KHR_shader_subgroup_shuffle : require
 #include "include/common.glsl"
 
@@ -33,8 +35,13 @@ shared bool sh_last;
 layout(set = 2, binding = 0) writeonly buffer OB { float of[]; };
 #endif
 
-// partial sums of groups wider than a subgroup, [NR][subgroup] (host: <= 32 subgroups)
-shared float sh_part[NR * 32u];
+#ifdef GATE_UP
+#define NM 2u // matrices summed
+#else
+#define NM 1u
+#endif
+// partial sums of groups wider than a subgroup, [NM NR][subgroup] (host: <= 32 subgroups)
+shared float sh_part[NM * NR * 32u];
 
 // Sum over each group of G lanes (G a power of two dividing the subgroup size).
 float group_sum(float v, uint G) {
@@ -44,55 +51,56 @@ float group_sum(float v, uint G) {
 }
 
 #ifdef ADD_NORM
-#define PER 32u // elements per invocation held in registers (rows up to WG * PER)
-// The block end over the p.N outputs (one token), loads issued up front: the last
-// workgroup's latency is the op's.
+#define PER 16u // elements per invocation per chunk, loads issued together
+// The block end over the p.N outputs (one token), in chunks of WG * PER elements whose
+// loads go out together (the last workgroup's latency is the op's), with few registers
+// (they count against the whole kernel's occupancy).
 void block_end() {
     uint n = p.N, tid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
-    if (n <= WG * PER) { // uniform
-        float ov[PER], xv[PER], wp[PER], wn[PER];
+    float s = 0.0;
+    for (uint c0 = 0u; c0 < n; c0 += WG * PER) { // uniform
+        float ov[PER];
         for (uint j = 0u; j < PER; j++) {
-            uint i = tid + WG * j;
+            uint i = c0 + tid + WG * j;
+            ov[j] = i < n ? of[p.o_off + i] : 0.0;
+        }
+        for (uint j = 0u; j < PER; j++) s += ov[j] * ov[j];
+    }
+    s = wg_sum(s);
+    float inv = 1.0 / sqrt(s / float(n) + p.eps);
+    float s2 = 0.0;
+    for (uint c0 = 0u; c0 < n; c0 += WG * PER) {
+        float ov[PER], xv[PER], wp[PER];
+        for (uint j = 0u; j < PER; j++) {
+            uint i = c0 + tid + WG * j;
             bool in_ = i < n;
             ov[j] = in_ ? of[p.o_off + i] : 0.0;
             xv[j] = in_ ? of[p.r_off + i] : 0.0;
             wp[j] = in_ ? nw[p.wp_off + i] : 0.0;
-            wn[j] = in_ && p.has_next != 0u ? nw[p.wn_off + i] : 0.0;
         }
-        float s = 0.0;
-        for (uint j = 0u; j < PER; j++) s += ov[j] * ov[j];
-        s = wg_sum(s);
-        float inv = 1.0 / sqrt(s / float(n) + p.eps);
-        float s2 = 0.0;
         for (uint j = 0u; j < PER; j++) {
-            uint i = tid + WG * j;
-            xv[j] = xv[j] + ov[j] * inv * wp[j];
-            if (i < n) of[p.r_off + i] = xv[j];
-            s2 += xv[j] * xv[j];
+            uint i = c0 + tid + WG * j;
+            float v = xv[j] + ov[j] * inv * wp[j];
+            if (i < n) of[p.r_off + i] = v;
+            s2 += v * v;
         }
-        if (p.has_next == 0u) return; // uniform
-        s2 = wg_sum(s2);
-        float inv2 = 1.0 / sqrt(s2 / float(n) + p.eps);
-        for (uint j = 0u; j < PER; j++) {
-            uint i = tid + WG * j;
-            if (i < n) of[p.n_off + i] = xv[j] * inv2 * wn[j];
-        }
-        return;
-    }
-    float s = 0.0;
-    for (uint i = tid; i < n; i += WG) s += of[p.o_off + i] * of[p.o_off + i];
-    s = wg_sum(s);
-    float inv = 1.0 / sqrt(s / float(n) + p.eps);
-    float s2 = 0.0;
-    for (uint i = tid; i < n; i += WG) {
-        float v = of[p.r_off + i] + of[p.o_off + i] * inv * nw[p.wp_off + i];
-        of[p.r_off + i] = v;
-        s2 += v * v;
     }
     if (p.has_next == 0u) return; // uniform
     s2 = wg_sum(s2);
     float inv2 = 1.0 / sqrt(s2 / float(n) + p.eps);
-    for (uint i = tid; i < n; i += WG) of[p.n_off + i] = of[p.r_off + i] * inv2 * nw[p.wn_off + i];
+    for (uint c0 = 0u; c0 < n; c0 += WG * PER) {
+        float xv[PER], wn[PER];
+        for (uint j = 0u; j < PER; j++) { // each invocation reads back its own writes
+            uint i = c0 + tid + WG * j;
+            bool in_ = i < n;
+            xv[j] = in_ ? of[p.r_off + i] : 0.0;
+            wn[j] = in_ ? nw[p.wn_off + i] : 0.0;
+        }
+        for (uint j = 0u; j < PER; j++) {
+            uint i = c0 + tid + WG * j;
+            if (i < n) of[p.n_off + i] = xv[j] * inv2 * wn[j];
+        }
+    }
 }
 #endif
 
@@ -122,8 +130,8 @@ void main() {
 
     uint nitems = (p.K / QK) * IPB;
     uint xrow = (p.x_off + t * p.x_stride) >> 2;
-    float acc[NR];
-    for (uint r = 0u; r < NR; r++) acc[r] = 0.0;
+    float acc[NM * NR];
+    for (uint r = 0u; r < NM * NR; r++) acc[r] = 0.0;
     for (uint it0 = lane; it0 < nitems; it0 += G * UNR) {
         for (uint u = 0u; u < UNR; u++) {
             // items past the row: a valid item, weighted 0
@@ -136,28 +144,38 @@ void main() {
             for (uint r = 0u; r < NR; r++) {
                 uint row = min(lrow + r, nloc - 1u); // rows past the end: valid, not stored
                 acc[r] += live_u * item_dot(0u, row, b, ip, xa, xs);
+#ifdef GATE_UP
+                acc[NR + r] += live_u * item_dot(1u, row, b, ip, xa, xs);
+#endif
             }
         }
     }
-    float tot[NR];
+    float tot[NM * NR];
     if (G <= S) { // uniform
-        for (uint r = 0u; r < NR; r++) tot[r] = group_sum(acc[r], G);
+        for (uint r = 0u; r < NM * NR; r++) tot[r] = group_sum(acc[r], G);
     } else {
-        for (uint r = 0u; r < NR; r++) {
+        for (uint r = 0u; r < NM * NR; r++) {
             float s = subgroupAdd(acc[r]);
             if (subgroupElect()) sh_part[r * nsg + sg] = s;
         }
         barrier();
         uint spg = G / S, first = grp * spg;
-        for (uint r = 0u; r < NR; r++) {
+        for (uint r = 0u; r < NM * NR; r++) {
             float s = 0.0;
             for (uint j = 0u; j < spg; j++) s += sh_part[r * nsg + first + j];
             tot[r] = s;
         }
     }
     if (lane == 0u && live)
-        for (uint r = 0u; r < NR; r++)
-            if (lrow + r < nloc) of[o_base + t * o_str + lrow + r] = tot[r];
+        for (uint r = 0u; r < NR; r++) {
+            float s = tot[r];
+#ifdef GATE_UP
+            // gelu_tanh(gate) * up, as eltwise.comp's OP_GELU_MUL
+            float y = 0.7978845608028654 * (s + 0.044715 * s * s * s);
+            s = s / (1.0 + exp(-2.0 * y)) * tot[NR + r];
+#endif
+            if (lrow + r < nloc) of[o_base + t * o_str + lrow + r] = s;
+        }
 #ifdef ADD_NORM
     // Last workgroup: every output row is written and visible (writes, fence, counter).
     memoryBarrierBuffer();

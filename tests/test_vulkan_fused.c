@@ -1,8 +1,8 @@
 /* The Vulkan backend's decode-step variants (vk_decode.c) against the CPU scalar
  * reference backend composing the same ops: matmul_qkv, matmul_add_rms_norm and
  * attention_rope, each under every variant setting (UE_VK_QKV, UE_VK_MVNORM, UE_VK_ATTF,
- * UE_VK_MVS sizes, a tiny counter ring, 64 KiB storage-buffer windows that force the
- * composed path). Operands share buffers as in the model (the fused kernels need them in
+ * UE_VK_MVS sizes, UE_VK_ATT_SPLIT, a tiny counter ring, 64 KiB storage-buffer windows
+ * that force the composed path). Operands share buffers as in the model (the fused kernels need them in
  * one window); bytes between tensors are guards that must come back untouched, outputs
  * start as NaN. Calls are chained before one sync, as decode records them. Skips without
  * a Vulkan device. Tolerances beside each check. */
@@ -362,14 +362,15 @@ int main(void) {
         {"fused ops, default mul_mvs sizes", "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1"},
         {"fused ops, mul_mvs 128,2,32,1 for every mat-vec",
          "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=100000,128,2,32,1"},
-        {"fused ops, mul_mvs 256,4,64,2, 8 counters",
-         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=100000,256,4,64,2 UE_VK_SYNC_SLOTS=8"},
+        {"fused ops, mul_mvs 256,4,64,2, 8 counters, 16-key attention splits",
+         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=100000,256,4,64,2 UE_VK_SYNC_SLOTS=8 "
+         "UE_VK_ATT_SPLIT=16"},
         {"fused ops, mul_mvs 128,1,4,3 (groups inside a subgroup)",
          "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=100000,128,1,4,3"},
         {"fused ops, 64 KiB windows", "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_TEST_RANGE=65536"},
     };
     static const char *vars[] = {"UE_VK_QKV", "UE_VK_MVNORM", "UE_VK_ATTF", "UE_VK_MVS",
-                                 "UE_VK_SYNC_SLOTS", "UE_VK_TEST_RANGE"};
+                                 "UE_VK_SYNC_SLOTS", "UE_VK_TEST_RANGE", "UE_VK_ATT_SPLIT"};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_qkv),
         cmocka_unit_test(test_matmul_add_rms_norm),

@@ -1,11 +1,13 @@
 /* Vulkan backend: decode-step variants, each switched by an environment variable so one
  * build can measure them against each other (docs/PERFORMANCE.md, Vulkan (H100)):
- *   UE_VK_MVS=rows[,wg,nr,lanes,unroll]  mat-vecs of at most `rows` rows on mul_mvs.comp
- *       (a row group of `lanes` lanes, up to the workgroup: split-K); its sizes also serve
- *       the fused mat-vecs below (default 0,128,2,128,1: plain mat-vecs stay on mul_mvf)
+ *   UE_VK_MVS=rows[,wg,nr,lanes,unroll]  mat-vecs (and gate/up products) of at most
+ *       `rows` rows on mul_mvs.comp (a row group of `lanes` lanes, up to the workgroup:
+ *       split-K); its sizes also serve the fused mat-vecs below (default 0,128,2,128,1:
+ *       plain mat-vecs stay on mul_mvf)
  *   UE_VK_QKV=1     q, k and v in one dispatch (those of one in-place type and window)
  *   UE_VK_MVNORM=1  o / ffn_down mat-vec and the block end (add_rms_norm) in one dispatch
  *   UE_VK_ATTF=1    QK-norm, RoPE, cache writes, attention and the split merge in one
+ *                   (UE_VK_ATT_SPLIT=keys per workgroup, default 64, as the plain path)
  * The last two end in the workgroup that finishes last (a counter in vk->sync, set 4).
  * Operands the kernels cannot take are composed from the other ops (fused_compose.c). */
 #ifdef UE_HAVE_VULKAN_BACKEND
@@ -51,6 +53,8 @@ void vk_decode_config(vk_backend *vk) {
     vk->qkv = env_on("UE_VK_QKV");
     vk->mvnorm = env_on("UE_VK_MVNORM");
     vk->attf = env_on("UE_VK_ATTF");
+    const char *sk = getenv("UE_VK_ATT_SPLIT");
+    vk->att_split = sk && atoi(sk) >= 8 && atoi(sk) <= 4096 ? (uint32_t)atoi(sk) : ATT_SPLIT_KEYS;
     /* attention_decf.comp serves heads of 256 (Gemma 3) as 2, 4 or 8 vec4s per lane */
     uint32_t nq = 256 / (4 * sg);
     vk->attf_nq = nq >= 2 && nq <= 8 && !(nq & 1) ? nq : 0;
@@ -98,17 +102,21 @@ typedef struct mvs_norm {
     float eps;
 } mvs_norm;
 
-/* Records mul_mvs(n) for n_seg matrices side by side (one type and row length; several
+/* Records mul_mvs(n/g) for n_seg matrices side by side (one type and row length; several
  * only for types read in place, all in one window) into their outputs (rows r0.. of
- * out[0] when n_seg is 1); 0 when the operands do not suit (nothing recorded). */
+ * out[0] when n_seg is 1); with w_up (one matrix) gelu(w x) * (w_up x); 0 when the
+ * operands do not suit (nothing recorded). */
 static int mvs_record(vk_backend *vk, const ue_tensor *const *w, const ue_tensor *const *out,
-                      int n_seg, const ue_tensor *x, int64_t r0, const mvs_norm *nm) {
+                      int n_seg, const ue_tensor *x, int64_t r0, const mvs_norm *nm,
+                      const ue_tensor *w_up) {
     int t = vk_wtype_index(w[0]->type);
-    int pipe = (nm ? VK_PIPE_MUL_MVSN : VK_PIPE_MUL_MVS) + t;
+    int pipe = (nm ? VK_PIPE_MUL_MVSN : w_up ? VK_PIPE_MUL_MVSG : VK_PIPE_MUL_MVS) + t;
     int64_t K = w[0]->ne[0], qk = ue_type_get(w[0]->type)->block_size, n_tok = x->ne[1];
     if (t < 0 || !vk->pipes[pipe] || vk->no_mvf || !is_f32(x) || x->ne[0] != K || K % 4 ||
         n_tok > MV_MAX_TOKENS || (qk == 1 && K % (w[0]->type == UE_TYPE_F32 ? 4 : 8)) ||
-        (nm && n_tok != 1))
+        (nm && n_tok != 1) || (w_up && (n_seg != 1 || nm || w_up->type != w[0]->type ||
+                                         w_up->ne[0] != K || w_up->ne[1] != w[0]->ne[1] ||
+                                         vk_tensor_bytes(w_up) > vk_max_span(vk))))
         return 0;
     size_t row_bytes = ue_type_row_bytes(w[0]->type, K);
     int64_t N = 0, starts[3] = {0, 0, 0};
@@ -143,6 +151,7 @@ static int mvs_record(vk_backend *vk, const ue_tensor *const *w, const ue_tensor
     int n_rd = 2;
     if (n_seg == 1) {
         if (!vk_mvf_weights(vk, w[0], &sets[0], pc.pl, &rd[0])) return 0;
+        if (w_up && !vk_mvf_weights(vk, w_up, &sets[3], pc.ul, &rd[n_rd++])) return 0;
         pc.w_off1 = pc.w_off2 = pc.pl[0];
         pc.o_off1 = pc.o_off2 = pc.o_off;
     } else {
@@ -198,7 +207,13 @@ int vk_matvec_split(vk_backend *vk, const ue_tensor *w, const ue_tensor *x, cons
     (void)bx;
     (void)bo;
     const ue_tensor *ws[1] = {w}, *outs[1] = {out};
-    return mvs_record(vk, ws, outs, 1, x, r0, NULL);
+    return mvs_record(vk, ws, outs, 1, x, r0, NULL, NULL);
+}
+
+int vk_matvec_split_gelu(vk_backend *vk, const ue_tensor *w_gate, const ue_tensor *w_up,
+                         const ue_tensor *x, const ue_tensor *g) {
+    const ue_tensor *ws[1] = {w_gate}, *outs[1] = {g};
+    return w_gate->ne[1] <= vk->mvs_rows_max && mvs_record(vk, ws, outs, 1, x, 0, NULL, w_up);
 }
 
 void vk_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
@@ -207,8 +222,8 @@ void vk_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
     vk_backend *vk = (vk_backend *)be;
     if (vk->qkv) {
         const ue_tensor *w3[3] = {wq, wk, wv}, *o3[3] = {q, k, v};
-        if (mvs_record(vk, w3, o3, 3, x, 0, NULL)) return;
-        if (mvs_record(vk, w3, o3, 2, x, 0, NULL)) { /* v of another type: its own dispatch */
+        if (mvs_record(vk, w3, o3, 3, x, 0, NULL, NULL)) return;
+        if (mvs_record(vk, w3, o3, 2, x, 0, NULL, NULL)) { /* v of another type: apart */
             be->ops->matmul(be, wv, x, v);
             return;
         }
@@ -222,7 +237,7 @@ void vk_op_matmul_add_rms_norm(ue_backend *be, const ue_tensor *w, const ue_tens
     vk_backend *vk = (vk_backend *)be;
     mvs_norm nm = {w_post, x, w_next, xn, eps};
     const ue_tensor *ws[1] = {w}, *outs[1] = {o};
-    if (vk->mvnorm && vk->sync && vk->sync_cap >= 1 && mvs_record(vk, ws, outs, 1, y, 0, &nm))
+    if (vk->mvnorm && vk->sync && vk->sync_cap >= 1 && mvs_record(vk, ws, outs, 1, y, 0, &nm, NULL))
         return;
     ue_compose_matmul_add_rms_norm(be, w, y, o, w_post, x, w_next, eps, xn);
 }
@@ -283,7 +298,7 @@ void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_att
     int64_t nkeys = last - first + 1;
     uint32_t n_split = 1;
     if (a->n_head < 256) {
-        n_split = ceil_div(nkeys, ATT_SPLIT_KEYS);
+        n_split = ceil_div(nkeys, vk->att_split);
         if (n_split > ATT_MAX_SPLIT) n_split = ATT_MAX_SPLIT;
         if (n_split < 1) n_split = 1;
     }

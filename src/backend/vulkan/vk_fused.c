@@ -118,6 +118,7 @@ void vk_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor 
         vk_tensor_bytes(w_gate) <= vk_max_span(vk) && vk_tensor_bytes(w_up) <= vk_max_span(vk)) {
         const ue_tensor *one_x[1] = {x}, *one_g[1] = {g};
         vk_bind bx, bg;
+        if (vk_matvec_split_gelu(vk, w_gate, w_up, x, g)) return; /* UE_VK_MVS rows */
         if (vk_window_all(one_x, 1, &bx) && vk_window_all(one_g, 1, &bg) &&
             vk_matvec_fast(vk, w_gate, w_up, x, g, 0, &bx, &bg))
             return;

@@ -72,7 +72,8 @@ typedef enum vk_pipe_id {
     VK_PIPE_MUL_MVG = VK_PIPE_REPACK + VK_N_WTYPES,   /* fused gate/up mat-vec, + type index */
     VK_PIPE_MUL_MVS = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* split-K mat-vec (mul_mvs.comp) */
     VK_PIPE_MUL_MVSN = VK_PIPE_MUL_MVS + VK_N_WTYPES, /* the same + add_rms_norm epilogue */
-    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVSN + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
+    VK_PIPE_MUL_MVSG = VK_PIPE_MUL_MVSN + VK_N_WTYPES, /* the same, gate/up product */
+    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVSG + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
     VK_PIPE_MUL_MMCW = VK_PIPE_MUL_MMC + VK_N_WTYPES, /* the same, 128-token tiles */
     VK_PIPE_MUL_MMCB = VK_PIPE_MUL_MMCW + VK_N_WTYPES, /* mul_mmcb.comp: 128 x 128 tiles */
     VK_PIPE_COUNT = VK_PIPE_MUL_MMCB + VK_N_WTYPES
@@ -166,6 +167,7 @@ typedef struct vk_backend {
     int64_t mvs_rows_max;
     int qkv, mvnorm, attf;
     uint32_t attf_nq;                 /* attention_decf.comp's vec4s per lane (0: none) */
+    uint32_t att_split;               /* its keys per workgroup */
     uint32_t n_sets;
     ue_buffer *sync;
     uint32_t sync_next, sync_cap;
@@ -281,6 +283,8 @@ void vk_decode_config(vk_backend *vk);
 ue_status vk_decode_init(vk_backend *vk, ue_error *err); /* the counters' buffer */
 int vk_matvec_split(vk_backend *vk, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out,
                     int64_t r0, const vk_bind *bx, const vk_bind *bo);
+int vk_matvec_split_gelu(vk_backend *vk, const ue_tensor *w_gate, const ue_tensor *w_up,
+                         const ue_tensor *x, const ue_tensor *g);
 void vk_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
                       const ue_tensor *wv, const ue_tensor *x, const ue_tensor *q,
                       const ue_tensor *k, const ue_tensor *v);

@@ -21,7 +21,7 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "attention_full", "avg_pool", "attention_decf"};
     static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
                                      "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
-                                     "mul_mmc", "mul_mmcw", "mul_mmcb"};
+                                     "mul_mvsg", "mul_mmc", "mul_mmcw", "mul_mmcb"};
     if (id < VK_PIPE_MUL_MV) return fixed[id];
     int fam = (id - VK_PIPE_MUL_MV) / VK_N_WTYPES, t = (id - VK_PIPE_MUL_MV) % VK_N_WTYPES;
     snprintf(buf, cap, "%s_%s", families[fam], wtype_suffix[t]);
@@ -129,7 +129,7 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         if (!spv && id >= VK_PIPE_REPACK && id < VK_PIPE_MUL_MVG) continue;
         /* the shaders with counters (set 4) only where the layout has a fifth set */
         if ((vk->n_sets < 5 || !vk->attf_nq) && id == VK_PIPE_ATTENTION_DECF) continue;
-        if (vk->n_sets < 5 && id >= VK_PIPE_MUL_MVSN && id < VK_PIPE_MUL_MMC) continue;
+        if (vk->n_sets < 5 && id >= VK_PIPE_MUL_MVSN && id < VK_PIPE_MUL_MVSG) continue;
         if (id >= VK_PIPE_MUL_MMC && (!spv || !vk->coopmat)) continue;
         /* optional: attention_full falls back on the attention kernels */
         if (id == VK_PIPE_ATTN_FULL &&
