@@ -374,6 +374,47 @@ static void test_optional_keys(void **state) {
     unload(&l);
 }
 
+/* The tokenizer keeps one decoded copy of the pieces and matches lookups against the GGUF
+ * spelling: U+2581 of normal pieces, "<0xXX>" of byte pieces, and a normal piece holding
+ * a literal ' ' (kept aside) each found by its own spelling only. */
+static void test_spelled_lookups(void **state) {
+    (void)state;
+    vocab v;
+    base_vocab(&v);
+    add(&v, "a b", -50, N);
+    add(&v, "\xe2\x96\x81" "b c", -51, N);
+    opts o = default_opts();
+    loaded l;
+    ue_error err = {0};
+    if (load(&v, &o, &l, &err)) fail_msg("%s", err.msg);
+    const ue_tokenizer *t = l.tok;
+    assert_int_equal(ue_tokenizer_find(t, "a b", 3), ID_END);
+    assert_int_equal(ue_tokenizer_find(t, "\xe2\x96\x81" "b c", 6), ID_END + 1);
+    assert_int_equal(ue_tokenizer_find(t, " b c", 4), -1);
+    assert_int_equal(ue_tokenizer_find(t, "\xe2\x96\x81" "b\xe2\x96\x81" "c", 8), -1);
+    assert_int_equal(ue_tokenizer_find(t, "\xe2\x96\x81" "a", 4), ID_SP_A);
+    assert_int_equal(ue_tokenizer_find(t, " a", 2), -1);
+    assert_int_equal(ue_tokenizer_find(t, "<0x41>", 6), BYTE(0x41));
+    assert_int_equal(ue_tokenizer_find(t, "A", 1), -1);
+    assert_int_equal(ue_tokenizer_find(t, "  ", 2), ID_UD_SPACES);
+    size_t n;
+    const char *p = ue_tokenizer_piece(t, ID_SP_A, 0, &n);
+    assert_int_equal(n, 2);
+    assert_memory_equal(p, " a", 2);
+    p = ue_tokenizer_piece(t, ID_END, 0, &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(p, "a b", 3);
+    p = ue_tokenizer_piece(t, ID_END + 1, 0, &n);
+    assert_int_equal(n, 4);
+    assert_memory_equal(p, " b c", 4);
+    p = ue_tokenizer_piece(t, BYTE(0x41), 0, &n);
+    assert_int_equal(n, 1);
+    assert_memory_equal(p, "A", 1);
+    expect_ids(t, " a", 0, IDS(ID_SP_A));
+    expect_ids(t, "A", 0, IDS(BYTE(0x41)));
+    unload(&l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_rules),
@@ -381,6 +422,7 @@ int main(void) {
         cmocka_unit_test(test_runs_between_specials),
         cmocka_unit_test(test_validation_errors),
         cmocka_unit_test(test_optional_keys),
+        cmocka_unit_test(test_spelled_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

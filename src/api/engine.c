@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "api/engine_internal.h"
 #include "api/prefault.h"
@@ -149,6 +152,11 @@ ue_status ue_engine_create(const ue_engine_params *p, ue_engine **out, ue_error 
     /* Everything read from the metadata is copied by now: its pages (~6 MB of vocabulary
      * for Gemma 3) need not stay resident next to the weights. */
     ue_gguf_release_metadata(e->gguf);
+#ifdef __GLIBC__
+    /* Loading freed its temporaries (discovery reports, tokenizer build tables); glibc keeps
+     * freed heap pages resident until told otherwise. */
+    malloc_trim(0);
+#endif
     *out = e;
     return UE_OK;
 fail:

@@ -14,7 +14,9 @@ struct ue_session {
     int n_ctx;
     size_t n_past;
     int32_t *tokens;  /* [n_ctx] */
-    float *logits;    /* [n_vocab] of the last evaluated token */
+    float *logits;    /* [n_vocab] of the last evaluated token: the state's own row on
+                         the CPU (no copy), else the session's array */
+    int own_logits;
     int have_logits;
     int n_vocab_tok;  /* ids from here on have no token: their logits are masked */
 };
@@ -39,12 +41,16 @@ ue_status ue_session_create(ue_engine *e, const ue_session_params *p, ue_session
     s->n_ctx = n_ctx;
     s->n_vocab_tok = ue_tokenizer_n_vocab(e->tok);
     s->tokens = malloc((size_t)n_ctx * sizeof *s->tokens);
-    s->logits = calloc((size_t)hp->n_vocab, sizeof *s->logits);
     ue_status st = UE_OK;
-    if (!s->tokens || !s->logits)
+    if (!s->tokens)
         st = ue_fail(err, UE_ERR_NOMEM, "out of memory creating a session");
     else
         st = ue_gemma3_state_create(e->model, n_ctx, MAX_BATCH, &s->state, err);
+    if (st == UE_OK && !(s->logits = ue_gemma3_state_logit_row(s->state))) {
+        s->logits = calloc((size_t)hp->n_vocab, sizeof *s->logits);
+        s->own_logits = 1;
+        if (!s->logits) st = ue_fail(err, UE_ERR_NOMEM, "out of memory creating a session");
+    }
     if (st != UE_OK) {
         ue_session_destroy(s);
         return st;
@@ -57,7 +63,7 @@ void ue_session_destroy(ue_session *s) {
     if (!s) return;
     ue_gemma3_state_destroy(s->state);
     free(s->tokens);
-    free(s->logits);
+    if (s->own_logits) free(s->logits);
     free(s);
 }
 

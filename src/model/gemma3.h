@@ -48,6 +48,10 @@ ue_status ue_gemma3_state_create(const ue_gemma3 *model, int n_ctx, int max_batc
                                  ue_gemma3_state **out, ue_error *err);
 void ue_gemma3_state_destroy(ue_gemma3_state *state);
 size_t ue_gemma3_state_bytes(const ue_gemma3_state *state);
+/* Where the state keeps the last position's logits [n_vocab] when its backend computes in
+ * host memory (the CPU), else NULL. Passed as ue_gemma3_forward's last_logits, the logits
+ * stay there with no copy; valid until the state is destroyed. */
+float *ue_gemma3_state_logit_row(ue_gemma3_state *state);
 
 /* The input of one forward batch: token ids, or embeddings given directly (image soft
  * tokens: [n, n_embd] f32, not scaled, attending to each other in both directions). */

@@ -23,10 +23,11 @@ struct ue_gemma3_state {
     ue_tensor q, attn;       /* [max_batch, n_head * head_dim] */
     ue_tensor k, v;          /* [max_batch, n_head_kv * head_dim] */
     ue_tensor gate, up;      /* [max_batch, n_ff] */
-    ue_buffer *logit_buf;    /* its own buffer: one row, LOGIT_ROWS once all are wanted */
-    ue_tensor logits;        /* [logit_rows, n_vocab] */
-    int logit_rows;
-    float *host_logits;      /* [LOGIT_ROWS * n_vocab], only when all logits are wanted */
+    ue_buffer *logit_buf;    /* its own buffer: the last position's row */
+    ue_tensor logits;        /* [1, n_vocab] */
+    ue_buffer *all_buf;      /* LOGIT_ROWS rows, only once all logits are wanted */
+    ue_tensor all_logits;    /* [LOGIT_ROWS, n_vocab] */
+    float *host_logits;      /* their host copy where the backend's memory is not host's */
     size_t bytes;
 };
 
@@ -85,31 +86,40 @@ static size_t plan_scratch(ue_gemma3_state *s, const ue_gemma3_hparams *hp) {
     return attn_end > ffn_end ? attn_end : ffn_end;
 }
 
-/* Makes room for `rows` rows of logits. Decoding needs one; the rows for all-logits
- * evaluation (tests, perplexity) are allocated the first time they are asked for, so a
- * chat session does not carry 2 x 16 MB it never uses. */
-static ue_status reserve_logit_rows(ue_gemma3_state *s, int rows, ue_error *err) {
-    if (rows <= s->logit_rows) return UE_OK;
-    const ue_gemma3 *m = s->model;
-    ue_backend *be = m->be;
-    size_t bytes = (size_t)rows * (size_t)m->hp.n_vocab * sizeof(float);
-    ue_buffer *buf = NULL;
-    ue_status st = be->ops->buffer_create(be, bytes, &buf, err);
+/* The CPU backends compute in plain host memory: logits are read where the output matmul
+ * wrote them, with no second copy (1 MiB per row for Gemma 3's 262k vocabulary). */
+static int host_backend(const ue_backend *be) {
+    return be->name && (!strcmp(be->name, "cpu") || !strcmp(be->name, "cpu-ref"));
+}
+
+static ue_status create_logits(ue_backend *be, int rows, int n_vocab, ue_buffer **buf,
+                               ue_tensor *t, ue_error *err) {
+    size_t bytes = (size_t)rows * (size_t)n_vocab * sizeof(float);
+    ue_status st = be->ops->buffer_create(be, bytes, buf, err);
     if (st != UE_OK) return st;
-    if (rows > 1) {
-        float *host = realloc(s->host_logits, bytes);
-        if (!host) {
-            be->ops->buffer_destroy(be, buf);
-            return ue_fail(err, UE_ERR_NOMEM, "out of memory for %d rows of logits", rows);
-        }
-        s->host_logits = host;
-    }
-    if (s->logit_buf) be->ops->buffer_destroy(be, s->logit_buf);
-    s->logit_buf = buf;
-    s->logits = (ue_tensor){.buf = buf, .offset = 0, .type = UE_TYPE_F32,
-                            .ne = {m->hp.n_vocab, rows}};
-    s->logit_rows = rows;
+    *t = (ue_tensor){.buf = *buf, .offset = 0, .type = UE_TYPE_F32, .ne = {n_vocab, rows}};
     return UE_OK;
+}
+
+/* The rows for all-logits evaluation (tests, perplexity) are allocated the first time they
+ * are asked for, so a chat session does not carry 16 MB (twice on a GPU) it never uses. */
+static ue_status reserve_all_logits(ue_gemma3_state *s, ue_error *err) {
+    if (s->all_buf) return UE_OK;
+    ue_backend *be = s->model->be;
+    int n_vocab = s->model->hp.n_vocab;
+    ue_status st = create_logits(be, LOGIT_ROWS, n_vocab, &s->all_buf, &s->all_logits, err);
+    if (st != UE_OK || host_backend(be)) return st;
+    s->host_logits = malloc((size_t)LOGIT_ROWS * (size_t)n_vocab * sizeof(float));
+    if (!s->host_logits) {
+        be->ops->buffer_destroy(be, s->all_buf);
+        s->all_buf = NULL;
+        return ue_fail(err, UE_ERR_NOMEM, "out of memory for %d rows of logits", LOGIT_ROWS);
+    }
+    return UE_OK;
+}
+
+float *ue_gemma3_state_logit_row(ue_gemma3_state *s) {
+    return host_backend(s->model->be) ? ue_tensor_host(&s->logits) : NULL;
 }
 
 ue_status ue_gemma3_state_create(const ue_gemma3 *m, int n_ctx, int max_batch,
@@ -158,7 +168,8 @@ ue_status ue_gemma3_state_create(const ue_gemma3 *m, int n_ctx, int max_batch,
     ue_tensor *views[] = {&s->ids, &s->x, &s->xn, &s->o_attn, &s->o_ffn, &s->q,
                           &s->attn, &s->k, &s->v, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) views[i]->buf = s->scratch;
-    if ((st = reserve_logit_rows(s, 1, err)) != UE_OK) goto fail;
+    if ((st = create_logits(be, 1, hp->n_vocab, &s->logit_buf, &s->logits, err)) != UE_OK)
+        goto fail;
     s->bytes = cache_bytes + scratch_bytes + (size_t)hp->n_vocab * sizeof(float);
     *out = s;
     return UE_OK;
@@ -175,6 +186,7 @@ void ue_gemma3_state_destroy(ue_gemma3_state *s) {
     free(s->k_cache);
     free(s->v_cache);
     if (s->logit_buf) be->ops->buffer_destroy(be, s->logit_buf);
+    if (s->all_buf) be->ops->buffer_destroy(be, s->all_buf);
     free(s->host_logits);
     free(s);
 }
@@ -299,15 +311,16 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, con
 }
 
 /* Final norm (unless xn already holds it) and output projection of rows
- * [row0, row0 + n) into dst [n, n_vocab]. The read waits for the ops, so it joins their
- * submission. */
+ * [row0, row0 + n) into out's first rows, then into dst [n, n_vocab] unless dst is out's
+ * own host memory. The read (or sync) waits for the ops, so it joins their submission. */
 static ue_status output_rows(const ue_gemma3 *m, ue_gemma3_state *s, int row0, int n,
-                             int normed, float *dst, ue_error *err) {
+                             int normed, const ue_tensor *out, float *dst, ue_error *err) {
     ue_backend *be = m->be;
     ue_tensor x = ue_tensor_rows(&s->x, row0, n), xn = ue_tensor_rows(&s->xn, row0, n);
-    ue_tensor logits = ue_tensor_rows(&s->logits, 0, n);
+    ue_tensor logits = ue_tensor_rows(out, 0, n);
     if (!normed) be->ops->rms_norm(be, &x, &m->output_norm, m->hp.eps, &xn);
     be->ops->matmul(be, &m->output, &xn, &logits);
+    if (dst == ue_tensor_host(&logits)) return be->ops->sync(be, err);
     return be->ops->read(be, logits.buf, logits.offset, dst,
                          (size_t)n * (size_t)m->hp.n_vocab * sizeof(float), err);
 }
@@ -364,23 +377,24 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
 
     size_t vocab_bytes = (size_t)hp->n_vocab * sizeof(float);
     if (all_logits) {
-        if ((st = reserve_logit_rows(s, LOGIT_ROWS, err)) != UE_OK) return st;
+        if ((st = reserve_all_logits(s, err)) != UE_OK) return st;
+        float *rows_host = s->host_logits ? s->host_logits : ue_tensor_host(&s->all_logits);
         for (int r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
             int rows = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
-            if ((st = output_rows(m, s, r0, rows, f.norm_add, s->host_logits, err)) != UE_OK)
+            if ((st = output_rows(m, s, r0, rows, f.norm_add, &s->all_logits, rows_host,
+                                  err)) != UE_OK)
                 return st;
             for (int r = 0; r < rows; r++)
                 all_logits(user, (size_t)(pos0 + r0 + r),
-                           s->host_logits + (size_t)r * (size_t)hp->n_vocab, hp->n_vocab);
+                           rows_host + (size_t)r * (size_t)hp->n_vocab, hp->n_vocab);
         }
         if (last_logits)
-            memcpy(last_logits,
-                   s->host_logits + (size_t)((n - 1) % LOGIT_ROWS) * (size_t)hp->n_vocab,
+            memcpy(last_logits, rows_host + (size_t)((n - 1) % LOGIT_ROWS) * (size_t)hp->n_vocab,
                    vocab_bytes);
         return UE_OK;
     }
     if (last_logits) {
-        return output_rows(m, s, n - 1, 1, f.norm_add, last_logits, err);
+        return output_rows(m, s, n - 1, 1, f.norm_add, &s->logits, last_logits, err);
     }
     return m->be->ops->sync(m->be, err);
 }

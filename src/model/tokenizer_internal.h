@@ -24,6 +24,16 @@ typedef struct ue_tok_trie_node {
  * same bits of the piece's hash, compared before the piece itself. */
 typedef uint32_t ue_tok_slot;
 
+/* Piece offsets kept as 16-bit steps from a 32-bit one per group: 15 pieces of at most
+ * UE_TOKENIZER_MAX_PIECE bytes span under 64 KiB. */
+enum { UE_TOK_OFF_GROUP = 16 };
+
+/* The GGUF spelling of a normal piece that its decoded text cannot give back. */
+typedef struct ue_tok_raw {
+    int32_t id;
+    uint32_t off, len; /* in raw_text */
+} ue_tok_raw;
+
 struct ue_tokenizer {
     int32_t n_vocab;
     int32_t bos, eos, unk, pad; /* unk, pad: -1 when the GGUF names none */
@@ -34,13 +44,19 @@ struct ue_tokenizer {
 
     uint8_t *kind;  /* [n_vocab] ue_token_kind */
     float *score;   /* [n_vocab] */
-    uint32_t *off;  /* [n_vocab + 1] piece i is text[off[i] .. off[i+1]) as in the GGUF */
+    /* piece i decoded is text[ue_tok_off(i) .. ue_tok_off(i + 1)) */
+    uint32_t *off_base; /* [n_vocab / UE_TOK_OFF_GROUP + 1] text offset of every 16th piece */
+    uint16_t *off_rel;  /* [n_vocab + 1] each piece's offset from its group's */
+    /* One copy of the pieces, decoded (U+2581 of normal pieces as ' ', byte pieces as their
+     * byte); the GGUF spelling that lookups match follows from the kind, except for normal
+     * pieces that hold a literal ' ', whose spelling is kept in raw (none in Gemma 3's). */
     char *text;
-    uint32_t *doff; /* [n_vocab + 1] decoded piece i is dtext[doff[i] .. doff[i+1]) */
-    char *dtext;
+    ue_tok_raw *raw; /* [n_raw] by id */
+    uint32_t n_raw;
+    char *raw_text;
 
     ue_tok_slot *slots; /* open-addressing hash of the pieces, linear probing */
-    uint32_t slot_mask;
+    uint32_t n_slots;
     uint32_t id_mask;   /* low bits of a slot holding id + 1 */
 
     int32_t byte_id[256]; /* <0x00>..<0xFF> */
@@ -49,6 +65,17 @@ struct ue_tokenizer {
     uint32_t n_trie;
     uint32_t root[256]; /* first-level nodes by first byte */
 };
+
+static inline uint32_t ue_tok_off(const ue_tokenizer *tok, int32_t i) {
+    return tok->off_base[i / UE_TOK_OFF_GROUP] + tok->off_rel[i];
+}
+
+/* Decoded text of piece id and its length. */
+static inline const char *ue_tok_text(const ue_tokenizer *tok, int32_t id, size_t *n) {
+    uint32_t a = ue_tok_off(tok, id);
+    *n = ue_tok_off(tok, id + 1) - a;
+    return tok->text + a;
+}
 
 /* Lookup modes for ue_tok_lookup. */
 enum {

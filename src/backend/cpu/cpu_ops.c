@@ -160,7 +160,6 @@ static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_
         t->cap = t->cs ? need : 0;
         if (!t->cs) return NULL;
     }
-    uint64_t t0 = cpu_prof_begin(cpu);
     t->base = base;
     t->freq_scale = freq_scale;
     t->n_rot = n_rot;
@@ -169,11 +168,13 @@ static const float *rope_table(cpu_backend *cpu, int n_rot, int64_t pos0, int64_
     double pw[ROPE_MAX_PAIRS];
     for (int i = 0; i < n_rot / 2; i++) pw[i] = pow(base, -2.0 * i / n_rot);
     rope_table_job job = {t->cs, pos0, n_pos, n_rot, freq_scale, pw};
-    if (n_pos * n_rot >= ROPE_PARALLEL && n_pos > 1)
-        cpu_pool_run(cpu, rope_table_thread, &job);
-    else
+    if (n_pos * n_rot >= ROPE_PARALLEL && n_pos > 1) {
+        cpu_pool_run_as(cpu, CPU_PROF_ROPE_TABLE, rope_table_thread, &job);
+    } else {
+        uint64_t t0 = cpu_prof_begin(cpu);
         rope_table_thread(&job, 0, 1);
-    cpu_prof_end(cpu, CPU_PROF_ROPE_TABLE, t0);
+        cpu_prof_end(cpu, CPU_PROF_ROPE_TABLE, t0);
+    }
     return t->cs;
 }
 

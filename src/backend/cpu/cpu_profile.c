@@ -17,6 +17,7 @@ typedef struct prof_entry {
     uint64_t ns;      /* wall time of the calls */
     uint64_t pool_ns; /* of which inside pool runs (the rest ran on the calling thread) */
     uint64_t busy_ns; /* thread time inside those runs spent in the job itself */
+    uint64_t sync_ns; /* pool-run time no thread was busy for: waking and joining */
     double work;      /* matmul: bytes of weights (decode) or flops (prefill) */
 } prof_entry;
 
@@ -55,17 +56,23 @@ void cpu_prof_pool_run(cpu_backend *cpu, int sub, ue_pool_fn fn, void *ctx) {
     p->ctx = ctx;
     uint64_t t0 = cpu_prof_now();
     ue_pool_run(cpu->pool, prof_thread, p);
-    uint64_t wall = cpu_prof_now() - t0, busy = 0;
-    for (int i = 0; i < p->nth; i++) busy += p->busy[i].ns;
+    uint64_t wall = cpu_prof_now() - t0, busy = 0, longest = 0;
+    for (int i = 0; i < p->nth; i++) {
+        busy += p->busy[i].ns;
+        if (p->busy[i].ns > longest) longest = p->busy[i].ns;
+    }
+    uint64_t sync = wall > longest ? wall - longest : 0;
     prof_entry *e = &p->e[p->cur];
     e->pool_ns += wall;
     e->busy_ns += busy;
+    e->sync_ns += sync;
     if (sub >= 0) {
         e = &p->e[sub];
         e->calls++;
         e->ns += wall;
         e->pool_ns += wall;
         e->busy_ns += busy;
+        e->sync_ns += sync;
     }
 }
 
@@ -228,12 +235,13 @@ void cpu_prof_report(cpu_backend *cpu) {
     fprintf(stderr,
             "\nCPU profile (UE_CPU_PROFILE=1): %d threads, %s kernels; %.1f ms in ops, %.1f ms "
             "between them (first op to last)\n"
-            "serial: time on the calling thread outside pool runs; par.eff: busy thread time / "
-            "(threads x pool-run time); (part) rows are included in the rows of their op\n",
+            "serial: time on the calling thread outside pool runs; sync: pool-run time before the "
+            "first thread starts and after the last one ends its share;\npar.eff: busy thread time "
+            "/ (threads x pool-run time); (part) rows are included in the rows of their op\n",
             p->nth, cpu->kernels == UE_CPU_KERNELS_REFERENCE ? "reference" : cpu->kset->name,
             (double)total / 1e6, span > total ? (double)(span - total) / 1e6 : 0.0);
-    fprintf(stderr, "%-30s %8s %10s %7s %9s %10s %8s %14s\n", "op", "calls", "total ms", "share",
-            "us/call", "serial ms", "par.eff", "rate");
+    fprintf(stderr, "%-30s %8s %10s %7s %9s %10s %9s %8s %14s\n", "op", "calls", "total ms", "share",
+            "us/call", "serial ms", "sync ms", "par.eff", "rate");
     for (int k = 0; k < n; k++) {
         int i = order[k];
         const prof_entry *e = &p->e[i];
@@ -249,10 +257,11 @@ void cpu_prof_report(cpu_backend *cpu) {
         }
         char eff[16] = "-";
         if (e->pool_ns) snprintf(eff, sizeof eff, "%.0f%%", 100.0 * (double)e->busy_ns / ((double)p->nth * (double)e->pool_ns));
-        fprintf(stderr, "%-30s %8llu %10.2f %6.1f%% %9.1f %10.2f %8s %14s\n", name,
+        fprintf(stderr, "%-30s %8llu %10.2f %6.1f%% %9.1f %10.2f %9.2f %8s %14s\n", name,
                 (unsigned long long)e->calls, (double)e->ns / 1e6,
                 total ? 100.0 * (double)e->ns / (double)total : 0.0,
-                (double)e->ns / 1e3 / (double)e->calls, (double)(e->ns - e->pool_ns) / 1e6, eff, rate);
+                (double)e->ns / 1e3 / (double)e->calls, (double)(e->ns - e->pool_ns) / 1e6,
+                (double)e->sync_ns / 1e6, eff, rate);
     }
 }
 
