@@ -34,7 +34,16 @@ layout(push_constant) uniform P {
     uint w_off, pl1, pl2, pl3;  // matrix 0: first row (in place) or planes 0..3 (repacked)
     uint u_off, ul1, ul2, ul3;  // matrix 1, the same
     uint n_tok;                 // mul_mmc.comp: tokens (rows of x)
+#ifdef MV_PUSH_EXTRA
+    MV_PUSH_EXTRA               // the including shader's own fields
+#endif
 } p;
+
+#ifdef MV_SEGMENTS
+// Matrix 0's first row (or plane 0) for the rows being summed: the including shader sets
+// it per row group (several matrices side by side in one window).
+uint g_w_off;
+#endif
 
 uvec4 ld128(uint sel, uint byte) { if (sel == 0u) return mw128[byte >> 4]; return mu128[byte >> 4]; }
 uvec2 ld64(uint sel, uint byte) { if (sel == 0u) return mw64[byte >> 3]; return mu64[byte >> 3]; }
@@ -44,6 +53,9 @@ uint ld16(uint sel, uint byte) {
     return uint(mu16[byte >> 1]);
 }
 uint plane(uint sel, uint i) {
+#ifdef MV_SEGMENTS
+    if (i == 0u && sel == 0u) return g_w_off;
+#endif
     if (i == 0u) return sel == 0u ? p.w_off : p.u_off;
     if (i == 1u) return sel == 0u ? p.pl1 : p.ul1;
     if (i == 2u) return sel == 0u ? p.pl2 : p.ul2;

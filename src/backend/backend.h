@@ -49,6 +49,9 @@ typedef enum ue_op {
     UE_OP_ADD_RMS_NORM,
     UE_OP_QK_NORM_ROPE,
     UE_OP_MATMUL_GELU,
+    UE_OP_MATMUL_QKV,
+    UE_OP_ATTENTION_ROPE,
+    UE_OP_MATMUL_ADD_NORM,
     UE_OP_COUNT
 } ue_op;
 
@@ -158,6 +161,20 @@ typedef struct ue_backend_ops {
      * gelu_mul(g, u). u is scratch of g's shape (may be left unwritten). */
     void (*matmul_gelu)(ue_backend *be, const ue_tensor *w_gate, const ue_tensor *w_up,
                         const ue_tensor *x, const ue_tensor *g, const ue_tensor *u);
+    /* matmul_qkv (UE_OP_MATMUL_QKV, type: wq's): q = wq x, k = wk x, v = wv x (three
+     * matmuls with one input; the matrices may differ in type and rows). */
+    void (*matmul_qkv)(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
+                       const ue_tensor *wv, const ue_tensor *x, const ue_tensor *q,
+                       const ue_tensor *k, const ue_tensor *v);
+    /* attention_rope (UE_OP_ATTENTION_ROPE, type: the cache's): qk_norm_rope(r), then
+     * attention(a), where a->q is r->q and a's caches hold r->k_dst and r->v_dst. r->q
+     * and r->k are scratch afterwards (their contents unspecified). */
+    void (*attention_rope)(ue_backend *be, const ue_qk_rope_args *r, const ue_attention_args *a);
+    /* matmul_add_rms_norm (UE_OP_MATMUL_ADD_NORM, type: w's): o = w y, then
+     * add_rms_norm(o, w_post, x, w_next, eps, xn) (o is scratch afterwards). */
+    void (*matmul_add_rms_norm)(ue_backend *be, const ue_tensor *w, const ue_tensor *y,
+                                const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
+                                const ue_tensor *w_next, float eps, const ue_tensor *xn);
 
     /* Waits for every enqueued op. */
     ue_status (*sync)(ue_backend *be, ue_error *err);

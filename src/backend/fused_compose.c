@@ -31,3 +31,30 @@ void ue_compose_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_te
     ops->matmul(be, w_up, x, u);
     ops->gelu_mul(be, g, u);
 }
+
+void ue_compose_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
+                           const ue_tensor *wv, const ue_tensor *x, const ue_tensor *q,
+                           const ue_tensor *k, const ue_tensor *v) {
+    const ue_backend_ops *ops = be->ops;
+    ops->matmul(be, wq, x, q);
+    ops->matmul(be, wk, x, k);
+    ops->matmul(be, wv, x, v);
+}
+
+void ue_compose_attention_rope(ue_backend *be, const ue_qk_rope_args *r,
+                               const ue_attention_args *a) {
+    const ue_backend_ops *ops = be->ops;
+    if (ops->qk_norm_rope) ops->qk_norm_rope(be, r);
+    else ue_compose_qk_norm_rope(be, r);
+    ops->attention(be, a);
+}
+
+void ue_compose_matmul_add_rms_norm(ue_backend *be, const ue_tensor *w, const ue_tensor *y,
+                                    const ue_tensor *o, const ue_tensor *w_post,
+                                    const ue_tensor *x, const ue_tensor *w_next, float eps,
+                                    const ue_tensor *xn) {
+    const ue_backend_ops *ops = be->ops;
+    ops->matmul(be, w, y, o);
+    if (ops->add_rms_norm) ops->add_rms_norm(be, o, w_post, x, w_next, eps, xn);
+    else ue_compose_add_rms_norm(be, o, w_post, x, w_next, eps, xn);
+}

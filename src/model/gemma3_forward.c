@@ -45,8 +45,10 @@ static ue_tensor place(layout *l, ue_type type, int64_t ne0, int64_t ne1) {
 /* The batch's activations, overlaid by when each is live. ids, x (the residual stream)
  * and xn stay; the rest share one region that holds either block's tensors:
  *   attention: q, k, v one after another; attn over k and v (the attention reads the
- *     cache, which already holds them); o over q (wo writes it once the attention has
- *     read q);
+ *     cache, which already holds them), or after them where the backend offers
+ *     attention_rope (that op reads k and v while it writes attn; for Gemma 3 the
+ *     feed-forward tensors reach further anyway); o over q (wo writes it once the
+ *     attention has read q);
  *   feed-forward: gate, up; o over up (down writes it once gate holds gelu(gate) * up).
  * Every op still sees its inputs and outputs apart (the Vulkan stream orders the reuse
  * by its range hazards). For the 270M model at 512 tokens this is 10.5 MB instead of
@@ -66,7 +68,7 @@ static size_t plan_scratch(ue_gemma3_state *s, const ue_gemma3_hparams *hp) {
     s->k = place(&a, UE_TYPE_F32, kvd, b);
     s->v = place(&a, UE_TYPE_F32, kvd, b);
     layout kv_end = a;
-    a = after_q;
+    if (!s->model->be->ops->attention_rope) a = after_q;
     s->attn = place(&a, UE_TYPE_F32, qd, b);
     if (kv_end.used > a.used) a = kv_end;
     layout o_at = {region};
@@ -195,17 +197,41 @@ size_t ue_gemma3_state_bytes(const ue_gemma3_state *s) { return s->bytes; }
  * with the same result). With norm_add, xn holds the normed input of the next block when a
  * block starts (the previous block's end computed it). */
 typedef struct fusion {
-    int norm_add, qk_rope;
+    int norm_add, qk_rope, att_rope;
 } fusion;
 
 static fusion fusion_of(const ue_gemma3 *m, const ue_gemma3_state *s) {
     const ue_backend *be = m->be;
     const ue_backend_ops *ops = be->ops;
+    ue_type ct = s->k_cache[0].type;
     fusion f = {
         .norm_add = ops->add_rms_norm && ops->supports(be, UE_OP_ADD_RMS_NORM, UE_TYPE_F32),
-        .qk_rope = ops->qk_norm_rope && ops->supports(be, UE_OP_QK_NORM_ROPE, s->k_cache[0].type),
+        .qk_rope = ops->qk_norm_rope && ops->supports(be, UE_OP_QK_NORM_ROPE, ct),
+        .att_rope = ops->attention_rope && ops->supports(be, UE_OP_ATTENTION_ROPE, ct),
     };
     return f;
+}
+
+/* o = w y and the block end: x += rms_norm(o) * w_post, then (fused norms) xn =
+ * rms_norm(x) * w_next; one op where the backend offers matmul_add_rms_norm. */
+static void matmul_block_end(const ue_gemma3 *m, const ue_tensor *w, const ue_tensor *y,
+                             const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
+                             const ue_tensor *w_next, const ue_tensor *xn, const fusion *f) {
+    ue_backend *be = m->be;
+    const ue_backend_ops *ops = be->ops;
+    float eps = m->hp.eps;
+    if (f->norm_add && ops->matmul_add_rms_norm &&
+        ops->supports(be, UE_OP_MATMUL_ADD_NORM, w->type)) {
+        ops->matmul_add_rms_norm(be, w, y, o, w_post, x, w_next, eps, xn);
+        return;
+    }
+    ops->matmul(be, w, y, o);
+    if (f->norm_add) {
+        ops->add_rms_norm(be, o, w_post, x, w_next, eps, xn);
+    } else {
+        ops->rms_norm(be, o, w_post, eps, o);
+        ops->add(be, x, o);
+    }
 }
 
 static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n,
@@ -220,18 +246,31 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
     ue_tensor o = ue_tensor_rows(&s->o_attn, 0, n);
 
     if (!f->norm_add) ops->rms_norm(be, &x, &L->attn_norm, hp->eps, &xn);
-    ops->matmul(be, &L->wq, &xn, &q);
-    ops->matmul(be, &L->wk, &xn, &k);
-    ops->matmul(be, &L->wv, &xn, &v);
+    if (ops->matmul_qkv && ops->supports(be, UE_OP_MATMUL_QKV, L->wq.type)) {
+        ops->matmul_qkv(be, &L->wq, &L->wk, &L->wv, &xn, &q, &k, &v);
+    } else {
+        ops->matmul(be, &L->wq, &xn, &q);
+        ops->matmul(be, &L->wk, &xn, &k);
+        ops->matmul(be, &L->wv, &xn, &v);
+    }
 
     float base = L->is_global ? hp->rope_base_global : hp->rope_base_local;
     float scale = L->is_global ? hp->rope_scale_global : 1.0f;
     ue_tensor kc = ue_tensor_rows(&s->k_cache[il], pos0, n);
     ue_tensor vc = ue_tensor_rows(&s->v_cache[il], pos0, n);
-    if (f->qk_rope) {
-        ue_qk_rope_args qa = {.q = q, .k = k, .v = v, .q_norm = L->q_norm, .k_norm = L->k_norm,
-                              .k_dst = kc, .v_dst = vc, .head_dim = hp->head_dim, .eps = hp->eps,
-                              .pos0 = pos0, .base = base, .freq_scale = scale};
+    ue_attention_args args = {
+        .q = q, .k_cache = s->k_cache[il], .v_cache = s->v_cache[il], .out = attn,
+        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
+        .pos0 = pos0, .window = L->is_global ? 0 : hp->sliding_window,
+        .scale = hp->attn_scale,
+        .bidir_begin = pos0, .bidir_end = bidirectional ? pos0 + n : pos0,
+    };
+    ue_qk_rope_args qa = {.q = q, .k = k, .v = v, .q_norm = L->q_norm, .k_norm = L->k_norm,
+                          .k_dst = kc, .v_dst = vc, .head_dim = hp->head_dim, .eps = hp->eps,
+                          .pos0 = pos0, .base = base, .freq_scale = scale};
+    if (f->att_rope) {
+        ops->attention_rope(be, &qa, &args);
+    } else if (f->qk_rope) {
         ops->qk_norm_rope(be, &qa);
     } else {
         /* QK-norm runs per head: view q and k as rows of head_dim. */
@@ -244,23 +283,8 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
         ops->copy_rows(be, &k, &kc);
         ops->copy_rows(be, &v, &vc);
     }
-
-    ue_attention_args args = {
-        .q = q, .k_cache = s->k_cache[il], .v_cache = s->v_cache[il], .out = attn,
-        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
-        .pos0 = pos0, .window = L->is_global ? 0 : hp->sliding_window,
-        .scale = hp->attn_scale,
-        .bidir_begin = pos0, .bidir_end = bidirectional ? pos0 + n : pos0,
-    };
-    ops->attention(be, &args);
-
-    ops->matmul(be, &L->wo, &attn, &o);
-    if (f->norm_add) {
-        ops->add_rms_norm(be, &o, &L->post_attn_norm, &x, &L->ffn_norm, hp->eps, &xn);
-    } else {
-        ops->rms_norm(be, &o, &L->post_attn_norm, hp->eps, &o);
-        ops->add(be, &x, &o);
-    }
+    if (!f->att_rope) ops->attention(be, &args);
+    matmul_block_end(m, &L->wo, &attn, &o, &L->post_attn_norm, &x, &L->ffn_norm, &xn, f);
 }
 
 /* next_norm: the norm of what follows (the next layer's attention input, or the output). */
@@ -283,13 +307,7 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, con
         ops->matmul(be, &L->w_up, &xn, &u);
         ops->gelu_mul(be, &g, &u);
     }
-    ops->matmul(be, &L->w_down, &g, &o);
-    if (f->norm_add) {
-        ops->add_rms_norm(be, &o, &L->post_ffw_norm, &x, next_norm, hp->eps, &xn);
-    } else {
-        ops->rms_norm(be, &o, &L->post_ffw_norm, hp->eps, &o);
-        ops->add(be, &x, &o);
-    }
+    matmul_block_end(m, &L->w_down, &g, &o, &L->post_ffw_norm, &x, next_norm, &xn, f);
 }
 
 /* Final norm (unless xn already holds it) and output projection of rows

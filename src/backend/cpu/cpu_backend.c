@@ -50,7 +50,7 @@ static int cpu_supports(const ue_backend *be, ue_op op, ue_type type) {
     (void)be;
     const ue_type_traits *tr = ue_type_get((uint32_t)type);
     if (!tr || !tr->can_compute) return 0;
-    if (op == UE_OP_COPY_ROWS || op == UE_OP_QK_NORM_ROPE)
+    if (op == UE_OP_COPY_ROWS || op == UE_OP_QK_NORM_ROPE || op == UE_OP_ATTENTION_ROPE)
         return type == UE_TYPE_F32 || type == UE_TYPE_F16;
     if (op == UE_OP_ADD_RMS_NORM) return type == UE_TYPE_F32;
     return op < UE_OP_COUNT;
@@ -153,6 +153,9 @@ static const ue_backend_ops cpu_ops = {
     .add_rms_norm = ue_compose_add_rms_norm,
     .qk_norm_rope = ue_compose_qk_norm_rope,
     .matmul_gelu = ue_compose_matmul_gelu,
+    .matmul_qkv = ue_compose_matmul_qkv,
+    .attention_rope = ue_compose_attention_rope,
+    .matmul_add_rms_norm = ue_compose_matmul_add_rms_norm,
     .sync = cpu_sync,
 };
 

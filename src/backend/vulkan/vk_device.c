@@ -355,7 +355,10 @@ static int vk_supports(const ue_backend *be, ue_op op, ue_type type) {
     case UE_OP_ATTENTION_FULL:
     case UE_OP_AVG_POOL: return type == UE_TYPE_F32;
     case UE_OP_QK_NORM_ROPE: return type == UE_TYPE_F32 || type == UE_TYPE_F16;
-    case UE_OP_MATMUL_GELU: return vk_wtype_index(type) >= 0;
+    case UE_OP_MATMUL_GELU:
+    case UE_OP_MATMUL_QKV:
+    case UE_OP_MATMUL_ADD_NORM: return vk_wtype_index(type) >= 0;
+    case UE_OP_ATTENTION_ROPE: return type == UE_TYPE_F32 || type == UE_TYPE_F16;
     default: return 0;
     }
 }
@@ -377,6 +380,7 @@ static void vk_destroy(ue_backend *be) {
         vk_buffer_free(vk, vk->upload);
         vk_buffer_free(vk, vk->download);
         vk_buffer_free(vk, vk->partials);
+        vk_buffer_free(vk, vk->sync);
         vk_repack_destroy(vk);
         vk_pipelines_destroy(vk);
         if (vk->fence) f->vkDestroyFence(vk->dev, vk->fence, NULL);
@@ -414,6 +418,9 @@ static const ue_backend_ops vk_ops = {
     .add_rms_norm = vk_op_add_rms_norm,
     .qk_norm_rope = vk_op_qk_norm_rope,
     .matmul_gelu = vk_op_matmul_gelu,
+    .matmul_qkv = vk_op_matmul_qkv,
+    .attention_rope = vk_op_attention_rope,
+    .matmul_add_rms_norm = vk_op_matmul_add_rms_norm,
     .sync = vk_sync,
 };
 
@@ -498,6 +505,9 @@ static ue_status pick_device(vk_backend *vk, int index, ue_error *err) {
     vk->subgroup_size = sg.subgroupSize;
     vk->no_mvf = getenv("UE_VK_NO_MVF") != NULL; /* kernel comparisons: the old mat-vec */
     vk->mmc_min_weights = vk_mmc_min_weights();
+    /* a fifth descriptor set (the epilogue counters) where the device binds that many */
+    vk->n_sets = vk->props.limits.maxBoundDescriptorSets >= 5 ? 5 : 4;
+    vk_decode_config(vk);
     if (vk->props.limits.maxComputeWorkGroupSize[0] < 256 ||
         vk->props.limits.maxComputeWorkGroupInvocations < 256 ||
         vk->props.limits.maxComputeSharedMemorySize < 16384 + 512)
@@ -630,7 +640,8 @@ ue_status ue_vk_backend_create(int index, ue_backend **out, ue_error *err) {
     ue_status st;
     if ((st = load_instance(vk, err)) || (st = pick_device(vk, index, err)) ||
         (st = create_device(vk, err)) || (st = vk_pipelines_create(vk, err)) ||
-        (st = vk_buffer_alloc(vk, 64, VK_MEM_DEVICE, &vk->dummy, err)))
+        (st = vk_buffer_alloc(vk, 64, VK_MEM_DEVICE, &vk->dummy, err)) ||
+        (st = vk_decode_init(vk, err)))
         goto fail;
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     int t = vk->props.deviceType <= VK_PHYSICAL_DEVICE_TYPE_CPU ? (int)vk->props.deviceType : 0;

@@ -10,8 +10,7 @@
 #include "backend/fused_compose.h"
 #include "backend/vulkan/vk_internal.h"
 
-/* One window of buf holding all of the n tensors (all in buf); 0 when none does. */
-static int window_of(const ue_tensor *const *ts, int n, vk_bind *out) {
+int vk_window_all(const ue_tensor *const *ts, int n, vk_bind *out) {
     size_t lo = SIZE_MAX, hi = 0;
     for (int i = 0; i < n; i++) {
         vk_range r = vk_range_of(ts[i]);
@@ -41,7 +40,7 @@ void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_p
     if (w_next) { /* weights in two windows: the norm of the sum as a second dispatch */
         const ue_tensor *pair[2] = {w_post, w_next};
         vk_bind b;
-        if (!window_of(pair, 2, &b) && is_f32(w_next)) {
+        if (!vk_window_all(pair, 2, &b) && is_f32(w_next)) {
             vk_op_add_rms_norm(be, o, w_post, x, NULL, eps, xn);
             vk_op_rms_norm(be, x, w_next, eps, xn);
             return;
@@ -53,9 +52,9 @@ void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_p
     int64_t n = x->ne[0];
     if (!is_f32(o) || !is_f32(x) || !is_f32(xn) || !is_f32(w_post) || (w_next && !is_f32(w_next)) ||
         o->ne[0] != n || xn->ne[0] != n || w_post->ne[0] != n || (w_next && w_next->ne[0] != n) ||
-        o->ne[1] != x->ne[1] || xn->ne[1] != x->ne[1] || !window_of(ws, 2, &bw) ||
-        !window_of(one_o, 1, &bo) || !window_of(one_x, 1, &bx) ||
-        !window_of(one_n, 1, &bn)) {
+        o->ne[1] != x->ne[1] || xn->ne[1] != x->ne[1] || !vk_window_all(ws, 2, &bw) ||
+        !vk_window_all(one_o, 1, &bo) || !vk_window_all(one_x, 1, &bx) ||
+        !vk_window_all(one_n, 1, &bn)) {
         ue_compose_add_rms_norm(be, o, w_post, x, w_next, eps, xn);
         return;
     }
@@ -86,8 +85,8 @@ void vk_op_qk_norm_rope(ue_backend *be, const ue_qk_rope_args *a) {
         !is_f32(&a->k_dst) || !is_f32(&a->v_dst) || !is_f32(&a->q_norm) || !is_f32(&a->k_norm) ||
         a->v.ne[0] != a->k.ne[0] || a->k_dst.ne[0] != a->k.ne[0] || a->v_dst.ne[0] != a->k.ne[0] ||
         a->k.ne[1] != n || a->v.ne[1] != n || a->k_dst.ne[1] != n || a->v_dst.ne[1] != n ||
-        !window_of(qs, 1, &bq) || !window_of(kv, 2, &bkv) || !window_of(dst, 2, &bd) ||
-        !window_of(ws, 2, &bw)) {
+        !vk_window_all(qs, 1, &bq) || !vk_window_all(kv, 2, &bkv) || !vk_window_all(dst, 2, &bd) ||
+        !vk_window_all(ws, 2, &bw)) {
         ue_compose_qk_norm_rope(be, a);
         return;
     }
@@ -119,7 +118,8 @@ void vk_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor 
         vk_tensor_bytes(w_gate) <= vk_max_span(vk) && vk_tensor_bytes(w_up) <= vk_max_span(vk)) {
         const ue_tensor *one_x[1] = {x}, *one_g[1] = {g};
         vk_bind bx, bg;
-        if (window_of(one_x, 1, &bx) && window_of(one_g, 1, &bg) &&
+        if (vk_matvec_split_gelu(vk, w_gate, w_up, x, g)) return; /* UE_VK_MVS rows */
+        if (vk_window_all(one_x, 1, &bx) && vk_window_all(one_g, 1, &bg) &&
             vk_matvec_fast(vk, w_gate, w_up, x, g, 0, &bx, &bg))
             return;
     }

@@ -63,13 +63,17 @@ typedef enum vk_pipe_id {
     VK_PIPE_LAYER_NORM,
     VK_PIPE_ATTN_FULL,                           /* NULL where shared memory is too small */
     VK_PIPE_AVG_POOL,
+    VK_PIPE_ATTENTION_DECF,                      /* attention_decf.comp (vk_decode.c) */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
     VK_PIPE_MUL_MVF = VK_PIPE_GET_ROWS + VK_N_WTYPES, /* fast mat-vec, + type index */
     VK_PIPE_REPACK = VK_PIPE_MUL_MVF + VK_N_WTYPES,   /* + type index; only repacked types */
     VK_PIPE_MUL_MVG = VK_PIPE_REPACK + VK_N_WTYPES,   /* fused gate/up mat-vec, + type index */
-    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* mat-mat on matrix units, + type index */
+    VK_PIPE_MUL_MVS = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* split-K mat-vec (mul_mvs.comp) */
+    VK_PIPE_MUL_MVSN = VK_PIPE_MUL_MVS + VK_N_WTYPES, /* the same + add_rms_norm epilogue */
+    VK_PIPE_MUL_MVSG = VK_PIPE_MUL_MVSN + VK_N_WTYPES, /* the same, gate/up product */
+    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVSG + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
     VK_PIPE_MUL_MMCW = VK_PIPE_MUL_MMC + VK_N_WTYPES, /* the same, 128-token tiles */
     VK_PIPE_MUL_MMCB = VK_PIPE_MUL_MMCW + VK_N_WTYPES, /* mul_mmcb.comp: 128 x 128 tiles */
     VK_PIPE_COUNT = VK_PIPE_MUL_MMCB + VK_N_WTYPES
@@ -156,6 +160,18 @@ typedef struct vk_backend {
     int64_t mmcb_min_weights, mmcb_min_tokens; /* where mul_mmcb.comp serves (vk_pipelines.c) */
     uint32_t att_qb;                   /* queries per attention_qb workgroup; 0: not used */
     uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */
+    /* decode fusions (vk_decode.c): mul_mvs.comp sizes, the row count up to which plain
+     * mat-vecs take it, the fused ops switched on, and the counters of their
+     * last-workgroup epilogues (bound as set 4 where the device binds 5 sets) */
+    uint32_t mvs_wg, mvs_nr, mvs_rpw, mvs_lanes, mvs_unroll;
+    int64_t mvs_rows_max;
+    int qkv, mvnorm, attf;
+    uint32_t attf_nq;                 /* attention_decf.comp's vec4s per lane (0: none) */
+    uint32_t att_split;               /* its keys per workgroup */
+    uint32_t n_sets;
+    ue_buffer *sync;
+    uint32_t sync_next, sync_cap;
+    uint64_t n_dispatch, n_barrier;   /* recorded so far (the profile reports them) */
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
 } vk_backend;
@@ -246,6 +262,9 @@ uint32_t vk_off4(vk_backend *vk, const ue_tensor *t, const vk_bind *b, const cha
 int vk_check_type(vk_backend *vk, const ue_tensor *t, ue_type want, const char *what);
 int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, const ue_tensor *x,
                    const ue_tensor *out, int64_t r0, const vk_bind *bx, const vk_bind *bo);
+int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uint32_t pl[4],
+                   vk_range *rd);
+ue_buffer *vk_partials(vk_backend *vk, size_t bytes);
 
 /* vk_fused.c: the fused ops of backend.h (composed from the plain ops where the
  * operands do not suit the fused kernels) */
@@ -255,6 +274,24 @@ void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_p
 void vk_op_qk_norm_rope(ue_backend *be, const ue_qk_rope_args *a);
 void vk_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor *w_up,
                        const ue_tensor *x, const ue_tensor *g, const ue_tensor *u);
+/* One window of a buffer holding all of the n tensors (one buffer, 4-byte aligned); 0
+ * when none does. */
+int vk_window_all(const ue_tensor *const *ts, int n, vk_bind *out);
+
+/* vk_decode.c: decode-step fusions, each switched by an environment variable */
+void vk_decode_config(vk_backend *vk);
+ue_status vk_decode_init(vk_backend *vk, ue_error *err); /* the counters' buffer */
+int vk_matvec_split(vk_backend *vk, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out,
+                    int64_t r0, const vk_bind *bx, const vk_bind *bo);
+int vk_matvec_split_gelu(vk_backend *vk, const ue_tensor *w_gate, const ue_tensor *w_up,
+                         const ue_tensor *x, const ue_tensor *g);
+void vk_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
+                      const ue_tensor *wv, const ue_tensor *x, const ue_tensor *q,
+                      const ue_tensor *k, const ue_tensor *v);
+void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_attention_args *a);
+void vk_op_matmul_add_rms_norm(ue_backend *be, const ue_tensor *w, const ue_tensor *y,
+                               const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
+                               const ue_tensor *w_next, float eps, const ue_tensor *xn);
 
 /* vk_ops_vision.c: the vision encoder's ops of backend.h */
 enum { VK_ATTN_FULL_SHMEM = 32384 }; /* bytes of shared memory attention_full.comp uses */

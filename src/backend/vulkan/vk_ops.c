@@ -129,8 +129,8 @@ void vk_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, floa
 /* The set and plane offsets (pl) through which mul_mvf.comp reads weight matrix w:
  * in place, or its repacked copy (recording the repack when needed); 0 when its layout
  * does not allow the aligned loads. */
-static int mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uint32_t pl[4],
-                       vk_range *rd) {
+int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uint32_t pl[4],
+                   vk_range *rd) {
     size_t row_bytes = ue_type_row_bytes(w->type, w->ne[0]);
     memset(pl, 0, 4 * sizeof pl[0]);
     if (vk_repack_needed(w->type)) {
@@ -170,8 +170,8 @@ int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, co
             {0, 0, 0, 0}, {0, 0, 0, 0}};
     VkDescriptorSet sets[4] = {VK_NULL_HANDLE, bx->set, bo->set, VK_NULL_HANDLE};
     vk_range rd[3] = {{0}, range_of(x), {0}};
-    if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
-    if (w_up && !mvf_weights(vk, w_up, &sets[3], pc.ul, &rd[2])) return 0;
+    if (!vk_mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
+    if (w_up && !vk_mvf_weights(vk, w_up, &sets[3], pc.ul, &rd[2])) return 0;
     vk_range wr = range_of(out);
     uint32_t gx, gy;
     fold(ceil_div(w->ne[1], vk->mvf_rpw), &gx, &gy);
@@ -203,7 +203,7 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
             {0, 0, 0, 0}, {0, 0, 0, 0}, (uint32_t)x->ne[1]};
     VkDescriptorSet sets[4] = {VK_NULL_HANDLE, bx->set, bo->set, VK_NULL_HANDLE};
     vk_range rd[2] = {{0}, range_of(x)};
-    if (!mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
+    if (!vk_mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     vk_range wr = range_of(out);
     /* 128 x 128 tiles (mul_mmcb.comp) for large matrices (vk->mmcb_min_*) */
     if (vk->pipes[VK_PIPE_MUL_MMCB + t] && K * w->ne[1] >= vk->mmcb_min_weights &&
@@ -265,6 +265,9 @@ void vk_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const 
                 (uint32_t)w->ne[0], (uint32_t)piece.ne[1], (uint32_t)n_tok};
         VkDescriptorSet sets[4] = {bw.set, bx.set, bo.set, VK_NULL_HANDLE};
         vk_range rd[2] = {range_of(&piece), range_of(x)};
+        if (n_tok <= MV_MAX_TOKENS && piece.ne[1] <= vk->mvs_rows_max &&
+            vk_matvec_split(vk, &piece, x, out, r0, &bx, &bo))
+            continue; /* few rows: split-K kernel (vk_decode.c) */
         if (n_tok <= MV_MAX_TOKENS && vk_matvec_fast(vk, &piece, NULL, x, out, r0, &bx, &bo))
             continue;
         if (n_tok <= MV_MAX_TOKENS) {
@@ -352,7 +355,7 @@ void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst)
 }
 
 /* The backend's buffer for flash-decoding partials, at least `bytes` large. */
-static ue_buffer *partials(vk_backend *vk, size_t bytes) {
+ue_buffer *vk_partials(vk_backend *vk, size_t bytes) {
     if (vk->partials && vk->partials->size >= bytes) return vk->partials;
     ue_error err = {0};
     ue_status st = UE_OK;
@@ -436,7 +439,7 @@ void vk_op_attention(ue_backend *be, const ue_attention_args *a) {
         return;
     }
     size_t part_bytes = (size_t)n_tok * (size_t)a->n_head * n_split * (size_t)(D + 2) * 4;
-    ue_buffer *pb = partials(vk, part_bytes);
+    ue_buffer *pb = vk_partials(vk, part_bytes);
     if (!pb) return;
     pc.o_off = 0;
     vk_bind bp = vk_window(vk, pb, 0, part_bytes);

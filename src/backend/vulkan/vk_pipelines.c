@@ -18,9 +18,10 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "copy_f32",   "copy_f16",     "attention",   "attn_merge",
                                   "add_rms_norm", "qk_norm_rope", "attention_dec",
                                   "attention_qb", "gelu",       "layer_norm",
-                                  "attention_full", "avg_pool"};
-    static const char *families[] = {"mul_mv", "mul_mm",  "get_rows", "mul_mvf", "repack",
-                                     "mul_mvg", "mul_mmc", "mul_mmcw", "mul_mmcb"};
+                                  "attention_full", "avg_pool", "attention_decf"};
+    static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
+                                     "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
+                                     "mul_mvsg", "mul_mmc", "mul_mmcw", "mul_mmcb"};
     if (id < VK_PIPE_MUL_MV) return fixed[id];
     int fam = (id - VK_PIPE_MUL_MV) / VK_N_WTYPES, t = (id - VK_PIPE_MUL_MV) % VK_N_WTYPES;
     snprintf(buf, cap, "%s_%s", families[fam], wtype_suffix[t]);
@@ -56,12 +57,12 @@ const char *vk_pipe_name(int id) {
 
 ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     const vk_fns *f = &vk->f;
-    VkDescriptorSetLayout sets[4] = {vk->set_layout, vk->set_layout, vk->set_layout,
-                                     vk->set_layout};
+    VkDescriptorSetLayout sets[5] = {vk->set_layout, vk->set_layout, vk->set_layout,
+                                     vk->set_layout, vk->set_layout};
     VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0,
                               .size = VK_PUSH_MAX};
     VkPipelineLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
-                                     .setLayoutCount = 4,
+                                     .setLayoutCount = vk->n_sets,
                                      .pSetLayouts = sets,
                                      .pushConstantRangeCount = 1,
                                      .pPushConstantRanges = &pc};
@@ -109,9 +110,12 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     uint32_t qb_val = vk->att_qb ? vk->att_qb : 4;
     VkSpecializationMapEntry qb_entry = {0, 0, 4};
     VkSpecializationInfo qb_spec = {1, &qb_entry, sizeof qb_val, &qb_val};
+    VkSpecializationInfo decf_spec = {1, &qb_entry, sizeof vk->attf_nq, &vk->attf_nq};
     uint32_t spec[5] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw, vk->mvf_lanes, vk->mvf_unroll};
     VkSpecializationMapEntry entries[5] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}, {4, 16, 4}};
     VkSpecializationInfo mvf_spec = {5, entries, sizeof spec, spec};
+    uint32_t mvs_vals[5] = {vk->mvs_wg, vk->mvs_nr, vk->mvs_rpw, vk->mvs_lanes, vk->mvs_unroll};
+    VkSpecializationInfo mvs_spec = {5, entries, sizeof mvs_vals, mvs_vals};
     for (int id = 0; id < VK_PIPE_COUNT; id++) {
         char buf[32];
         const char *name = pipe_shader(id, buf, sizeof buf);
@@ -123,6 +127,9 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         /* types read in place have no repack; mul_mmc: only some types, only where the
          * build had a cooperative-matrix compiler and the device runs it */
         if (!spv && id >= VK_PIPE_REPACK && id < VK_PIPE_MUL_MVG) continue;
+        /* the shaders with counters (set 4) only where the layout has a fifth set */
+        if ((vk->n_sets < 5 || !vk->attf_nq) && id == VK_PIPE_ATTENTION_DECF) continue;
+        if (vk->n_sets < 5 && id >= VK_PIPE_MUL_MVSN && id < VK_PIPE_MUL_MVSG) continue;
         if (id >= VK_PIPE_MUL_MMC && (!spv || !vk->coopmat)) continue;
         /* optional: attention_full falls back on the attention kernels */
         if (id == VK_PIPE_ATTN_FULL &&
@@ -151,12 +158,14 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                       .pName = "main",
                       .pSpecializationInfo =
                           (id >= VK_PIPE_MUL_MVF && id < VK_PIPE_REPACK) ||
-                                  (id >= VK_PIPE_MUL_MVG && id < VK_PIPE_MUL_MMC)
+                                  (id >= VK_PIPE_MUL_MVG && id < VK_PIPE_MUL_MVS)
                               ? &mvf_spec
+                          : id >= VK_PIPE_MUL_MVS && id < VK_PIPE_MUL_MMC ? &mvs_spec
                           : id >= VK_PIPE_MUL_MMCB       ? &mmcb_spec
                           : id >= VK_PIPE_MUL_MMCW       ? &mmcw_spec
                           : id >= VK_PIPE_MUL_MMC        ? &mmc_spec
                           : id == VK_PIPE_ATTENTION_QB   ? &qb_spec
+                          : id == VK_PIPE_ATTENTION_DECF ? &decf_spec
                                                          : NULL},
             .layout = vk->pipe_layout};
         r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL, &vk->pipes[id]);

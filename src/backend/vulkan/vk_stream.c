@@ -57,6 +57,7 @@ static void barrier(vk_backend *vk) {
     VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vk->f.vkCmdPipelineBarrier(vk->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
     vk->n_written = vk->n_read = 0;
+    vk->n_barrier++;
 }
 
 void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_range *writes,
@@ -96,12 +97,15 @@ void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const 
     if (gx == 0 || gy == 0 || gz == 0) return;
     vk_hazard(vk, reads, n_reads, writes, n_writes);
     const vk_fns *f = &vk->f;
-    VkDescriptorSet bound[4];
+    /* set 4, where the layout has it: the counters of last-workgroup epilogues */
+    VkDescriptorSet bound[5];
     for (int i = 0; i < 4; i++)
         bound[i] = sets[i] ? sets[i] : ((vk_buf *)vk->dummy->impl)->sets[0];
+    bound[4] = ((vk_buf *)(vk->sync ? vk->sync : vk->dummy)->impl)->sets[0];
     f->vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipes[pipe]);
-    f->vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipe_layout, 0, 4,
-                               bound, 0, NULL);
+    f->vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipe_layout, 0,
+                               vk->n_sets, bound, 0, NULL);
+    vk->n_dispatch++;
     f->vkCmdPushConstants(vk->cmd, vk->pipe_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                           (uint32_t)push_size, push);
     vk_profile *pr = vk->prof;
@@ -187,6 +191,8 @@ void vk_profile_report(vk_backend *vk) {
                 pr->total_ns[i] / 1e3 / (double)pr->count[i], 100.0 * pr->total_ns[i] / total);
     }
     fprintf(stderr, "  %-14s %10s %12.3f\n", "total", "", total / 1e6);
+    fprintf(stderr, "  recorded: %llu dispatches, %llu barriers\n",
+            (unsigned long long)vk->n_dispatch, (unsigned long long)vk->n_barrier);
 }
 
 ue_status vk_flush(vk_backend *vk, ue_error *err) {

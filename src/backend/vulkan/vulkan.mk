@@ -5,12 +5,12 @@ CFLAGS += -DUE_HAVE_VULKAN_BACKEND
 GLSLC_FLAGS := --target-env=vulkan1.2 -O
 VK_TYPES := f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k
 VK_REPACK_TYPES := q4_0 q4_1 q5_0 q5_1 q8_0 q6_k
-VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg,$(foreach t,$(VK_TYPES),$(BUILD)/spv/$(f)_$(t).spv)) \
+VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg mul_mvs mul_mvsn mul_mvsg,$(foreach t,$(VK_TYPES),$(BUILD)/spv/$(f)_$(t).spv)) \
           $(foreach t,$(VK_REPACK_TYPES),$(BUILD)/spv/repack_$(t).spv) \
           $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
                                     add_rms_norm.spv qk_norm_rope.spv attention_dec.spv \
-                                    attention_qb.spv layer_norm.spv attention_full.spv \
-                                    avg_pool.spv \
+                                    attention_qb.spv attention_decf.spv layer_norm.spv \
+                                    attention_full.spv avg_pool.spv \
                                     add.spv gelu_mul.spv gelu.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
 
@@ -24,6 +24,15 @@ $(BUILD)/spv/mul_mvf_%.spv: shaders/mul_mvf.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
 $(BUILD)/spv/mul_mvg_%.spv: shaders/mul_mvf.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DGATE_UP -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/mul_mvs_%.spv: shaders/mul_mvs.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/mul_mvsn_%.spv: shaders/mul_mvs.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DADD_NORM -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/mul_mvsg_%.spv: shaders/mul_mvs.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DGATE_UP -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
 $(BUILD)/spv/repack_%.spv: shaders/repack.comp $(VK_INC)
