@@ -15,13 +15,16 @@ static const char *prompts[] = {
 };
 
 /* Bounds on max |logit difference| vs the fp32 reference (logits range about -30..+40).
- * cpu-ref differs only by fp32 summation order. The default fast kernels keep activations
- * at 16 bits for decode and dequantize weights to f32 for prefill, so they stay as close:
- * observed max 0.0007 (long prompt), < 0.0002 elsewhere, on 2026-11-26 at e094a34. The
- * bound leaves room for other ISAs' summation orders; llama.cpp-style 8-bit activations
+ * cpu-ref differs only by fp32 summation order. The default fast kernels quantize the
+ * activations of every matmul to 16 bits per 32-value block (decode and, since the integer
+ * prefill, prefill too): a block's step is its largest |value| / 32767, so the small values
+ * beside Gemma's large activation outliers lose a few bits. Observed on 2026-11-26 at
+ * 47c8863: max 0.0082 (chat_multiturn), 0.0026-0.0078 elsewhere, against <= 0.0007 with
+ * f32 prefill before; every argmax and greedy token unchanged. The bound leaves room for
+ * other ISAs and thread counts. llama.cpp-style 8-bit activations
  * (UE_CPU_MATMUL=int8) move logits by up to ~1.6 and are not what this test accepts. */
 #define TOL_REFERENCE 0.005
-#define TOL_FAST 0.005
+#define TOL_FAST 0.02
 
 static void check_prompt(ue_engine *e, const char *name, const char *device, double tol,
                          int greedy) {
