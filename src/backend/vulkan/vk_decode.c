@@ -2,8 +2,9 @@
  * build can measure them against each other (docs/PERFORMANCE.md, Vulkan (H100)):
  *   UE_VK_MVS=rows[,wg,nr,lanes,unroll]  mat-vecs (and gate/up products) of at most
  *       `rows` rows on mul_mvs.comp (a row group of `lanes` lanes, up to the workgroup:
- *       split-K); its sizes also serve the fused mat-vecs below (default 0,128,2,128,1:
- *       plain mat-vecs stay on mul_mvf)
+ *       split-K); its sizes also serve the fused mat-vecs below (default 4096,128,2,64,1,
+ *       the fastest of run 20's sweep on the H100: 4B tg128 +2-4%; UE_VK_MVS=0 keeps every
+ *       mat-vec on mul_mvf)
  *   UE_VK_QKV=1     q, k and v in one dispatch (those of one in-place type and window)
  *   UE_VK_MVNORM=1  o / ffn_down mat-vec and the block end (add_rms_norm) in one dispatch
  *   UE_VK_ATTF=1    QK-norm, RoPE, cache writes, attention and the split merge in one
@@ -33,7 +34,7 @@ static int env_on(const char *name) {
 
 void vk_decode_config(vk_backend *vk) {
     uint32_t sg = vk->subgroup_size ? vk->subgroup_size : 32;
-    unsigned rows = 0, wg = 128, nr = 2, lanes = 128, unroll = 1;
+    unsigned rows = 4096, wg = 128, nr = 2, lanes = 64, unroll = 1;
     const char *e = getenv("UE_VK_MVS");
     if (e) {
         unsigned a = 0, b = wg, c = nr, d = lanes, u = unroll;
