@@ -8,62 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rand_data.h"
 #include "test_util.h"
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_kernels.h"
-
-/* xorshift64*: reproducible data without libc rand's state. */
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd_u32(void) {
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
-}
-static float rnd_f(float lo, float hi) { return lo + (hi - lo) * (float)(rnd_u32() >> 8) / 16777216.0f; }
-
-static void put_f16(uint8_t *p, float v) {
-    uint16_t h = ue_f32_to_f16(v);
-    memcpy(p, &h, 2);
-}
-
-/* Random rows of a type: random quant bits, finite scales in a realistic range. */
-static void random_rows(ue_type type, uint8_t *dst, int64_t n, int64_t rows) {
-    const ue_type_traits *tr = ue_type_get(type);
-    size_t row_bytes = ue_type_row_bytes(type, n);
-    for (size_t i = 0; i < row_bytes * (size_t)rows; i++) dst[i] = (uint8_t)rnd_u32();
-    int64_t blocks = n / tr->block_size * rows;
-    for (int64_t b = 0; b < blocks; b++) {
-        uint8_t *p = dst + (size_t)b * tr->type_size;
-        switch (type) {
-        case UE_TYPE_F32: {
-            float v = rnd_f(-1.0f, 1.0f);
-            memcpy(p, &v, 4);
-            break;
-        }
-        case UE_TYPE_F16: put_f16(p, rnd_f(-1.0f, 1.0f)); break;
-        case UE_TYPE_BF16: {
-            uint16_t h = ue_f32_to_bf16(rnd_f(-1.0f, 1.0f));
-            memcpy(p, &h, 2);
-            break;
-        }
-        case UE_TYPE_Q4_1:
-        case UE_TYPE_Q5_1:
-            put_f16(p, rnd_f(-0.05f, 0.05f));
-            put_f16(p + 2, rnd_f(-0.5f, 0.5f));
-            break;
-        case UE_TYPE_Q4_K:
-        case UE_TYPE_Q5_K:
-            put_f16(p, rnd_f(0.0f, 0.01f));
-            put_f16(p + 2, rnd_f(0.0f, 0.01f));
-            break;
-        case UE_TYPE_Q6_K: put_f16(p + 208, rnd_f(-0.005f, 0.005f)); break;
-        default: put_f16(p, rnd_f(-0.05f, 0.05f)); break;
-        }
-    }
-}
 
 /* Activations with the outliers real models have: a few channels much larger. */
 static void random_x(float *x, int64_t n) {
@@ -566,6 +516,7 @@ static void test_profile(void **state) {
 }
 
 int main(void) {
+    rnd_seed(0x9e3779b97f4a7c15ull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_isa),
         cmocka_unit_test(test_matmul_many_tokens),

@@ -11,55 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rand_data.h"
 #include "test_util.h"
+#include "vk_twin.h"
 
 #include "backend/backend.h"
-#include "backend/cpu/cpu_backend.h"
-#ifdef UE_HAVE_VULKAN_BACKEND
-#include "backend/vulkan/vk_backend.h"
 
+#ifdef UE_HAVE_VULKAN_BACKEND
 static ue_backend *g_cpu, *g_vk;
-static const uint8_t GUARD_BYTE = 0xA5;
 enum { GAP = 256, MAX_REGIONS = 16 };
 
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd_u32(void) {
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
-}
-static float rnd_f(float lo, float hi) { return lo + (hi - lo) * (float)(rnd_u32() >> 8) / 16777216.0f; }
-static void put_f16(uint8_t *p, float v) {
-    uint16_t h = ue_f32_to_f16(v);
-    memcpy(p, &h, 2);
-}
-
-/* Random rows: random quant bits under finite scales of realistic size. */
-static uint8_t *random_rows(ue_type type, int64_t n, int64_t rows) {
-    const ue_type_traits *tr = ue_type_get(type);
-    size_t bytes = ue_type_row_bytes(type, n) * (size_t)rows;
-    uint8_t *dst = malloc(bytes);
+/* Random weight rows (random_rows) in a new malloc'd block. */
+static uint8_t *new_rows(ue_type type, int64_t n, int64_t rows) {
+    uint8_t *dst = malloc(ue_type_row_bytes(type, n) * (size_t)rows);
     assert_non_null(dst);
-    for (size_t i = 0; i < bytes; i++) dst[i] = (uint8_t)rnd_u32();
-    for (int64_t b = 0; b < n / tr->block_size * rows; b++) {
-        uint8_t *p = dst + (size_t)b * tr->type_size;
-        if (type == UE_TYPE_F16) put_f16(p, rnd_f(-1.0f, 1.0f));
-        else if (type == UE_TYPE_Q4_K) put_f16(p, rnd_f(0.0f, 0.01f)), put_f16(p + 2, rnd_f(0.0f, 0.01f));
-        else if (type == UE_TYPE_Q6_K) put_f16(p + 208, rnd_f(-0.005f, 0.005f));
-        else put_f16(p, rnd_f(-0.05f, 0.05f)); /* Q5_0, Q8_0: d first */
-    }
+    random_rows(type, dst, n, rows);
     return dst;
-}
-
-static float *random_f32(int64_t n, float scale) {
-    float *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = rnd_f(-scale, scale);
-        if (rnd_u32() % 61 == 0) x[i] *= 8.0f; /* outlier channels */
-    }
-    return x;
 }
 
 /* One buffer on each backend holding several tensors GAP bytes apart, guards between. */
@@ -83,7 +50,7 @@ static void pool_open(pool *p, size_t size) {
     if (g_vk->ops->buffer_create(g_vk, size, &p->gb, &err) != UE_OK) fail_msg("%s", err.msg);
     uint8_t *fill = malloc(size);
     assert_non_null(fill);
-    memset(fill, GUARD_BYTE, size);
+    memset(fill, TWIN_GUARD_BYTE, size);
     assert_int_equal(g_cpu->ops->write(g_cpu, p->cb, 0, fill, size, &err), UE_OK);
     assert_int_equal(g_vk->ops->write(g_vk, p->gb, 0, fill, size, &err), UE_OK);
     free(fill);
@@ -117,7 +84,7 @@ static uint8_t *pool_read(const pool *p, const char *what) {
     for (size_t i = 0; i < p->size; i++) {
         int inside = 0;
         for (int r = 0; r < p->n && !inside; r++) inside = i >= p->lo[r] && i < p->hi[r];
-        if (!inside && all[i] != GUARD_BYTE) fail_msg("%s: guard byte %zu overwritten", what, i);
+        if (!inside && all[i] != TWIN_GUARD_BYTE) fail_msg("%s: guard byte %zu overwritten", what, i);
     }
     return all;
 }
@@ -125,12 +92,6 @@ static uint8_t *pool_read(const pool *p, const char *what) {
 static void pool_close(pool *p) {
     g_cpu->ops->buffer_destroy(g_cpu, p->cb);
     g_vk->ops->buffer_destroy(g_vk, p->gb);
-}
-
-static void sync_both(void) {
-    ue_error err = {0};
-    if (g_vk->ops->sync(g_vk, &err) != UE_OK) fail_msg("vulkan sync: %s", err.msg);
-    assert_int_equal(g_cpu->ops->sync(g_cpu, &err), UE_OK);
 }
 
 static const float *cpu_f32(const ue_tensor *t) {
@@ -155,25 +116,10 @@ static void compare(const pool *p, const pair *t, const char *what, double atol,
     free(all);
 }
 
-/* Sum |w||x| per output of w [rows, k] times x [n_tok, k]: the matmul tolerance's scale. */
-static double *matmul_mag(ue_type type, const uint8_t *w, const float *x, int64_t k,
-                          int64_t rows, int64_t n_tok) {
-    double *mag = calloc((size_t)(rows * n_tok), sizeof *mag);
-    float *wr = malloc((size_t)k * sizeof *wr);
-    assert_true(mag && wr);
-    for (int64_t r = 0; r < rows; r++) {
-        ue_dequantize_row(type, w + (size_t)r * ue_type_row_bytes(type, k), wr, k);
-        for (int64_t t = 0; t < n_tok; t++)
-            for (int64_t i = 0; i < k; i++) mag[t * rows + r] += fabs((double)wr[i] * x[t * k + i]);
-    }
-    free(wr);
-    return mag;
-}
-
 /* q, k, v of one input, weights in one buffer and outputs in another (as the model's):
  * matmul tolerance, 2e-5 of sum |w||x|. */
 static void check_qkv(ue_type tq, ue_type tv, int64_t k, int64_t rq, int64_t rkv, int64_t n_tok) {
-    uint8_t *w[3] = {random_rows(tq, k, rq), random_rows(tq, k, rkv), random_rows(tv, k, rkv)};
+    uint8_t *w[3] = {new_rows(tq, k, rq), new_rows(tq, k, rkv), new_rows(tv, k, rkv)};
     ue_type types[3] = {tq, tq, tv};
     int64_t rows[3] = {rq, rkv, rkv};
     float *x = random_f32(k * n_tok, 1.0f);
@@ -185,7 +131,7 @@ static void check_qkv(ue_type tq, ue_type tv, int64_t k, int64_t rq, int64_t rkv
     for (int i = 0; i < 3; i++) to[i] = pool_put(&pa, UE_TYPE_F32, rows[i], n_tok, NULL);
     g_cpu->ops->matmul_qkv(g_cpu, &tw[0].c, &tw[1].c, &tw[2].c, &tx.c, &to[0].c, &to[1].c, &to[2].c);
     g_vk->ops->matmul_qkv(g_vk, &tw[0].g, &tw[1].g, &tw[2].g, &tx.g, &to[0].g, &to[1].g, &to[2].g);
-    sync_both();
+    sync_both(g_cpu, g_vk);
     for (int i = 0; i < 3; i++) {
         double *mag = matmul_mag(types[i], w[i], x, k, rows[i], n_tok);
         char what[96];
@@ -213,7 +159,7 @@ static void test_matmul_qkv(void **state) {
 /* matmul_add_rms_norm, twice in a row (the second reads the first's x): x and xn within
  * 1e-4 of |ref| + rms(ref) (the product's 2e-5 carried through two norms). */
 static void check_mv_norm(ue_type type, int64_t k, int64_t n, int has_next, int64_t n_tok) {
-    uint8_t *w = random_rows(type, k, n);
+    uint8_t *w = new_rows(type, k, n);
     float *y = random_f32(k * n_tok, 1.0f), *x = random_f32(n * n_tok, 2.0f);
     float *nw = random_f32(2 * n, 1.0f);
     pool pw, pn, pa;
@@ -230,7 +176,7 @@ static void check_mv_norm(ue_type type, int64_t k, int64_t n, int has_next, int6
         g_vk->ops->matmul_add_rms_norm(g_vk, &tw.g, &ty.g, &to.g, &tp.g, &tx.g,
                                        has_next ? &tn.g : NULL, 1e-6f, &txn.g);
     }
-    sync_both();
+    sync_both(g_cpu, g_vk);
     char what[96];
     snprintf(what, sizeof what, "matmul_add_rms_norm %s k=%lld n=%lld next %d tokens %lld",
              ue_type_get(type)->name, (long long)k, (long long)n, has_next, (long long)n_tok);
@@ -299,7 +245,7 @@ static void check_att_rope(int n_head, int n_kv, int D, int64_t pos0, int window
 #undef PICK
             be->ops->attention_rope(be, &r, &a);
         }
-    sync_both();
+    sync_both(g_cpu, g_vk);
     char what[128];
     snprintf(what, sizeof what, "attention_rope heads %d/%d dim %d pos %lld window %d tokens %d",
              n_head, n_kv, D, (long long)pos0, window, n_tok);
@@ -337,25 +283,18 @@ static void test_attention_rope(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    ue_error err = {0};
-    assert_int_equal(ue_cpu_backend_create(1, UE_CPU_KERNELS_REFERENCE, &g_cpu, &err), UE_OK);
-    const char *idx = getenv("UE_VK_DEVICE");
-    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &g_vk, &err) != UE_OK) {
-        printf("SKIP: no usable Vulkan device: %s\n", err.msg);
-        exit(UE_TEST_SKIP_CODE);
-    }
+    vk_twin_backends_open(&g_cpu, &g_vk);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    g_vk->ops->destroy(g_vk);
-    g_cpu->ops->destroy(g_cpu);
-    g_vk = g_cpu = NULL;
+    vk_twin_backends_close(&g_cpu, &g_vk);
     return 0;
 }
 
 int main(void) {
+    rnd_seed(0x9E3779B97F4A7C15ull);
     /* Each setting: the environment the backend reads at creation. */
     static const char *settings[][2] = {
         {"composed (variants off)", ""},
@@ -393,8 +332,5 @@ int main(void) {
 }
 
 #else /* built without the Vulkan backend */
-int main(void) {
-    printf("SKIP: this build has no Vulkan backend (needs the Vulkan headers and glslc)\n");
-    return UE_TEST_SKIP_CODE;
-}
+int main(void) { return vk_test_no_backend(); }
 #endif

@@ -10,8 +10,8 @@
 
 #include "model_check.h"
 #include "test_util.h"
+#include "vk_twin.h"
 
-#ifdef UE_HAVE_VULKAN_BACKEND
 /* Same bound as the CPU fast kernels' check (test_model_logits.c): the GPU sums in f32
  * in another order; observed differences are far below it. */
 #define TOL_LOGIT 1.0
@@ -62,13 +62,7 @@ static void test_vulkan_matches_reference(void **state) {
 }
 
 int main(void) {
+    vk_test_require_backend(); /* SKIP in a build without it */
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_vulkan_matches_reference)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
-
-#else /* built without the Vulkan backend */
-int main(void) {
-    printf("SKIP: this build has no Vulkan backend (needs the Vulkan headers and glslc)\n");
-    return UE_TEST_SKIP_CODE;
-}
-#endif

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rand_data.h"
 #include "test_util.h"
+#include "vk_twin.h"
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
@@ -19,145 +21,8 @@
 #endif
 
 #ifdef UE_HAVE_VULKAN_BACKEND
-enum { GUARD = 256 };
-static const uint8_t GUARD_BYTE = 0xA5;
-
 static ue_backend *g_cpu, *g_vk;
 static int g_windowed; /* second pass: 64 KiB storage-buffer windows */
-
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static uint32_t rnd_u32(void) {
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
-}
-static float rnd_f(float lo, float hi) {
-    return lo + (hi - lo) * (float)(rnd_u32() >> 8) / 16777216.0f;
-}
-static void put_f16(uint8_t *p, float v) {
-    uint16_t h = ue_f32_to_f16(v);
-    memcpy(p, &h, 2);
-}
-
-/* Random rows of a weight type: random quant bits, finite scales of realistic size. */
-static void random_rows(ue_type type, uint8_t *dst, int64_t n, int64_t rows) {
-    const ue_type_traits *tr = ue_type_get(type);
-    size_t bytes = ue_type_row_bytes(type, n) * (size_t)rows;
-    for (size_t i = 0; i < bytes; i++) dst[i] = (uint8_t)rnd_u32();
-    int64_t blocks = n / tr->block_size * rows;
-    for (int64_t b = 0; b < blocks; b++) {
-        uint8_t *p = dst + (size_t)b * tr->type_size;
-        switch (type) {
-        case UE_TYPE_F32: {
-            float v = rnd_f(-1.0f, 1.0f);
-            memcpy(p, &v, 4);
-            break;
-        }
-        case UE_TYPE_F16: put_f16(p, rnd_f(-1.0f, 1.0f)); break;
-        case UE_TYPE_BF16: {
-            uint16_t h = ue_f32_to_bf16(rnd_f(-1.0f, 1.0f));
-            memcpy(p, &h, 2);
-            break;
-        }
-        case UE_TYPE_Q4_1:
-        case UE_TYPE_Q5_1:
-            put_f16(p, rnd_f(-0.05f, 0.05f));
-            put_f16(p + 2, rnd_f(-0.5f, 0.5f));
-            break;
-        case UE_TYPE_Q4_K:
-        case UE_TYPE_Q5_K:
-            put_f16(p, rnd_f(0.0f, 0.01f));
-            put_f16(p + 2, rnd_f(0.0f, 0.01f));
-            break;
-        case UE_TYPE_Q6_K: put_f16(p + 208, rnd_f(-0.005f, 0.005f)); break;
-        default: put_f16(p, rnd_f(-0.05f, 0.05f)); break;
-        }
-    }
-}
-
-static float *random_f32(int64_t n, float scale) {
-    float *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = rnd_f(-scale, scale);
-        if (rnd_u32() % 61 == 0) x[i] *= 8.0f; /* outlier channels, as real activations have */
-    }
-    return x;
-}
-
-/* One tensor on both backends, each in its own buffer between guard regions. */
-typedef struct twin {
-    ue_buffer *cb, *gb;
-    ue_tensor c, g;
-    size_t bytes;
-} twin;
-
-static twin twin_new(ue_type type, int64_t ne0, int64_t ne1, const void *data) {
-    twin t = {0};
-    t.bytes = ue_type_row_bytes(type, ne0) * (size_t)ne1;
-    size_t total = GUARD + t.bytes + GUARD;
-    ue_error err = {0};
-    assert_int_equal(g_cpu->ops->buffer_create(g_cpu, total, &t.cb, &err), UE_OK);
-    if (g_vk->ops->buffer_create(g_vk, total, &t.gb, &err) != UE_OK) fail_msg("%s", err.msg);
-    uint8_t *fill = malloc(total);
-    assert_non_null(fill);
-    memset(fill, GUARD_BYTE, total);
-    if (data) memcpy(fill + GUARD, data, t.bytes);
-    else memset(fill + GUARD, 0xFF, t.bytes); /* NaN poison: outputs must overwrite it */
-    assert_int_equal(g_cpu->ops->write(g_cpu, t.cb, 0, fill, total, &err), UE_OK);
-    assert_int_equal(g_vk->ops->write(g_vk, t.gb, 0, fill, total, &err), UE_OK);
-    free(fill);
-    ue_tensor base = {.offset = GUARD, .type = type, .ne = {ne0, ne1}};
-    t.c = base;
-    t.c.buf = t.cb;
-    t.g = base;
-    t.g.buf = t.gb;
-    return t;
-}
-
-static void twin_free(twin *t) {
-    g_cpu->ops->buffer_destroy(g_cpu, t->cb);
-    g_vk->ops->buffer_destroy(g_vk, t->gb);
-}
-
-static void sync_both(void) {
-    ue_error err = {0};
-    if (g_vk->ops->sync(g_vk, &err) != UE_OK) fail_msg("vulkan sync: %s", err.msg);
-    assert_int_equal(g_cpu->ops->sync(g_cpu, &err), UE_OK);
-}
-
-/* Reads back the Vulkan copy, checks both guards, and returns its data (malloc'd). */
-static uint8_t *read_checked(const twin *t, const char *what) {
-    size_t total = GUARD + t->bytes + GUARD;
-    uint8_t *all = malloc(total);
-    assert_non_null(all);
-    ue_error err = {0};
-    if (g_vk->ops->read(g_vk, t->gb, 0, all, total, &err) != UE_OK) fail_msg("read: %s", err.msg);
-    for (size_t i = 0; i < GUARD; i++)
-        if (all[i] != GUARD_BYTE || all[GUARD + t->bytes + i] != GUARD_BYTE)
-            fail_msg("%s: guard byte %zu overwritten", what, i);
-    return all;
-}
-
-/* Compares f32 outputs: |gpu - cpu| <= atol + rtol * scale[i] (scale NULL: |cpu|). */
-static double compare_f32(const twin *t, const char *what, double atol, double rtol,
-                          const double *scale) {
-    uint8_t *all = read_checked(t, what);
-    const float *g = (const float *)(all + GUARD);
-    const float *c = (const float *)((const uint8_t *)t->cb->host + GUARD);
-    size_t n = t->bytes / 4;
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(g[i])) fail_msg("%s: element %zu is %f", what, i, g[i]);
-        double d = fabs((double)g[i] - c[i]);
-        double tol = atol + rtol * (scale ? scale[i] : fabs(c[i]));
-        if (d > tol) fail_msg("%s: element %zu: vulkan %.7g, cpu %.7g (tolerance %.3g)", what, i, g[i], c[i], tol);
-        if (d > worst) worst = d;
-    }
-    free(all);
-    return worst;
-}
 
 static const ue_type k_types[] = {UE_TYPE_F32,  UE_TYPE_F16,  UE_TYPE_BF16, UE_TYPE_Q4_0,
                                   UE_TYPE_Q4_1, UE_TYPE_Q5_0, UE_TYPE_Q5_1, UE_TYPE_Q8_0,
@@ -172,25 +37,18 @@ static void check_matmul(ue_type type, int64_t k, int64_t rows, int64_t n_tok) {
     assert_non_null(w);
     random_rows(type, w, k, rows);
     float *x = random_f32(k * n_tok, 1.0f);
-    twin tw = twin_new(type, k, rows, w), tx = twin_new(UE_TYPE_F32, k, n_tok, x);
-    twin to = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+    twin tw = twin_new(g_cpu, g_vk, type, k, rows, w);
+    twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, x);
+    twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
     g_cpu->ops->matmul(g_cpu, &tw.c, &tx.c, &to.c);
     g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
-    sync_both();
-    double *mag = calloc((size_t)(rows * n_tok), sizeof *mag);
-    float *wr = malloc((size_t)k * sizeof *wr);
-    assert_true(mag && wr);
-    for (int64_t r = 0; r < rows; r++) {
-        ue_dequantize_row(type, w + (size_t)r * ue_type_row_bytes(type, k), wr, k);
-        for (int64_t t = 0; t < n_tok; t++)
-            for (int64_t i = 0; i < k; i++) mag[t * rows + r] += fabs((double)wr[i] * x[t * k + i]);
-    }
+    sync_both(g_cpu, g_vk);
+    double *mag = matmul_mag(type, w, x, k, rows, n_tok);
     char what[96];
     snprintf(what, sizeof what, "matmul %s k=%lld rows=%lld tokens=%lld", ue_type_get(type)->name,
              (long long)k, (long long)rows, (long long)n_tok);
     compare_f32(&to, what, 1e-6, n_tok > 4 ? 1e-3 : 2e-5, mag);
     free(mag);
-    free(wr);
     free(w);
     free(x);
     twin_free(&tw);
@@ -233,11 +91,12 @@ static void test_get_rows_every_type(void **state) {
         assert_non_null(w);
         random_rows(type, w, k, rows);
         int32_t ids[7] = {0, 400, 3, 3, 217, -1, 401}; /* the last two are outside: zeros */
-        twin tw = twin_new(type, k, rows, w), ti = twin_new(UE_TYPE_I32, 7, 1, ids);
-        twin to = twin_new(UE_TYPE_F32, k, 7, NULL);
+        twin tw = twin_new(g_cpu, g_vk, type, k, rows, w);
+        twin ti = twin_new(g_cpu, g_vk, UE_TYPE_I32, 7, 1, ids);
+        twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, 7, NULL);
         g_cpu->ops->get_rows(g_cpu, &tw.c, &ti.c, 1.5f, &to.c);
         g_vk->ops->get_rows(g_vk, &tw.g, &ti.g, 1.5f, &to.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         char what[64];
         snprintf(what, sizeof what, "get_rows %s", ue_type_get(type)->name);
         compare_f32(&to, what, 0.0, 1e-6, NULL);
@@ -255,13 +114,14 @@ static void test_rms_norm(void **state) {
     for (size_t s = 0; s < 4; s++) {
         int64_t n = shapes[s][0], rows = shapes[s][1];
         float *x = random_f32(n * rows, 3.0f), *w = random_f32(n, 1.0f);
-        twin tx = twin_new(UE_TYPE_F32, n, rows, x), tw = twin_new(UE_TYPE_F32, n, 1, w);
-        twin to = twin_new(UE_TYPE_F32, n, rows, NULL);
+        twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, x);
+        twin tw = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, w);
+        twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, NULL);
         g_cpu->ops->rms_norm(g_cpu, &tx.c, &tw.c, 1e-6f, &to.c);
         g_vk->ops->rms_norm(g_vk, &tx.g, &tw.g, 1e-6f, &to.g);
         g_cpu->ops->rms_norm(g_cpu, &tx.c, &tw.c, 1e-6f, &tx.c); /* in place */
         g_vk->ops->rms_norm(g_vk, &tx.g, &tw.g, 1e-6f, &tx.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         compare_f32(&to, "rms_norm", 1e-6, 1e-5, NULL);
         compare_f32(&tx, "rms_norm in place", 1e-6, 1e-5, NULL);
         free(x);
@@ -281,12 +141,12 @@ static void test_rope(void **state) {
     for (size_t c = 0; c < 3; c++) {
         int64_t n = (int64_t)cases[c].head_dim * cases[c].n_heads;
         float *x = random_f32(n * cases[c].n_tok, 1.0f);
-        twin tx = twin_new(UE_TYPE_F32, n, cases[c].n_tok, x);
+        twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, cases[c].n_tok, x);
         g_cpu->ops->rope(g_cpu, &tx.c, cases[c].head_dim, cases[c].head_dim, cases[c].pos0,
                          cases[c].base, cases[c].scale);
         g_vk->ops->rope(g_vk, &tx.g, cases[c].head_dim, cases[c].head_dim, cases[c].pos0,
                         cases[c].base, cases[c].scale);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         double *mag = malloc((size_t)(n * cases[c].n_tok) * sizeof *mag);
         assert_non_null(mag);
         for (int64_t i = 0; i < n * cases[c].n_tok; i++) mag[i] = 10.0; /* |x| <= 8 per pair half */
@@ -303,9 +163,11 @@ static void test_eltwise(void **state) {
     (void)state;
     int64_t n = 1031, rows = 3;
     float *a = random_f32(n * rows, 4.0f), *b = random_f32(n * rows, 4.0f);
-    twin ta = twin_new(UE_TYPE_F32, n, rows, a), tb = twin_new(UE_TYPE_F32, n, rows, b);
-    twin tg = twin_new(UE_TYPE_F32, n, rows, a);
-    twin c32 = twin_new(UE_TYPE_F32, n, rows, NULL), c16 = twin_new(UE_TYPE_F16, n, rows, NULL);
+    twin ta = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, a);
+    twin tb = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, b);
+    twin tg = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, a);
+    twin c32 = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, NULL);
+    twin c16 = twin_new(g_cpu, g_vk, UE_TYPE_F16, n, rows, NULL);
     g_cpu->ops->add(g_cpu, &ta.c, &tb.c);
     g_vk->ops->add(g_vk, &ta.g, &tb.g);
     g_cpu->ops->gelu_mul(g_cpu, &tg.c, &tb.c);
@@ -314,13 +176,13 @@ static void test_eltwise(void **state) {
     g_vk->ops->copy_rows(g_vk, &ta.g, &c32.g);
     g_cpu->ops->copy_rows(g_cpu, &tb.c, &c16.c);
     g_vk->ops->copy_rows(g_vk, &tb.g, &c16.g);
-    sync_both();
+    sync_both(g_cpu, g_vk);
     compare_f32(&ta, "add", 0.0, 0.0, NULL);
     compare_f32(&tg, "gelu_mul", 1e-6, 1e-5, NULL);
     compare_f32(&c32, "copy_rows f32", 0.0, 0.0, NULL);
-    uint8_t *all = read_checked(&c16, "copy_rows f16");
-    const uint16_t *g = (const uint16_t *)(all + GUARD);
-    const uint16_t *c = (const uint16_t *)((const uint8_t *)c16.cb->host + GUARD);
+    uint8_t *all = twin_read_checked(&c16, "copy_rows f16");
+    const uint16_t *g = (const uint16_t *)(all + TWIN_GUARD);
+    const uint16_t *c = (const uint16_t *)((const uint8_t *)c16.cb->host + TWIN_GUARD);
     for (int64_t i = 0; i < n * rows; i++)
         if (g[i] != c[i]) fail_msg("copy_rows f16: element %lld: 0x%04x vs 0x%04x", (long long)i, g[i], c[i]);
     free(all);
@@ -339,8 +201,10 @@ static void check_attention(int n_head, int n_head_kv, int head_dim, int n_tok, 
     int64_t n_ctx = pos0 + n_tok + 8, kvd = (int64_t)n_head_kv * head_dim, qd = (int64_t)n_head * head_dim;
     float *q = random_f32(qd * n_tok, 1.0f), *k = random_f32(kvd * n_ctx, 1.0f);
     float *v = random_f32(kvd * n_ctx, 1.0f);
-    twin tq = twin_new(UE_TYPE_F32, qd, n_tok, q), tk = twin_new(UE_TYPE_F32, kvd, n_ctx, k);
-    twin tv = twin_new(UE_TYPE_F32, kvd, n_ctx, v), to = twin_new(UE_TYPE_F32, qd, n_tok, NULL);
+    twin tq = twin_new(g_cpu, g_vk, UE_TYPE_F32, qd, n_tok, q);
+    twin tk = twin_new(g_cpu, g_vk, UE_TYPE_F32, kvd, n_ctx, k);
+    twin tv = twin_new(g_cpu, g_vk, UE_TYPE_F32, kvd, n_ctx, v);
+    twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, qd, n_tok, NULL);
     ue_attention_args a = {.n_head = n_head, .n_head_kv = n_head_kv, .head_dim = head_dim,
                            .pos0 = pos0, .window = window, .scale = 1.0f / sqrtf((float)head_dim),
                            .bidir_begin = bidir_begin, .bidir_end = bidir_end};
@@ -348,7 +212,7 @@ static void check_attention(int n_head, int n_head_kv, int head_dim, int n_tok, 
     g_cpu->ops->attention(g_cpu, &a);
     a.q = tq.g, a.k_cache = tk.g, a.v_cache = tv.g, a.out = to.g;
     g_vk->ops->attention(g_vk, &a);
-    sync_both();
+    sync_both(g_cpu, g_vk);
     char what[128];
     snprintf(what, sizeof what, "attention heads %d/%d dim %d tokens %d pos0 %lld window %d span %lld..%lld",
              n_head, n_head_kv, head_dim, n_tok, (long long)pos0, window, (long long)bidir_begin,
@@ -381,21 +245,6 @@ static void test_attention(void **state) {
     check_attention(8, 4, 256, 33, 150, 0, 0, 0);    /* causal after a prefix, 2 key blocks */
 }
 
-/* Sum |w||x| per output (the matmul tolerance's scale) for rows of type at w. */
-static double *matmul_mag(ue_type type, const uint8_t *w, const float *x, int64_t k,
-                          int64_t rows, int64_t n_tok) {
-    double *mag = calloc((size_t)(rows * n_tok), sizeof *mag);
-    float *wr = malloc((size_t)k * sizeof *wr);
-    assert_true(mag && wr);
-    for (int64_t r = 0; r < rows; r++) {
-        ue_dequantize_row(type, w + (size_t)r * ue_type_row_bytes(type, k), wr, k);
-        for (int64_t t = 0; t < n_tok; t++)
-            for (int64_t i = 0; i < k; i++) mag[t * rows + r] += fabs((double)wr[i] * x[t * k + i]);
-    }
-    free(wr);
-    return mag;
-}
-
 /* The fast mat-vec (mul_mvf.comp) at model-like row lengths: many items per lane, row
  * counts that leave partial workgroups, two tokens; and an activation row that starts
  * off a 16-byte boundary, which must take the in-place kernel. Tolerance as matmul. */
@@ -410,8 +259,9 @@ static void test_matvec_long_rows(void **state) {
             assert_non_null(w);
             random_rows(type, w, k, rows);
             float *x = random_f32(k * n_tok + 1, 1.0f);
-            twin tw = twin_new(type, k, rows, w), tx = twin_new(UE_TYPE_F32, k * n_tok + 1, 1, x);
-            twin to = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+            twin tw = twin_new(g_cpu, g_vk, type, k, rows, w);
+            twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k * n_tok + 1, 1, x);
+            twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
             /* x as n_tok rows of k, from float `shifted` of the buffer */
             ue_tensor xc = tx.c, xg = tx.g;
             xc.offset += (size_t)shifted * 4, xg.offset += (size_t)shifted * 4;
@@ -419,7 +269,7 @@ static void test_matvec_long_rows(void **state) {
             xc.ne[1] = xg.ne[1] = n_tok;
             g_cpu->ops->matmul(g_cpu, &tw.c, &xc, &to.c);
             g_vk->ops->matmul(g_vk, &tw.g, &xg, &to.g);
-            sync_both();
+            sync_both(g_cpu, g_vk);
             double *mag = matmul_mag(type, w, x + shifted, k, rows, n_tok);
             char what[96];
             snprintf(what, sizeof what, "mat-vec %s k=%lld x at float %d", ue_type_get(type)->name,
@@ -447,17 +297,18 @@ static void test_matvec_rewritten_weights(void **state) {
         assert_non_null(w);
         random_rows(types[i], w, k, rows);
         float *x = random_f32(k, 1.0f);
-        twin tw = twin_new(types[i], k, rows, w), tx = twin_new(UE_TYPE_F32, k, 1, x);
-        twin to = twin_new(UE_TYPE_F32, rows, 1, NULL);
+        twin tw = twin_new(g_cpu, g_vk, types[i], k, rows, w);
+        twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, 1, x);
+        twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, 1, NULL);
         g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         random_rows(types[i], w, k, rows);
         ue_error err = {0};
-        assert_int_equal(g_cpu->ops->write(g_cpu, tw.cb, GUARD, w, bytes, &err), UE_OK);
-        assert_int_equal(g_vk->ops->write(g_vk, tw.gb, GUARD, w, bytes, &err), UE_OK);
+        assert_int_equal(g_cpu->ops->write(g_cpu, tw.cb, TWIN_GUARD, w, bytes, &err), UE_OK);
+        assert_int_equal(g_vk->ops->write(g_vk, tw.gb, TWIN_GUARD, w, bytes, &err), UE_OK);
         g_cpu->ops->matmul(g_cpu, &tw.c, &tx.c, &to.c);
         g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         double *mag = matmul_mag(types[i], w, x, k, rows, 1);
         compare_f32(&to, "mat-vec after the weights were rewritten", 1e-6, 2e-5, mag);
         free(mag);
@@ -480,15 +331,17 @@ static void test_add_rms_norm(void **state) {
             int64_t n = shapes[s][0], rows = shapes[s][1];
             float *o = random_f32(n * rows, 3.0f), *x = random_f32(n * rows, 3.0f);
             float *w = random_f32(2 * n, 1.0f);
-            twin to = twin_new(UE_TYPE_F32, n, rows, o), tx = twin_new(UE_TYPE_F32, n, rows, x);
-            twin tn = twin_new(UE_TYPE_F32, n, rows, NULL), tw = twin_new(UE_TYPE_F32, n, 2, w);
-            twin tw2 = twin_new(UE_TYPE_F32, n, 1, w + n);
+            twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, o);
+            twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, x);
+            twin tn = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, NULL);
+            twin tw = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 2, w);
+            twin tw2 = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, w + n);
             ue_tensor wp_c = ue_tensor_rows(&tw.c, 0, 1), wp_g = ue_tensor_rows(&tw.g, 0, 1);
             ue_tensor wn_c = mode == 1 ? tw2.c : ue_tensor_rows(&tw.c, 1, 1);
             ue_tensor wn_g = mode == 1 ? tw2.g : ue_tensor_rows(&tw.g, 1, 1);
             g_cpu->ops->add_rms_norm(g_cpu, &to.c, &wp_c, &tx.c, mode == 2 ? NULL : &wn_c, 1e-6f, &tn.c);
             g_vk->ops->add_rms_norm(g_vk, &to.g, &wp_g, &tx.g, mode == 2 ? NULL : &wn_g, 1e-6f, &tn.g);
-            sync_both();
+            sync_both(g_cpu, g_vk);
             compare_f32(&tx, "add_rms_norm sum", 1e-5, 2e-5, NULL);
             if (mode != 2) compare_f32(&tn, "add_rms_norm next norm", 1e-5, 2e-5, NULL);
             free(o);
@@ -511,11 +364,13 @@ static void check_qk_norm_rope(int head_dim, int n_head, int n_kv, int n_tok, in
     int64_t n_ctx = pos0 + n_tok + 3;
     float *q = random_f32(qd * n_tok, 1.0f), *kv = random_f32(2 * kvd * n_tok, 1.0f);
     float *nw = random_f32(2 * head_dim, 1.0f), *v2 = random_f32(kvd * n_tok, 1.0f);
-    twin tq = twin_new(UE_TYPE_F32, qd, n_tok, q), tkv = twin_new(UE_TYPE_F32, kvd, 2 * n_tok, kv);
-    twin tn = twin_new(UE_TYPE_F32, head_dim, 2, nw), tv = twin_new(UE_TYPE_F32, kvd, n_tok, v2);
+    twin tq = twin_new(g_cpu, g_vk, UE_TYPE_F32, qd, n_tok, q);
+    twin tkv = twin_new(g_cpu, g_vk, UE_TYPE_F32, kvd, 2 * n_tok, kv);
+    twin tn = twin_new(g_cpu, g_vk, UE_TYPE_F32, head_dim, 2, nw);
+    twin tv = twin_new(g_cpu, g_vk, UE_TYPE_F32, kvd, n_tok, v2);
     float *zeros = calloc((size_t)(2 * n_ctx * kvd), sizeof *zeros);
     assert_non_null(zeros);
-    twin tc = twin_new(UE_TYPE_F32, kvd, 2 * n_ctx, zeros);
+    twin tc = twin_new(g_cpu, g_vk, UE_TYPE_F32, kvd, 2 * n_ctx, zeros);
     free(zeros);
     for (int side = 0; side < 2; side++) {
         ue_backend *be = side ? g_vk : g_cpu;
@@ -530,7 +385,7 @@ static void check_qk_norm_rope(int head_dim, int n_head, int n_kv, int n_tok, in
         a.v_dst = ue_tensor_rows(side ? &tc.g : &tc.c, n_ctx + pos0, n_tok);
         be->ops->qk_norm_rope(be, &a);
     }
-    sync_both();
+    sync_both(g_cpu, g_vk);
     int64_t n_mag = qd * n_tok > 2 * n_ctx * kvd ? qd * n_tok : 2 * n_ctx * kvd;
     double *mag = malloc((size_t)n_mag * sizeof *mag);
     assert_non_null(mag);
@@ -576,18 +431,20 @@ static void test_matmul_gelu(void **state) {
             random_rows(type, wg, k, rows);
             random_rows(type, wu, k, rows);
             float *x = random_f32(k * n_tok, 1.0f);
-            twin tg = twin_new(type, k, rows, wg), tu = twin_new(type, k, rows, wu);
-            twin tx = twin_new(UE_TYPE_F32, k, n_tok, x);
-            twin og = twin_new(UE_TYPE_F32, rows, n_tok, NULL), ou = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+            twin tg = twin_new(g_cpu, g_vk, type, k, rows, wg);
+            twin tu = twin_new(g_cpu, g_vk, type, k, rows, wu);
+            twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, x);
+            twin og = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
+            twin ou = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
             g_cpu->ops->matmul_gelu(g_cpu, &tg.c, &tu.c, &tx.c, &og.c, &ou.c);
             g_vk->ops->matmul_gelu(g_vk, &tg.g, &tu.g, &tx.g, &og.g, &ou.g);
-            sync_both();
+            sync_both(g_cpu, g_vk);
             double *mg = matmul_mag(type, wg, x, k, rows, n_tok), *mu = matmul_mag(type, wu, x, k, rows, n_tok);
             double *scale = malloc((size_t)(rows * n_tok) * sizeof *scale);
             float *u = malloc((size_t)(rows * n_tok) * sizeof *u);
             assert_true(scale && u);
             /* the CPU's u holds w_up x (composed); |gelu(g)| <= |g| <= mg */
-            memcpy(u, (const uint8_t *)ou.cb->host + GUARD, (size_t)(rows * n_tok) * sizeof *u);
+            memcpy(u, (const uint8_t *)ou.cb->host + TWIN_GUARD, (size_t)(rows * n_tok) * sizeof *u);
             for (int64_t j = 0; j < rows * n_tok; j++) scale[j] = 1.2 * (mg[j] * fabs(u[j]) + mg[j] * mu[j]);
             char what[64];
             snprintf(what, sizeof what, "matmul_gelu %s tokens %lld", ue_type_get(type)->name,
@@ -610,24 +467,14 @@ static void test_matmul_gelu(void **state) {
 
 static int setup_backends(void **state) {
     (void)state;
-    ue_error err = {0};
-    assert_int_equal(ue_cpu_backend_create(1, UE_CPU_KERNELS_REFERENCE, &g_cpu, &err), UE_OK);
-#ifdef UE_HAVE_VULKAN_BACKEND
-    const char *idx = getenv("UE_VK_DEVICE");
-    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &g_vk, &err) != UE_OK) {
-        printf("SKIP: no usable Vulkan device: %s\n", err.msg);
-        exit(UE_TEST_SKIP_CODE);
-    }
+    vk_twin_backends_open(&g_cpu, &g_vk);
     printf("%s\n", g_vk->description);
-#endif
     return 0;
 }
 
 static int teardown_backends(void **state) {
     (void)state;
-    if (g_vk) g_vk->ops->destroy(g_vk);
-    g_cpu->ops->destroy(g_cpu);
-    g_vk = g_cpu = NULL;
+    vk_twin_backends_close(&g_cpu, &g_vk);
     return 0;
 }
 
@@ -643,6 +490,7 @@ static int has_matrix_units(void) {
 }
 
 int main(void) {
+    rnd_seed(0x2545f4914f6cdd1dull);
     setenv("UE_VK_MMC_MIN", "0", 1); /* the matrix-unit kernel for every test size */
     if (!getenv("UE_VK_ATTQB")) setenv("UE_VK_ATTQB", "4", 1); /* query blocks tested too */
     const struct CMUnitTest tests[] = {
@@ -681,8 +529,5 @@ int main(void) {
 }
 
 #else /* built without the Vulkan backend */
-int main(void) {
-    printf("SKIP: this build has no Vulkan backend (needs the Vulkan headers and glslc)\n");
-    return UE_TEST_SKIP_CODE;
-}
+int main(void) { return vk_test_no_backend(); }
 #endif

@@ -11,111 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rand_data.h"
 #include "test_util.h"
+#include "vk_twin.h"
 
 #include "backend/backend.h"
-#include "backend/cpu/cpu_backend.h"
 #include "core/quantize.h"
 #include "model/siglip.h"
-#ifdef UE_HAVE_VULKAN_BACKEND
-#include "backend/vulkan/vk_backend.h"
-#endif
 
 #ifdef UE_HAVE_VULKAN_BACKEND
-enum { GUARD = 256 };
-static const uint8_t GUARD_BYTE = 0xA5;
-
 static ue_backend *g_cpu, *g_vk;
 static int g_windowed; /* second pass: 64 KiB storage-buffer windows */
-
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd_u32(void) {
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return (uint32_t)((g_rng * 0x2545f4914f6cdd1dull) >> 32);
-}
-static float rnd_f(float lo, float hi) {
-    return lo + (hi - lo) * (float)(rnd_u32() >> 8) / 16777216.0f;
-}
-
-static float *random_f32(int64_t n, float scale, float center) {
-    float *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = center + rnd_f(-scale, scale);
-        if (rnd_u32() % 61 == 0) x[i] *= 8.0f; /* outlier channels, as real activations have */
-    }
-    return x;
-}
-
-/* One tensor on both backends, each in its own buffer between guard regions. */
-typedef struct twin {
-    ue_buffer *cb, *gb;
-    ue_tensor c, g;
-    size_t bytes;
-} twin;
-
-static twin twin_new(ue_type type, int64_t ne0, int64_t ne1, const void *data) {
-    twin t = {0};
-    t.bytes = ue_type_row_bytes(type, ne0) * (size_t)ne1;
-    size_t total = GUARD + t.bytes + GUARD;
-    ue_error err = {0};
-    assert_int_equal(g_cpu->ops->buffer_create(g_cpu, total, &t.cb, &err), UE_OK);
-    if (g_vk->ops->buffer_create(g_vk, total, &t.gb, &err) != UE_OK) fail_msg("%s", err.msg);
-    uint8_t *fill = malloc(total);
-    assert_non_null(fill);
-    memset(fill, GUARD_BYTE, total);
-    if (data) memcpy(fill + GUARD, data, t.bytes);
-    else memset(fill + GUARD, 0xFF, t.bytes); /* NaN poison: outputs must overwrite it */
-    assert_int_equal(g_cpu->ops->write(g_cpu, t.cb, 0, fill, total, &err), UE_OK);
-    assert_int_equal(g_vk->ops->write(g_vk, t.gb, 0, fill, total, &err), UE_OK);
-    free(fill);
-    ue_tensor base = {.offset = GUARD, .type = type, .ne = {ne0, ne1}};
-    t.c = base;
-    t.c.buf = t.cb;
-    t.g = base;
-    t.g.buf = t.gb;
-    return t;
-}
-
-static void twin_free(twin *t) {
-    g_cpu->ops->buffer_destroy(g_cpu, t->cb);
-    g_vk->ops->buffer_destroy(g_vk, t->gb);
-}
-
-static void sync_both(void) {
-    ue_error err = {0};
-    if (g_vk->ops->sync(g_vk, &err) != UE_OK) fail_msg("vulkan sync: %s", err.msg);
-    assert_int_equal(g_cpu->ops->sync(g_cpu, &err), UE_OK);
-}
-
-/* Compares f32 outputs: |gpu - cpu| <= atol + rtol * scale[i] (scale NULL: |cpu|), after
- * checking both guards; returns the largest difference. */
-static double compare_f32(const twin *t, const char *what, double atol, double rtol,
-                          const double *scale) {
-    size_t total = GUARD + t->bytes + GUARD;
-    uint8_t *all = malloc(total);
-    assert_non_null(all);
-    ue_error err = {0};
-    if (g_vk->ops->read(g_vk, t->gb, 0, all, total, &err) != UE_OK) fail_msg("read: %s", err.msg);
-    for (size_t i = 0; i < GUARD; i++)
-        if (all[i] != GUARD_BYTE || all[GUARD + t->bytes + i] != GUARD_BYTE)
-            fail_msg("%s: guard byte %zu overwritten", what, i);
-    const float *g = (const float *)(all + GUARD);
-    const float *c = (const float *)((const uint8_t *)t->cb->host + GUARD);
-    double worst = 0.0;
-    for (size_t i = 0; i < t->bytes / 4; i++) {
-        if (!isfinite(g[i])) fail_msg("%s: element %zu is %f", what, i, g[i]);
-        double d = fabs((double)g[i] - c[i]);
-        double tol = atol + rtol * (scale ? scale[i] : fabs(c[i]));
-        if (d > tol)
-            fail_msg("%s: element %zu: vulkan %.7g, cpu %.7g (tolerance %.3g)", what, i, g[i], c[i], tol);
-        if (d > worst) worst = d;
-    }
-    free(all);
-    return worst;
-}
 
 /* layer_norm: f32 mean and variance against the CPU's double: 1e-5 absolute + 2e-5
  * relative on outputs of size |w| * |x - mean| / std + |b| (a few units). Out of place
@@ -125,15 +31,17 @@ static void test_layer_norm(void **state) {
     int64_t shapes[][2] = {{1152, 37}, {67, 5}, {2000, 3}, {13, 1}, {48, 64}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t n = shapes[s][0], rows = shapes[s][1];
-        float *x = random_f32(n * rows, 3.0f, 0.5f), *w = random_f32(n, 0.2f, 1.0f);
-        float *b = random_f32(n, 0.1f, 0.0f);
-        twin tx = twin_new(UE_TYPE_F32, n, rows, x), tw = twin_new(UE_TYPE_F32, n, 1, w);
-        twin tb = twin_new(UE_TYPE_F32, n, 1, b), to = twin_new(UE_TYPE_F32, n, rows, NULL);
+        float *x = random_f32_about(n * rows, 3.0f, 0.5f), *w = random_f32_about(n, 0.2f, 1.0f);
+        float *b = random_f32_about(n, 0.1f, 0.0f);
+        twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, x);
+        twin tw = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, w);
+        twin tb = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, b);
+        twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, NULL);
         g_cpu->ops->layer_norm(g_cpu, &tx.c, &tw.c, &tb.c, 1e-6f, &to.c);
         g_vk->ops->layer_norm(g_vk, &tx.g, &tw.g, &tb.g, 1e-6f, &to.g);
         g_cpu->ops->layer_norm(g_cpu, &tx.c, &tw.c, &tb.c, 1e-6f, &tx.c); /* in place */
         g_vk->ops->layer_norm(g_vk, &tx.g, &tw.g, &tb.g, 1e-6f, &tx.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         char what[64];
         snprintf(what, sizeof what, "layer_norm %lld x %lld", (long long)n, (long long)rows);
         double d = compare_f32(&to, what, 1e-5, 2e-5, NULL);
@@ -156,14 +64,15 @@ static void test_add_bias_gelu(void **state) {
     int64_t shapes[][2] = {{1031, 3}, {4304, 5}, {72, 70}, {1, 9}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t n = shapes[s][0], rows = shapes[s][1];
-        float *x = random_f32(n * rows, 4.0f, 0.0f), *b = random_f32(n, 1.0f, 0.0f);
-        twin tx = twin_new(UE_TYPE_F32, n, rows, x), tg = twin_new(UE_TYPE_F32, n, rows, x);
-        twin tb = twin_new(UE_TYPE_F32, n, 1, b);
+        float *x = random_f32_about(n * rows, 4.0f, 0.0f), *b = random_f32_about(n, 1.0f, 0.0f);
+        twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, x);
+        twin tg = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, rows, x);
+        twin tb = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, b);
         g_cpu->ops->add_bias(g_cpu, &tx.c, &tb.c);
         g_vk->ops->add_bias(g_vk, &tx.g, &tb.g);
         g_cpu->ops->gelu(g_cpu, &tg.c);
         g_vk->ops->gelu(g_vk, &tg.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         char what[64];
         snprintf(what, sizeof what, "add_bias %lld x %lld", (long long)n, (long long)rows);
         compare_f32(&tx, what, 0.0, 0.0, NULL);
@@ -181,14 +90,16 @@ static void test_add_bias_gelu(void **state) {
  * 1e-5 relative (f32 softmax and sums in another order), as the text attention's check. */
 static void check_attention_full(int n_head, int head_dim, int n_tok) {
     int64_t width = (int64_t)n_head * head_dim;
-    float *q = random_f32(width * n_tok, 1.0f, 0.0f), *k = random_f32(width * n_tok, 1.0f, 0.0f);
-    float *v = random_f32(width * n_tok, 1.0f, 0.0f);
-    twin tq = twin_new(UE_TYPE_F32, width, n_tok, q), tk = twin_new(UE_TYPE_F32, width, n_tok, k);
-    twin tv = twin_new(UE_TYPE_F32, width, n_tok, v), to = twin_new(UE_TYPE_F32, width, n_tok, NULL);
+    float *q = random_f32_about(width * n_tok, 1.0f, 0.0f), *k = random_f32_about(width * n_tok, 1.0f, 0.0f);
+    float *v = random_f32_about(width * n_tok, 1.0f, 0.0f);
+    twin tq = twin_new(g_cpu, g_vk, UE_TYPE_F32, width, n_tok, q);
+    twin tk = twin_new(g_cpu, g_vk, UE_TYPE_F32, width, n_tok, k);
+    twin tv = twin_new(g_cpu, g_vk, UE_TYPE_F32, width, n_tok, v);
+    twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, width, n_tok, NULL);
     float scale = 1.0f / sqrtf((float)head_dim);
     g_cpu->ops->attention_full(g_cpu, &tq.c, &tk.c, &tv.c, &to.c, n_head, head_dim, scale);
     g_vk->ops->attention_full(g_vk, &tq.g, &tk.g, &tv.g, &to.g, n_head, head_dim, scale);
-    sync_both();
+    sync_both(g_cpu, g_vk);
     char what[96];
     snprintf(what, sizeof what, "attention_full %d heads of %d, %d tokens", n_head, head_dim, n_tok);
     double d = compare_f32(&to, what, 2e-5, 1e-5, NULL);
@@ -221,12 +132,12 @@ static void test_avg_pool(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int side = cases[i].side, k = cases[i].k, c = cases[i].c, os = side / k;
         if (g_windowed && (size_t)k * side * c * 4 > 16384) continue; /* a band past a window */
-        float *x = random_f32((int64_t)side * side * c, 2.0f, 0.0f);
-        twin tx = twin_new(UE_TYPE_F32, c, (int64_t)side * side, x);
-        twin to = twin_new(UE_TYPE_F32, c, (int64_t)os * os, NULL);
+        float *x = random_f32_about((int64_t)side * side * c, 2.0f, 0.0f);
+        twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, c, (int64_t)side * side, x);
+        twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, c, (int64_t)os * os, NULL);
         g_cpu->ops->avg_pool(g_cpu, &tx.c, side, k, &to.c);
         g_vk->ops->avg_pool(g_vk, &tx.g, side, k, &to.g);
-        sync_both();
+        sync_both(g_cpu, g_vk);
         char what[64];
         snprintf(what, sizeof what, "avg_pool %dx%d by %d, %d channels", side, side, k, c);
         compare_f32(&to, what, 1e-7, 1e-6, NULL);
@@ -250,19 +161,14 @@ static void check_matmul(ue_type type, int64_t k, int64_t rows, int64_t n_tok) {
     for (int64_t r = 0; r < rows; r++)
         assert_int_equal(ue_quantize_row(type, wf + r * k, w + (size_t)r * ue_type_row_bytes(type, k),
                                           k, &err), UE_OK);
-    float *x = random_f32(k * n_tok, 1.0f, 0.0f);
-    twin tw = twin_new(type, k, rows, w), tx = twin_new(UE_TYPE_F32, k, n_tok, x);
-    twin to = twin_new(UE_TYPE_F32, rows, n_tok, NULL);
+    float *x = random_f32_about(k * n_tok, 1.0f, 0.0f);
+    twin tw = twin_new(g_cpu, g_vk, type, k, rows, w);
+    twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, x);
+    twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
     g_cpu->ops->matmul(g_cpu, &tw.c, &tx.c, &to.c);
     g_vk->ops->matmul(g_vk, &tw.g, &tx.g, &to.g);
-    sync_both();
-    double *mag = calloc((size_t)(rows * n_tok), sizeof *mag);
-    assert_non_null(mag);
-    for (int64_t r = 0; r < rows; r++) {
-        ue_dequantize_row(type, w + (size_t)r * ue_type_row_bytes(type, k), wf, k);
-        for (int64_t t = 0; t < n_tok; t++)
-            for (int64_t i = 0; i < k; i++) mag[t * rows + r] += fabs((double)wf[i] * x[t * k + i]);
-    }
+    sync_both(g_cpu, g_vk);
+    double *mag = matmul_mag(type, w, x, k, rows, n_tok);
     char what[96];
     snprintf(what, sizeof what, "matmul %s k=%lld rows=%lld tokens=%lld", ue_type_get(type)->name,
              (long long)k, (long long)rows, (long long)n_tok);
@@ -293,9 +199,10 @@ static void test_matmul_encoder_shapes(void **state) {
 /* Shapes an op cannot take fail at the next sync with a message, not a crash. */
 static void test_bad_shapes(void **state) {
     (void)state;
-    float *x = random_f32(64 * 4, 1.0f, 0.0f);
-    twin tx = twin_new(UE_TYPE_F32, 64, 4, x), tw = twin_new(UE_TYPE_F32, 32, 1, x);
-    twin to = twin_new(UE_TYPE_F32, 64, 3, NULL);
+    float *x = random_f32_about(64 * 4, 1.0f, 0.0f);
+    twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, 64, 4, x);
+    twin tw = twin_new(g_cpu, g_vk, UE_TYPE_F32, 32, 1, x);
+    twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, 64, 3, NULL);
     ue_error err = {0};
     g_vk->ops->layer_norm(g_vk, &tx.g, &tw.g, &tw.g, 1e-6f, &tx.g); /* weights too short */
     assert_int_equal(g_vk->ops->sync(g_vk, &err), UE_ERR_ARGUMENT);
@@ -322,26 +229,19 @@ static void test_encoder_placement(void **state) {
 
 static int setup_backends(void **state) {
     (void)state;
-    ue_error err = {0};
-    assert_int_equal(ue_cpu_backend_create(1, UE_CPU_KERNELS_REFERENCE, &g_cpu, &err), UE_OK);
-    const char *idx = getenv("UE_VK_DEVICE");
-    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &g_vk, &err) != UE_OK) {
-        printf("SKIP: no usable Vulkan device: %s\n", err.msg);
-        exit(UE_TEST_SKIP_CODE);
-    }
+    vk_twin_backends_open(&g_cpu, &g_vk);
     printf("%s\n", g_vk->description);
     return 0;
 }
 
 static int teardown_backends(void **state) {
     (void)state;
-    if (g_vk) g_vk->ops->destroy(g_vk);
-    g_cpu->ops->destroy(g_cpu);
-    g_vk = g_cpu = NULL;
+    vk_twin_backends_close(&g_cpu, &g_vk);
     return 0;
 }
 
 int main(void) {
+    rnd_seed(0x9e3779b97f4a7c15ull);
     setenv("UE_VK_MMC_MIN", "0", 1); /* the matrix-unit kernel wherever the device has it */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layer_norm),        cmocka_unit_test(test_add_bias_gelu),
@@ -365,8 +265,5 @@ int main(void) {
 }
 
 #else /* built without the Vulkan backend */
-int main(void) {
-    printf("SKIP: this build has no Vulkan backend (needs the Vulkan headers and glslc)\n");
-    return UE_TEST_SKIP_CODE;
-}
+int main(void) { return vk_test_no_backend(); }
 #endif

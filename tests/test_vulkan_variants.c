@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "test_util.h"
+#include "vk_twin.h"
 #include "unicorn.h"
 
-#ifdef UE_HAVE_VULKAN_BACKEND
 #define TOL_LOGIT 0.02
 enum { N_MAX = 96 };
 /* a batch, then one-token steps from position 58 to past the first 64-key split (more on
@@ -121,13 +121,7 @@ static void test_variants_match(void **state) {
 }
 
 int main(void) {
+    vk_test_require_backend(); /* SKIP in a build without it */
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_variants_match)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
-
-#else /* built without the Vulkan backend */
-int main(void) {
-    printf("SKIP: this build has no Vulkan backend (needs the Vulkan headers and glslc)\n");
-    return UE_TEST_SKIP_CODE;
-}
-#endif
