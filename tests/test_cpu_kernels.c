@@ -51,7 +51,7 @@ static const ue_type k_types[] = {UE_TYPE_Q4_0, UE_TYPE_Q4_1, UE_TYPE_Q5_0, UE_T
 enum { N_TYPES = sizeof k_types / sizeof k_types[0] };
 
 static const char *isa_env(cpu_isa isa) {
-    return isa == CPU_ISA_AVX512 ? "avx512" : isa == CPU_ISA_AVX2 ? "avx2"
+    return isa == CPU_ISA_AMX ? "amx" : isa == CPU_ISA_AVX512 ? "avx512" : isa == CPU_ISA_AVX2 ? "avx2"
            : isa == CPU_ISA_NEON ? "neon" : "scalar";
 }
 

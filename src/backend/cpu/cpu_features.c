@@ -1,6 +1,7 @@
 /* Run-time choice of the CPU kernel level: cpuid feature bits plus the XCR0 register-state
  * bits the OS enables (Intel SDM vol. 2, CPUID leaves 1 and 7; XGETBV), and the
  * UE_CPU_ISA override used by tests and benchmarks. Non-x86 builds run the scalar set. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,10 @@ static cpu_isa hardware_isa(void) {
     int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     int vnni = (c >> 11) & 1;
     int zmm_state = (xcr0 & 0xe0) == 0xe0; /* opmask, ZMM_Hi256, Hi16_ZMM */
-    if (avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_state) return CPU_ISA_AVX512;
-    return CPU_ISA_AVX2;
+    if (!(avx512f && avx512dq && avx512bw && avx512vl && vnni && zmm_state)) return CPU_ISA_AVX2;
+    /* AMX-TILE, AMX-INT8, the XTILECFG / XTILEDATA state, and Linux's permission to use it */
+    int amx = (d >> 24) & 1 && (d >> 25) & 1 && (xcr0 & 0x60000) == 0x60000;
+    return amx && cpu_amx_request() ? CPU_ISA_AMX : CPU_ISA_AVX512;
 }
 #elif defined(__aarch64__)
 static cpu_isa hardware_isa(void) { return CPU_ISA_NEON; }
@@ -52,8 +55,12 @@ cpu_isa cpu_isa_detect(void) {
         if (strcmp(want, "scalar") == 0) asked = CPU_ISA_SCALAR;
         else if (strcmp(want, "avx2") == 0) asked = CPU_ISA_AVX2;
         else if (strcmp(want, "avx512") == 0) asked = CPU_ISA_AVX512;
+        else if (strcmp(want, "amx") == 0) asked = CPU_ISA_AMX;
         else if (strcmp(want, "neon") == 0) asked = CPU_ISA_NEON;
         if (cpu_isa_supported(asked) && (asked == CPU_ISA_SCALAR || asked <= best)) best = asked;
+        else if (asked != best)
+            /* a benchmark's override must not pass silently for a level that did not run */
+            fprintf(stderr, "UE_CPU_ISA=%s: not supported by this CPU (or OS), using the best supported level\n", want);
     }
     return best;
 }
@@ -61,8 +68,9 @@ cpu_isa cpu_isa_detect(void) {
 const cpu_kernel_set *cpu_kernels_get(cpu_isa isa) {
     const cpu_kernel_set *set = NULL;
     if (isa == CPU_ISA_NEON) set = cpu_kernels_neon();
-    if (!set && isa == CPU_ISA_AVX512) set = cpu_kernels_avx512();
-    if (!set && (isa == CPU_ISA_AVX512 || isa == CPU_ISA_AVX2)) set = cpu_kernels_avx2();
+    if (isa == CPU_ISA_AMX) set = cpu_kernels_amx();
+    if (!set && (isa == CPU_ISA_AMX || isa == CPU_ISA_AVX512)) set = cpu_kernels_avx512();
+    if (!set && (isa == CPU_ISA_AMX || isa == CPU_ISA_AVX512 || isa == CPU_ISA_AVX2)) set = cpu_kernels_avx2();
     if (!set) set = cpu_kernels_scalar();
     return set;
 }

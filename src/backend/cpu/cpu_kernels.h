@@ -16,6 +16,8 @@ typedef enum cpu_isa {
     CPU_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
     CPU_ISA_AVX512 = 2, /* AVX-512 F/DQ/BW/VL + VNNI (+ AVX2/FMA/F16C) */
     CPU_ISA_NEON = 3,   /* arm64 Advanced SIMD */
+    CPU_ISA_AMX = 4,    /* AVX-512 level + AMX-TILE/INT8 (Linux, tile data permitted): after
+                         * NEON so the other values stay; cpu_features.c orders it above AVX-512 */
     CPU_ISA_COUNT
 } cpu_isa;
 
@@ -195,7 +197,7 @@ typedef struct cpu_kernel_set {
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64),
- * lowered by the environment variable UE_CPU_ISA=scalar|avx2|avx512|neon when set; never
+ * lowered by the environment variable UE_CPU_ISA=scalar|avx2|avx512|amx|neon when set; never
  * raised above what the CPU supports. */
 cpu_isa cpu_isa_detect(void);
 /* Whether this CPU can run level isa. */
@@ -208,6 +210,10 @@ const cpu_kernel_set *cpu_kernels_scalar(void);
 const cpu_kernel_set *cpu_kernels_avx2(void);
 const cpu_kernel_set *cpu_kernels_avx512(void);
 const cpu_kernel_set *cpu_kernels_neon(void);
+/* The AVX-512 set with the integer prefill products on AMX tiles (kernels_amx.c). */
+const cpu_kernel_set *cpu_kernels_amx(void);
+/* Asks Linux for this process's AMX tile-data permission; 1 when granted (0 elsewhere). */
+int cpu_amx_request(void);
 
 /* The scalar quantizers, the reference behaviour of every set's. */
 void cpu_quant_q8_32_scalar(const float *x, void *dst, int64_t n);
