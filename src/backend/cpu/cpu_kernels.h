@@ -196,9 +196,9 @@ typedef struct cpu_kernel_set {
     cpu_ipanel_gemm_fn ipanel_gemm;
 } cpu_kernel_set;
 
-/* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64),
- * lowered by the environment variable UE_CPU_ISA=scalar|avx2|avx512|amx|neon when set; never
- * raised above what the CPU supports. */
+/* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64), AMX
+ * excepted: its prefill is still slower than AVX-512 VNNI, so it runs only when asked.
+ * UE_CPU_ISA=scalar|avx2|avx512|amx|neon picks a level; never one the CPU lacks. */
 cpu_isa cpu_isa_detect(void);
 /* Whether this CPU can run level isa. */
 int cpu_isa_supported(cpu_isa isa);
