@@ -49,8 +49,8 @@ int cpu_isa_supported(cpu_isa isa) {
 
 cpu_isa cpu_isa_detect(void) {
     cpu_isa hw = hardware_isa();
-    /* AMX only when asked: its prefill measured 0.6x the AVX-512 VNNI level's on a
-     * Sapphire Rapids host (docs/PERFORMANCE.md, run 23), correct but not yet fast */
+    /* AMX only when asked: its prefill measured 0.6x, then 0.78x the AVX-512 VNNI level's
+     * on a Sapphire Rapids host (docs/PERFORMANCE.md, runs 23-24): correct, not yet fast */
     cpu_isa best = hw == CPU_ISA_AMX ? CPU_ISA_AVX512 : hw;
     const char *want = getenv("UE_CPU_ISA");
     if (want && *want) {
