@@ -50,24 +50,6 @@ static void ensure_config(int S) {
     t_cfg = S;
 }
 
-/* 16 x 16 floats transposed in place (at each level s rows i and i + s swap s-blocks). */
-static inline void transpose16(__m512 r[16]) {
-    for (int s = 8; s >= 1; s /= 2) {
-        int lo[16], hi[16];
-        for (int c = 0; c < 16; c++) {
-            lo[c] = c & s ? 16 + c - s : c;
-            hi[c] = c & s ? 16 + c : c + s;
-        }
-        __m512i ilo = _mm512_loadu_si512(lo), ihi = _mm512_loadu_si512(hi);
-        for (int i = 0; i < 16; i++) {
-            if (i & s) continue;
-            __m512 a = r[i], b = r[i + s];
-            r[i] = _mm512_permutex2var_ps(a, ilo, b);
-            r[i + s] = _mm512_permutex2var_ps(a, ihi, b);
-        }
-    }
-}
-
 /* The weights of 16 rows (rows past nr repeat the last one; their sums are dropped) for
  * blocks [b0, b0 + nb) as the A tiles [nb][16][S], and their scales, offsets and
  * corrections as [nb][16]. */
@@ -160,7 +142,7 @@ static void amx_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_
                 blocks16(S, min, nb, a, ssc, smn, swc, xb + (size_t)b0 * (size_t)KQ * 256 + 64 * tg,
                          dx + b0 * S / 32 * P + 16 * tg, xs + b0 * S / 32 * P + 16 * tg, f);
             }
-            transpose16(f);
+            transpose16((__m512i *)f); /* the float bits move as dwords */
             const int tn = nt - 16 * tg < 16 ? nt - 16 * tg : 16;
             for (int t = 0; t < tn; t++) {
                 float *o = out + (size_t)(16 * tg + t) * ldo + r0;

@@ -1,6 +1,7 @@
 /* Inline helpers shared by the AVX-512 kernel files (kernels_avx512.c: int8 products and
- * attention; kernels_avx512_exact.c: 16-bit decode and dequantization): block unpacking of
- * each weight type into 64 bytes per register. Include only after the AVX-512 target
+ * attention; kernels_avx512_exact.c: 16-bit decode and dequantization; kernels_avx512_ipanel.c
+ * and kernels_amx.c: integer prefill): block unpacking of each weight type into 64 bytes per
+ * register, the 16-bit activation block, a 16 x 16 transpose. Include only after the AVX-512 target
  * pragma. Layouts: shared/docs/gemma3.md section 5. */
 #ifndef UE_BACKEND_CPU_KERNELS_AVX512_H
 #define UE_BACKEND_CPU_KERNELS_AVX512_H
@@ -34,6 +35,42 @@ INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(ld16(p)); }
 /* [a x 8, b x 8] from two floats. */
 INLINE __m512 pair_ps(float a, float b) {
     return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* One 32-value block in the Q16_32 quantization of cpu_quant_q16_32_scalar: *dd = max|x| /
+ * 32767, the 32 int16 values q (x ~ dd q) returned in order, their halves as int32 in i0, i1
+ * (for the block sums). Decode's activation rows and prefill's token panels both use it. */
+INLINE __m512i q16_block(const float *x, float *dd, __m512i *i0, __m512i *i1) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+    float d = amax / 32767.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    *dd = d;
+    *i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
+    *i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi32_epi16(*i0)), _mm512_cvtsepi32_epi16(*i1), 1);
+}
+
+/* 16 x 16 dwords transposed in place: at each level s = 8, 4, 2, 1 rows i and i + s swap
+ * their off-diagonal s-blocks. */
+INLINE void transpose16(__m512i r[16]) {
+    _Pragma("GCC unroll 16")
+    for (int s = 8; s >= 1; s /= 2) {
+        int lo[16], hi[16];
+        for (int c = 0; c < 16; c++) {
+            lo[c] = c & s ? 16 + c - s : c;
+            hi[c] = c & s ? 16 + c : c + s;
+        }
+        __m512i ilo = _mm512_loadu_si512(lo), ihi = _mm512_loadu_si512(hi);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < 16; i++) {
+            if (i & s) continue;
+            __m512i a = r[i], b = r[i + s];
+            r[i] = _mm512_permutex2var_epi32(a, ilo, b);
+            r[i + s] = _mm512_permutex2var_epi32(a, ihi, b);
+        }
+    }
 }
 
 enum { LEG_Q4_0, LEG_Q4_1, LEG_Q5_0, LEG_Q5_1, LEG_Q8_0 };

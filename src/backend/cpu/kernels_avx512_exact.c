@@ -26,17 +26,10 @@ INLINE void quant_hl(const float *x, void *dst, int64_t n, int k4_order) {
     uint8_t *out = dst;
     size_t hl = cpu_hl_bytes(n);
     float *d = (float *)(out + hl), *xs = d + n / 32, *s16 = d + n / 16;
-    const __m512 sign = _mm512_set1_ps(-0.0f);
     if (n % 64) memset(out + hl - 128, 0, 128); /* the pad of a last group of 32 */
     for (int64_t b = 0; b < n / 32; b++) {
-        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-        float dd = amax / 32767.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        __m512 vid = _mm512_set1_ps(id);
-        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
-        __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
-        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi32_epi16(i0)),
-                                       _mm512_cvtsepi32_epi16(i1), 1);
+        float dd;
+        __m512i i0, i1, q = q16_block(x + 32 * b, &dd, &i0, &i1);
         int64_t g = b / 2;
         int h = (int)(b % 2);
         if (k4_order) {

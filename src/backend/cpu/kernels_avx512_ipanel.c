@@ -27,43 +27,15 @@ enum { P = CPU_IPANEL_TOKENS };
  * and sums, the Q16_32 quantization of cpu_quant_q16_32_scalar. */
 static void quant_row(const float *x, int64_t n, uint8_t *hi, uint8_t *lo, float *dx, float *xs,
                       size_t ld_blocks) {
-    const __m512 sign = _mm512_set1_ps(-0.0f);
     for (int64_t b = 0; b < n / 32; b++) {
-        __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-        float dd = amax / 32767.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        __m512 vid = _mm512_set1_ps(id);
-        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
-        __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
-        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtsepi32_epi16(i0)),
-                                       _mm512_cvtsepi32_epi16(i1), 1);
+        float dd;
+        __m512i i0, i1, q = q16_block(x + 32 * b, &dd, &i0, &i1);
         /* hi + 128 as unsigned bytes: both passes take the weights as the signed operand */
         _mm256_storeu_si256((__m256i *)(hi + 32 * b),
                             _mm256_xor_si256(_mm512_cvtepi16_epi8(_mm512_srai_epi16(q, 8)), _mm256_set1_epi8((char)0x80)));
         _mm256_storeu_si256((__m256i *)(lo + 32 * b), _mm512_cvtepi16_epi8(q));
         dx[(size_t)b * ld_blocks] = dd;
         xs[(size_t)b * ld_blocks] = dd * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
-    }
-}
-
-/* 16 x 16 dwords transposed in place: at each level s = 8, 4, 2, 1 rows i and i + s swap
- * their off-diagonal s-blocks. */
-INLINE void transpose16(__m512i r[16]) {
-    UNROLL16
-    for (int s = 8; s >= 1; s /= 2) {
-        int lo[16], hi[16];
-        for (int c = 0; c < 16; c++) {
-            lo[c] = c & s ? 16 + c - s : c;
-            hi[c] = c & s ? 16 + c : c + s;
-        }
-        __m512i ilo = _mm512_loadu_si512(lo), ihi = _mm512_loadu_si512(hi);
-        UNROLL16
-        for (int i = 0; i < 16; i++) {
-            if (i & s) continue;
-            __m512i a = r[i], b = r[i + s];
-            r[i] = _mm512_permutex2var_epi32(a, ilo, b);
-            r[i + s] = _mm512_permutex2var_epi32(a, ihi, b);
-        }
     }
 }
 
