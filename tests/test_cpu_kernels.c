@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_levels.h"
 #include "rand_data.h"
 #include "test_util.h"
 
@@ -50,10 +51,6 @@ static const ue_type k_types[] = {UE_TYPE_Q4_0, UE_TYPE_Q4_1, UE_TYPE_Q5_0, UE_T
                                   UE_TYPE_F32,  UE_TYPE_F16,  UE_TYPE_BF16};
 enum { N_TYPES = sizeof k_types / sizeof k_types[0] };
 
-static const char *isa_env(cpu_isa isa) {
-    return isa == CPU_ISA_AMX ? "amx" : isa == CPU_ISA_AVX512 ? "avx512" : isa == CPU_ISA_AVX2 ? "avx2"
-           : isa == CPU_ISA_NEON ? "neon" : "scalar";
-}
 
 /* One matmul through the backend: n_out rows x n_tok tokens, weights at byte offset
  * w_skew from an aligned address and activations at float offset x_skew. */
@@ -108,33 +105,20 @@ static void check_matmul(ue_backend *be, ue_type type, cpu_act act, int64_t n, i
     free(wmem);
 }
 
-static ue_backend *backend_mode(cpu_isa isa, int threads, int int8) {
-    setenv("UE_CPU_ISA", isa_env(isa), 1);
-    if (int8) setenv("UE_CPU_MATMUL", "int8", 1);
-    ue_backend *be = NULL;
-    ue_error err;
-    assert_int_equal(ue_cpu_backend_create(threads, UE_CPU_KERNELS_FAST, &be, &err), UE_OK);
-    unsetenv("UE_CPU_ISA");
-    unsetenv("UE_CPU_MATMUL");
-    assert_non_null(strstr(be->description, cpu_kernels_get(isa)->name));
-    assert_int_equal(strstr(be->description, "int8") != NULL, int8);
-    return be;
-}
-
-static ue_backend *backend_at(cpu_isa isa, int threads) { return backend_mode(isa, threads, 0); }
+static ue_backend *backend_at(cpu_isa isa, int threads) { return cpu_backend_at(isa, threads, 0); }
 
 static void test_matmul_every_isa(void **state) {
     (void)state;
     static const int64_t rows[] = {1, 3, 5, 13};
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
         if (!cpu_isa_supported((cpu_isa)isa)) {
-            printf("ISA level %s not available here: skipped\n", isa_env((cpu_isa)isa));
+            printf("ISA level %s not available here: skipped\n", cpu_isa_env((cpu_isa)isa));
             continue;
         }
         const cpu_kernel_set *set = cpu_kernels_get((cpu_isa)isa);
         for (int mode = 0; mode < 4; mode++) { /* threads 1, 2 x exact, int8 */
             int threads = 1 + mode % 2, int8 = mode / 2;
-            ue_backend *be = backend_mode((cpu_isa)isa, threads, int8);
+            ue_backend *be = cpu_backend_at((cpu_isa)isa, threads, int8);
             for (int ti = 0; ti < N_TYPES; ti++) {
                 ue_type type = k_types[ti];
                 const cpu_type_kernel *k = &set->type[type];

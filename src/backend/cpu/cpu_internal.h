@@ -35,6 +35,7 @@ typedef enum cpu_prof_id {
     CPU_PROF_GET_ROWS, CPU_PROF_RMS_NORM, CPU_PROF_ROPE, CPU_PROF_ADD, CPU_PROF_GELU_MUL,
     CPU_PROF_COPY_ROWS, CPU_PROF_ATTENTION, CPU_PROF_LAYER_NORM, CPU_PROF_ADD_BIAS,
     CPU_PROF_GELU, CPU_PROF_ATTENTION_FULL, CPU_PROF_AVG_POOL, CPU_PROF_HOST_COPY,
+    CPU_PROF_MATMUL_QKV, CPU_PROF_MATMUL_GELU, /* fused prefill matmuls (all weight types) */
     CPU_PROF_MM_QUANT, CPU_PROF_MM_PACK, CPU_PROF_ROPE_TABLE, CPU_PROF_ATTN_MERGE, /* parts */
     CPU_PROF_MATMUL
 } cpu_prof_id;
@@ -66,6 +67,11 @@ void cpu_prof_destroy(cpu_backend *cpu);
 void cpu_prof_pool_run(cpu_backend *cpu, int sub, ue_pool_fn fn, void *ctx);
 void cpu_prof_add(cpu_prof *p, int id, uint64_t t0);
 uint64_t cpu_prof_now(void);
+/* An op timed from inside the backend (the fused prefill matmuls, which fall back to
+ * the separately timed matmuls): begin makes pool runs count for id; end adds the call
+ * with its work (flops). */
+uint64_t cpu_prof_op_begin(cpu_backend *cpu, int id);
+void cpu_prof_op_end(cpu_backend *cpu, int id, uint64_t t0, double work);
 static inline void cpu_pool_run_as(cpu_backend *cpu, int sub, ue_pool_fn fn, void *ctx) {
     if (cpu->prof)
         cpu_prof_pool_run(cpu, sub, fn, ctx);
@@ -95,6 +101,18 @@ void cpu_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
 void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
 void cpu_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
 void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out);
+void cpu_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk, const ue_tensor *wv,
+                       const ue_tensor *x, const ue_tensor *q, const ue_tensor *k, const ue_tensor *v);
+void cpu_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor *w_up, const ue_tensor *x,
+                        const ue_tensor *g, const ue_tensor *u);
+/* Prefill matmuls (cpu_prefill.c): out[i] = x times w[i] for n <= 3 weights of x's width,
+ * the activations packed once; gelu: g = gelu(x w_gate) * (x w_up), u used only where rows
+ * split into column pieces. Return 0 (nothing written) where the kernels or memory do
+ * not allow it. */
+int cpu_prefill_matmul(cpu_backend *cpu, const ue_tensor *const *w, const ue_tensor *const *out, int n,
+                       const ue_tensor *x);
+int cpu_prefill_matmul_gelu(cpu_backend *cpu, const ue_tensor *w_gate, const ue_tensor *w_up, const ue_tensor *x,
+                            const ue_tensor *g, const ue_tensor *u);
 void cpu_op_attention(ue_backend *be, const ue_attention_args *args);
 /* Vision encoder ops (cpu_ops_vision.c). */
 void cpu_op_layer_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w,

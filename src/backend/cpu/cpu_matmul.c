@@ -4,9 +4,8 @@
  *  - decode (few tokens): activations quantized once per call to 16-bit blocks (Q16_32 or
  *    its hi/lo byte split, the kernel set says which),
  *    each thread streams its rows once (memory-bound);
- *  - prefill: each chunk of rows is unpacked to bytes (or dequantized to f32) into the
- *    thread's scratch (cache-sized) and a group of tokens passes over it in micro-tiles
- *    (compute-bound); work items are (row chunk, token group) pairs;
+ *  - prefill: cpu_prefill.c (rows unpacked into cache-sized scratch, token panels passing
+ *    over them: compute-bound);
  *  - int8 mode (UE_CPU_MATMUL=int8): llama.cpp's arithmetic, Q8_32 activations and int8
  *    dot products for every batch. On the 270M model its logits differ from the fp32
  *    reference by up to ~1.6 (an argmax flips), the default path's by under 0.001.
@@ -15,28 +14,13 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
+#include "backend/fused_compose.h"
 
 enum {
     TILE_ROWS = 8,
     CHUNK_BYTES = 32 * 1024,          /* int8 mode: weights of one chunk, about an L1 */
-    PREFILL_CHUNK_BYTES = 512 * 1024, /* dequantized f32 rows of one chunk: half an L2 */
-    PREFILL_KBLOCK = 2048,            /* longest row piece dequantized at once */
-    PREFILL_MAX_ROWS = 64,            /* rows of one f32 prefill chunk at most */
-    PREFETCH_ROWS = 4,                /* rows ahead the prefill unpacking fetches */
-    /* ipanel chunks: whole cache lines of out (16 floats), so threads on neighbouring
-     * chunks never write the same line; 48..192 rows (up to 384 KB of bytes unpacked) */
-    IPANEL_ALIGN_ROWS = 16,
-    IPANEL_MIN_ROWS = 48,
-    IPANEL_MAX_ROWS = 192,
-    /* costs of an item in units of one row's products for one token (prefill_split):
-     * unpacking a row (measured: 3.4% of a 512-token 4B prefill on one thread) and
-     * reading one token's activations (cache traffic, partly overlapped) */
-    UNPACK_TOKENS = 16,
-    ACT_ROWS = 8,
     QUANT_PARALLEL = 1 << 16,         /* activation elements worth splitting over threads */
 };
-
-enum { PREFILL_ROWS, PREFILL_PANEL, PREFILL_IPANEL };
 
 typedef struct matmul_job {
     cpu_backend *cpu;
@@ -49,14 +33,6 @@ typedef struct matmul_job {
     const uint8_t *xq; /* activation rows */
     size_t ldx;
     long chunk_rows, n_chunks;
-    long row_chunks;      /* prefill: chunks of rows; items = row_chunks x token groups */
-    int64_t group_tokens; /* prefill: tokens of a group (whole panels) */
-    int64_t pack_k;       /* prefill: columns of one activation packing item */
-    long pack_items;
-    int64_t kblock; /* prefill: row piece length */
-    int mode;       /* prefill: PREFILL_IPANEL, PREFILL_PANEL or PREFILL_ROWS */
-    float *xt;      /* prefill: f32 token panels */
-    uint8_t *xp;    /* prefill: 16-bit integer token panels */
     _Alignas(64) atomic_long next_chunk; /* own cache line: every thread writes it */
 } matmul_job;
 
@@ -150,97 +126,6 @@ static void matmul_fast_thread(void *ctx, int ith, int nth) {
     }
 }
 
-/* Prefill: a work item is a chunk of rows and a group of tokens: the rows are unpacked
- * (thread scratch, grown by the caller) and the group's tokens pass over them. Long rows go
- * in column blocks of kblock (a whole number of weight blocks), summed into out, so the
- * chunk keeps enough rows for the activations read per pass to be reused. Items run token
- * group by token group, so the threads share the group's activations in the caches. Three
- * ways, best first (matmul_prefill chooses):
- *  ipanel: rows as bytes + block scales, integer products against the 16-bit token panels;
- *  panel:  rows dequantized to f32, against the f32 token panels;
- *  rows:   rows dequantized to f32, the F32 row tiles over the activation rows. */
-static void matmul_prefill_thread(void *ctx, int ith, int nth) {
-    matmul_job *job = ctx;
-    (void)nth;
-    const ue_tensor *w = job->w, *out = job->out;
-    const cpu_kernel_set *ks = job->cpu->kset;
-    const cpu_type_kernel *kf = &ks->type[UE_TYPE_F32];
-    int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1], kblock = job->kblock;
-    size_t row_bytes = ue_type_row_bytes(w->type, n_in), ldx = (size_t)n_in * sizeof(float);
-    size_t ldt = (size_t)kblock * sizeof(float);
-    size_t block_bytes = ue_type_row_bytes(w->type, kblock);
-    const uint8_t *wdata = ue_tensor_host(w);
-    const float *xdata = ue_tensor_host(job->x);
-    float *odata = ue_tensor_host(out);
-    float *tile = job->cpu->scratch[ith].data;
-    /* ipanel: bytes of the rows, then their block scales, offsets and corrections */
-    int sub = cpu_ipanel_sub(job->k->unpack_form);
-    size_t lds = (size_t)(kblock / sub);
-    float *isc = tile + (size_t)job->chunk_rows * (size_t)kblock / sizeof(float);
-    float *imn = isc + (size_t)job->chunk_rows * lds;
-    int32_t *iwc = (int32_t *)(imn + (size_t)job->chunk_rows * lds);
-    uint8_t *row_tmp = (uint8_t *)(iwc + (size_t)job->chunk_rows * lds); /* one row */
-    cpu_ipanel_rows rows = {(const uint8_t *)tile, (size_t)kblock, isc, imn, iwc, lds, job->k->unpack_form};
-    float part[PREFILL_MAX_ROWS * 8];
-    for (;;) {
-        long item = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
-        if (item >= job->n_chunks) break;
-        long c = item % job->row_chunks;
-        int64_t r_begin = c * job->chunk_rows;
-        int64_t r_end = r_begin + job->chunk_rows < n_out ? r_begin + job->chunk_rows : n_out;
-        int64_t t_begin = item / job->row_chunks * job->group_tokens;
-        int64_t t_end = t_begin + job->group_tokens < n_tok ? t_begin + job->group_tokens : n_tok;
-        int nr = (int)(r_end - r_begin);
-        for (int64_t k0 = 0; k0 < n_in; k0 += kblock) {
-            int64_t kn = n_in - k0 < kblock ? n_in - k0 : kblock;
-            const uint8_t *wk = wdata + (size_t)r_begin * row_bytes + (size_t)(k0 / kblock) * block_bytes;
-            if (job->mode == PREFILL_IPANEL) {
-                for (int r = 0; r < nr; r++) {
-                    /* the weights come from memory once: fetch a few rows ahead */
-                    if (r + PREFETCH_ROWS < nr)
-                        for (size_t at = 0; at < block_bytes; at += 64)
-                            __builtin_prefetch(wk + (size_t)(r + PREFETCH_ROWS) * row_bytes + at);
-                    job->k->unpack(wk + (size_t)r * row_bytes, row_tmp, isc + (size_t)r * lds,
-                                   imn + (size_t)r * lds, iwc + (size_t)r * lds, kn);
-                    int r0, g;
-                    cpu_ipanel_group(r, nr, &r0, &g);
-                    uint8_t *dst = (uint8_t *)tile + (size_t)r0 * (size_t)kblock + (size_t)(sub * (r - r0));
-                    for (int64_t b = 0; b < kn / sub; b++)
-                        memcpy(dst + (size_t)(b * sub * g), row_tmp + b * sub, (size_t)sub);
-                }
-                for (int64_t t0 = t_begin; t0 < t_end; t0 += CPU_IPANEL_TOKENS) {
-                    int nt = (int)(t_end - t0 < CPU_IPANEL_TOKENS ? t_end - t0 : CPU_IPANEL_TOKENS);
-                    ks->ipanel_gemm(k0, kn, n_in, &rows, nr,
-                                    job->xp + (size_t)(t0 / CPU_IPANEL_TOKENS) * cpu_ipanel_size(n_in), nt,
-                                    odata + t0 * n_out + r_begin, (size_t)n_out, k0 > 0);
-                }
-                continue;
-            }
-            for (int r = 0; r < nr; r++)
-                job->k->deq(wk + (size_t)r * row_bytes, tile + (size_t)r * (size_t)kblock, kn);
-            if (job->mode == PREFILL_PANEL) {
-                for (int64_t t0 = t_begin; t0 < t_end; t0 += CPU_PANEL_TOKENS) {
-                    int nt = (int)(t_end - t0 < CPU_PANEL_TOKENS ? t_end - t0 : CPU_PANEL_TOKENS);
-                    ks->panel_gemm(kn, tile, (size_t)kblock, nr, job->xt + t0 * n_in + k0 * CPU_PANEL_TOKENS,
-                                   nt, odata + t0 * n_out + r_begin, (size_t)n_out, k0 > 0);
-                }
-                continue;
-            }
-            for (int64_t t0 = t_begin; t0 < t_end; t0 += kf->nt_max) {
-                int nt = (int)(t_end - t0 < kf->nt_max ? t_end - t0 : kf->nt_max);
-                float *o = odata + t0 * n_out + r_begin;
-                if (k0 == 0) {
-                    kf->gemm(kn, tile, ldt, nr, xdata + t0 * n_in + k0, ldx, nt, o, (size_t)n_out);
-                    continue;
-                }
-                kf->gemm(kn, tile, ldt, nr, xdata + t0 * n_in + k0, ldx, nt, part, (size_t)nr);
-                for (int t = 0; t < nt; t++)
-                    for (int r = 0; r < nr; r++) o[t * n_out + r] += part[t * nr + r];
-            }
-        }
-    }
-}
-
 /* Chunks of whole micro-tiles and several per thread, so a thread slowed by other work
  * on the machine is covered by the rest. With several token groups a chunk's weights are
  * reused by each group, so a chunk is about CHUNK_BYTES (cache-sized); with one group the
@@ -253,132 +138,6 @@ static long chunk_rows_for(int64_t n_out, size_t row_bytes, int mr, int nth, int
     return (rows + mr - 1) / mr * mr;
 }
 
-/* The activations' token panels: f32 (xt) or 16-bit integer (xp) ones; integer panels go
- * in items of one panel and pack_k columns, so every thread has several. tmp: thread
- * scratch. */
-static void pack_thread(void *ctx, int ith, int nth) {
-    matmul_job *job = ctx;
-    const cpu_kernel_set *ks = job->cpu->kset;
-    int64_t n_in = job->x->ne[0], n_tok = job->x->ne[1];
-    const float *xdata = ue_tensor_host(job->x);
-    if (job->mode == PREFILL_IPANEL) {
-        long k_items = (long)((n_in + job->pack_k - 1) / job->pack_k);
-        for (;;) {
-            long item = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
-            if (item >= job->pack_items) break;
-            long g = item / k_items;
-            int64_t t0 = g * CPU_IPANEL_TOKENS, k0 = item % k_items * job->pack_k;
-            int nt = (int)(n_tok - t0 < CPU_IPANEL_TOKENS ? n_tok - t0 : CPU_IPANEL_TOKENS);
-            int64_t kn = n_in - k0 < job->pack_k ? n_in - k0 : job->pack_k;
-            ks->ipanel_pack(xdata + t0 * n_in, (size_t)n_in, nt, n_in, k0, kn,
-                            job->xp + (size_t)g * cpu_ipanel_size(n_in), job->cpu->scratch[ith].data);
-        }
-        return;
-    }
-    long begin, end;
-    ue_pool_split((long)((n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS), ith, nth, &begin, &end);
-    for (long g = begin; g < end; g++) {
-        int64_t t0 = g * CPU_PANEL_TOKENS;
-        int nt = (int)(n_tok - t0 < CPU_PANEL_TOKENS ? n_tok - t0 : CPU_PANEL_TOKENS);
-        ks->panel_pack(xdata + t0 * n_in, (size_t)n_in, nt, n_in, job->xt + t0 * n_in);
-    }
-}
-
-/* Rows per chunk and token groups for units token panels of unit_tokens: the pair with the
- * least estimated time. Rounds of nth items (plus a quarter item for the uneven ends of
- * dynamic balancing) times the largest item's cost, its rows x (its tokens + the
- * unpacking of a row) + reading its tokens' activations. Bigger chunks read the
- * activations less often; more token groups balance better but unpack every row again
- * per group (measured: 4 groups of 128 tokens cost a 4B prefill 9% on one thread). With 16
- * threads this gives e.g. the 4B's q 64 rows x 2 groups (64 items), gate/up 160 x 2 (128);
- * with 2 threads 128..160 rows and mostly one group. rows_fixed > 0: only that size. */
-static void prefill_split(int64_t n_out, long units, int64_t unit_tokens, int nth, long rows_fixed,
-                          long *rows_out, long *groups_out) {
-    double best_cost = -1.0;
-    *rows_out = n_out < IPANEL_MIN_ROWS ? (long)n_out : IPANEL_MIN_ROWS;
-    *groups_out = 1;
-    long lo = rows_fixed > 0 ? rows_fixed : IPANEL_MIN_ROWS, hi = rows_fixed > 0 ? rows_fixed : IPANEL_MAX_ROWS;
-    for (long rows = lo; rows <= hi; rows += IPANEL_ALIGN_ROWS) {
-        long r = rows < n_out ? rows : (long)n_out, chunks = (long)((n_out + r - 1) / r);
-        for (long g = 1; g <= (nth > 1 ? units : 1); g++) {
-            long per = (units + g - 1) / g, groups = (units + per - 1) / per;
-            if (groups != g) continue; /* the same split as a smaller count */
-            long rounds = (chunks * groups + nth - 1) / nth;
-            double tokens = (double)(per * unit_tokens);
-            double cost = ((double)rounds + (nth > 1 ? 0.25 : 0.0)) *
-                          ((double)r * (tokens + UNPACK_TOKENS) + ACT_ROWS * tokens);
-            if (best_cost < 0.0 || cost < best_cost) {
-                best_cost = cost;
-                *rows_out = r;
-                *groups_out = groups;
-            }
-        }
-        if (rows >= n_out) break;
-    }
-}
-
-static int matmul_prefill(cpu_backend *cpu, matmul_job *job) {
-    const ue_tensor *w = job->w;
-    const cpu_kernel_set *ks = cpu->kset;
-    const cpu_type_kernel *kf = &ks->type[UE_TYPE_F32];
-    int64_t n_in = w->ne[0], n_out = w->ne[1], n_tok = job->x->ne[1], bs = ue_type_get(w->type)->block_size;
-    int nth = ue_pool_n_threads(cpu->pool);
-    if (kf->nt_max > 8) return 0; /* part[] holds 8 tokens */
-    job->mode = job->k->unpack && ks->ipanel_gemm ? PREFILL_IPANEL : ks->panel_gemm ? PREFILL_PANEL : PREFILL_ROWS;
-    /* column blocks of near-equal length (2560 = 2 x 1280, not 2048 + 512) */
-    int64_t n_kb = (n_in + PREFILL_KBLOCK - 1) / PREFILL_KBLOCK;
-    job->kblock = ((n_in + n_kb - 1) / n_kb + bs - 1) / bs * bs;
-    /* rows of a chunk: prefill_split's for ipanel, whole f32 micro-tiles (mr) otherwise,
-     * where token groups stay 1 (the chunks alone give 4 per thread) */
-    long rows = 1, align;
-    size_t row_scratch;
-    int64_t unit = job->mode == PREFILL_IPANEL ? CPU_IPANEL_TOKENS : job->mode == PREFILL_PANEL ? CPU_PANEL_TOKENS : kf->nt_max;
-    long units = (long)((n_tok + unit - 1) / unit), groups = 1;
-    if (job->mode == PREFILL_IPANEL) {
-        align = 1;
-        prefill_split(n_out, units, unit, nth, cpu->split_rows, &rows, &groups);
-        if (cpu->split_groups > 0) groups = cpu->split_groups < units ? cpu->split_groups : units;
-        row_scratch = (size_t)job->kblock + (size_t)job->kblock / 16 * 12;
-    } else {
-        align = kf->mr;
-        rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)job->kblock * sizeof(float)));
-        if (rows > PREFILL_MAX_ROWS) rows = PREFILL_MAX_ROWS;
-        if (rows > (long)(n_out / (4 * nth))) rows = (long)(n_out / (4 * nth));
-        row_scratch = (size_t)job->kblock * sizeof(float);
-    }
-    if (rows < align) rows = align;
-    job->chunk_rows = rows / align * align;
-    if (job->chunk_rows > n_out) job->chunk_rows = (n_out + kf->mr - 1) / kf->mr * kf->mr;
-    size_t scratch = (size_t)job->chunk_rows * row_scratch + (size_t)job->kblock;
-    if (job->mode == PREFILL_IPANEL && scratch < (size_t)n_in * 64) scratch = (size_t)n_in * 64;
-    for (int i = 0; i < nth; i++)
-        if (!cpu_scratch_get(cpu, i, scratch / sizeof(float) + 16)) return 0;
-    job->row_chunks = (long)((n_out + job->chunk_rows - 1) / job->chunk_rows);
-    job->group_tokens = (units + groups - 1) / groups * unit;
-    job->n_chunks = job->row_chunks * (long)((n_tok + job->group_tokens - 1) / job->group_tokens);
-    job->xt = NULL;
-    job->xp = NULL;
-    if (job->mode == PREFILL_IPANEL) {
-        int64_t panels = (n_tok + CPU_IPANEL_TOKENS - 1) / CPU_IPANEL_TOKENS;
-        job->xp = cpu_shared_scratch_get(cpu, (size_t)panels * cpu_ipanel_size(n_in));
-        if (!job->xp) return 0;
-        /* columns in multiples of 64 (the packing's transposes), 4 items per thread */
-        int64_t k_items = nth > 1 ? (4 * nth + panels - 1) / panels : 1;
-        job->pack_k = ((n_in + k_items - 1) / k_items + 63) / 64 * 64;
-        job->pack_items = (long)(panels * ((n_in + job->pack_k - 1) / job->pack_k));
-        atomic_store(&job->next_chunk, 0);
-        cpu_pool_run_as(cpu, CPU_PROF_MM_PACK, pack_thread, job);
-    } else if (job->mode == PREFILL_PANEL) {
-        int64_t padded = (n_tok + CPU_PANEL_TOKENS - 1) / CPU_PANEL_TOKENS * CPU_PANEL_TOKENS;
-        job->xt = cpu_shared_scratch_get(cpu, (size_t)padded * (size_t)n_in * sizeof(float));
-        if (!job->xt) return 0;
-        cpu_pool_run_as(cpu, CPU_PROF_MM_PACK, pack_thread, job);
-    }
-    atomic_store(&job->next_chunk, 0);
-    cpu_pool_run(cpu, matmul_prefill_thread, job);
-    return 1;
-}
-
 /* Returns 0 when the fast path cannot run (type without kernel, out of memory). */
 static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
     const ue_tensor *w = job->w, *x = job->x;
@@ -389,7 +148,7 @@ static int matmul_fast(cpu_backend *cpu, matmul_job *job) {
     job->gemm = k->gemm;
     job->nt_max = k->nt_max;
     if (k->act != CPU_ACT_F32 && !cpu->int8_matmul) {
-        if ((n_tok >= CPU_PREFILL_TOKENS || !k->gemv16) && k->deq) return matmul_prefill(cpu, job);
+        if ((n_tok >= CPU_PREFILL_TOKENS || !k->gemv16) && k->deq) return cpu_prefill_matmul(cpu, &job->w, &job->out, 1, x);
         job->act = k->act16;
         job->gemm = k->gemv16;
         job->nt_max = 1;
@@ -427,4 +186,41 @@ void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const
         return;
     }
     if (!matmul_fast(cpu, &job)) cpu_pool_run(cpu, matmul_tiled_thread, &job);
+}
+
+/* Whether a batch takes the fused prefill matmuls (their activations packed once). */
+static int fused_prefill(const cpu_backend *cpu, const ue_tensor *x) {
+    return cpu->kernels != UE_CPU_KERNELS_REFERENCE && !cpu->int8_matmul && x->ne[1] >= CPU_PREFILL_TOKENS;
+}
+
+static double prefill_flops(const ue_tensor *w, const ue_tensor *x) {
+    return 2.0 * (double)w->ne[0] * (double)w->ne[1] * (double)x->ne[1];
+}
+
+void cpu_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk, const ue_tensor *wv,
+                       const ue_tensor *x, const ue_tensor *q, const ue_tensor *k, const ue_tensor *v) {
+    cpu_backend *cpu = (cpu_backend *)be;
+    if (fused_prefill(cpu, x)) {
+        const ue_tensor *w[3] = {wq, wk, wv}, *out[3] = {q, k, v};
+        uint64_t t0 = cpu_prof_op_begin(cpu, CPU_PROF_MATMUL_QKV);
+        if (cpu_prefill_matmul(cpu, w, out, 3, x)) {
+            cpu_prof_op_end(cpu, CPU_PROF_MATMUL_QKV, t0,
+                            prefill_flops(wq, x) + prefill_flops(wk, x) + prefill_flops(wv, x));
+            return;
+        }
+    }
+    ue_compose_matmul_qkv(be, wq, wk, wv, x, q, k, v);
+}
+
+void cpu_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor *w_up, const ue_tensor *x,
+                        const ue_tensor *g, const ue_tensor *u) {
+    cpu_backend *cpu = (cpu_backend *)be;
+    if (fused_prefill(cpu, x)) {
+        uint64_t t0 = cpu_prof_op_begin(cpu, CPU_PROF_MATMUL_GELU);
+        if (cpu_prefill_matmul_gelu(cpu, w_gate, w_up, x, g, u)) {
+            cpu_prof_op_end(cpu, CPU_PROF_MATMUL_GELU, t0, prefill_flops(w_gate, x) + prefill_flops(w_up, x));
+            return;
+        }
+    }
+    ue_compose_matmul_gelu(be, w_gate, w_up, x, g, u);
 }

@@ -98,6 +98,12 @@ static void op_end(cpu_prof *p, int id, uint64_t t0, double work) {
     p->last_ns = t;
 }
 
+uint64_t cpu_prof_op_begin(cpu_backend *cpu, int id) { return cpu->prof ? op_begin(cpu->prof, id) : 0; }
+
+void cpu_prof_op_end(cpu_backend *cpu, int id, uint64_t t0, double work) {
+    if (cpu->prof) op_end(cpu->prof, id, t0, work);
+}
+
 #define PROF_WRAP(name, id, params, args)                                                     \
     static void prof_##name params {                                                          \
         cpu_prof *p = prof_of(be);                                                            \
@@ -208,6 +214,8 @@ static const char *const k_names[CPU_PROF_MATMUL] = {
     [CPU_PROF_ATTENTION_FULL] = "attention_full",
     [CPU_PROF_AVG_POOL] = "avg_pool",
     [CPU_PROF_HOST_COPY] = "read/write",
+    [CPU_PROF_MATMUL_QKV] = "matmul q/k/v prefill",
+    [CPU_PROF_MATMUL_GELU] = "matmul gate/up+gelu prefill",
     [CPU_PROF_MM_QUANT] = " (part) matmul act. quantize",
     [CPU_PROF_MM_PACK] = " (part) matmul act. panels",
     [CPU_PROF_ROPE_TABLE] = " (part) rope angle table",
@@ -254,6 +262,7 @@ void cpu_prof_report(cpu_backend *cpu) {
                 snprintf(rate, sizeof rate, prefill ? "%.1f GFLOP/s" : "%.1f GB/s", e->work / (double)e->ns);
         } else {
             snprintf(name, sizeof name, "%s", k_names[i]);
+            if (e->work > 0.0 && e->ns) snprintf(rate, sizeof rate, "%.1f GFLOP/s", e->work / (double)e->ns);
         }
         char eff[16] = "-";
         if (e->pool_ns) snprintf(eff, sizeof eff, "%.0f%%", 100.0 * (double)e->busy_ns / ((double)p->nth * (double)e->pool_ns));

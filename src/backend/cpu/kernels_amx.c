@@ -124,9 +124,11 @@ static void amx_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_
     const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
     const float *xs = dx + n / 32 * P;
     const int64_t nbk = kn / S, nbs = KSTAGE / S; /* blocks in all, blocks per staging */
-    static _Thread_local _Alignas(64) uint8_t a[16 * KSTAGE];
-    static _Thread_local _Alignas(64) float ssc[KSTAGE / 16 * 16], smn[KSTAGE / 16 * 16];
-    static _Thread_local _Alignas(64) int32_t swc[KSTAGE / 16 * 16];
+    /* on the stack (56 KB): as thread-local storage it would be zeroed, so resident, in
+     * every thread the process starts, AMX or not */
+    _Alignas(64) uint8_t a[16 * KSTAGE];
+    _Alignas(64) float ssc[KSTAGE / 16 * 16], smn[KSTAGE / 16 * 16];
+    _Alignas(64) int32_t swc[KSTAGE / 16 * 16];
     ensure_config(S);
     for (int r0 = 0; r0 < nr; r0 += 16) {
         const int live = nr - r0 < 16 ? nr - r0 : 16;
