@@ -65,18 +65,21 @@ typedef struct prefill_job {
  * sums of one panel (gelu). */
 typedef struct ipanel_scratch {
     cpu_ipanel_rows rows;
+    int group_rows; /* the kernel set's row groups */
     uint8_t *row_tmp;
     float *panel;
 } ipanel_scratch;
 
 static size_t ipanel_scratch_bytes(const prefill_part *p, int gelu) {
     size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form));
-    return (size_t)p->chunk_rows * ((size_t)p->kblock + 3 * lds * sizeof(float)) + (size_t)p->kblock +
+    /* + 512: a tile kernel loads whole 16-row x 32-byte blocks of a partial last group */
+    return (size_t)p->chunk_rows * ((size_t)p->kblock + 3 * lds * sizeof(float)) + (size_t)p->kblock + 512 +
            (gelu ? (size_t)CPU_IPANEL_TOKENS * (size_t)p->chunk_rows * sizeof(float) : 0);
 }
 
-static ipanel_scratch ipanel_scratch_at(float *base, const prefill_part *p) {
+static ipanel_scratch ipanel_scratch_at(float *base, const prefill_part *p, const cpu_kernel_set *ks) {
     ipanel_scratch s;
+    s.group_rows = ks->ipanel_rows > 0 ? ks->ipanel_rows : CPU_IPANEL_ROWS;
     size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form));
     float *isc = base + (size_t)p->chunk_rows * (size_t)p->kblock / sizeof(float);
     float *imn = isc + (size_t)p->chunk_rows * lds;
@@ -93,7 +96,7 @@ static void ipanel_unpack(const prefill_part *p, ipanel_scratch *s, int64_t r_be
     size_t row_bytes = ue_type_row_bytes(p->w->type, n_in), block_bytes = ue_type_row_bytes(p->w->type, p->kblock);
     const uint8_t *wk = (const uint8_t *)ue_tensor_host(p->w) + (size_t)r_begin * row_bytes +
                         (size_t)(k0 / p->kblock) * block_bytes;
-    int sub = cpu_ipanel_sub(p->k->unpack_form);
+    int sub = cpu_ipanel_sub(p->k->unpack_form), G = s->group_rows;
     const cpu_ipanel_rows *rw = &s->rows;
     for (int r = 0; r < nr; r++) {
         /* the weights come from memory once: fetch a few rows ahead */
@@ -103,7 +106,7 @@ static void ipanel_unpack(const prefill_part *p, ipanel_scratch *s, int64_t r_be
         p->k->unpack(wk + (size_t)r * row_bytes, s->row_tmp, (float *)rw->sc + (size_t)r * rw->lds,
                      (float *)rw->mn + (size_t)r * rw->lds, (int32_t *)rw->wc + (size_t)r * rw->lds, kn);
         int r0, g;
-        cpu_ipanel_group(r, nr, &r0, &g);
+        cpu_ipanel_group(G, r, nr, &r0, &g);
         uint8_t *dst = (uint8_t *)rw->q + (size_t)r0 * (size_t)p->kblock + (size_t)(sub * (r - r0));
         for (int64_t b = 0; b < kn / sub; b++)
             memcpy(dst + (size_t)(b * sub * g), s->row_tmp + b * sub, (size_t)sub);
@@ -118,7 +121,7 @@ static void ipanel_item(const prefill_job *job, float *scratch, const prefill_pa
     const cpu_kernel_set *ks = job->cpu->kset;
     int64_t n_in = p->w->ne[0], n_out = p->w->ne[1];
     float *out = ue_tensor_host(p->out);
-    ipanel_scratch s = ipanel_scratch_at(scratch, p);
+    ipanel_scratch s = ipanel_scratch_at(scratch, p, ks);
     int one_piece = p->kblock >= n_in;
     for (int64_t k0 = 0; k0 < n_in; k0 += p->kblock) {
         int64_t kn = n_in - k0 < p->kblock ? n_in - k0 : p->kblock;

@@ -1,6 +1,8 @@
 /* AMX-INT8 integer prefill: the AVX-512 set with ipanel_gemm done by tile products
- * (TDPBSUD: signed weight bytes x unsigned activation bytes), same panels and unpacked rows
- * and the same exact int32 sums per scale block as kernels_avx512_ipanel.c. Tile layouts and
+ * (TDPBSSD / TDPBSUD: signed weight bytes x the signed hi / unsigned lo activation bytes),
+ * weights unpacked in groups of 16 rows (one A tile per scale block, no staging), panels
+ * with signed hi bytes, and the same exact int32 sums per scale block as
+ * kernels_avx512_ipanel.c. Tile layouts and
  * the Linux permission request: Intel SDM vol. 1 ch. 18 / vol. 2 (LDTILECFG, TDPBSUD) and
  * the kernel's Documentation/arch/x86/xstate.rst (ARCH_REQ_XCOMP_PERM). Written on a machine
  * without AMX: test_cpu_kernels checks it against the scalar reference where AMX is present. */
@@ -12,19 +14,21 @@
 #pragma GCC target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
 #endif
 
+#include <math.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend/cpu/kernels_avx512.h"
 
-enum { P = CPU_IPANEL_TOKENS, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18, KSTAGE = 2048 };
+enum { P = CPU_IPANEL_TOKENS, G = 16, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
 int cpu_amx_request(void) { return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0; }
 
-/* Palette 1: tile 0 = A (16 weight rows x S bytes, staged), tiles 2, 3 = B hi / lo (S / 4
- * rows of 16 tokens x 4 bytes, straight from the panel: stride 256), tiles 4, 5 = C hi / lo
- * (16 rows x 16 tokens int32). */
+/* Palette 1: tile 0 = A (16 weight rows x S bytes, straight from the unpacked rows: this
+ * set's row groups are 16), tiles 1, 2 = B hi / lo (S / 4 rows of 16 tokens x 4 bytes,
+ * straight from the panel: stride 256), tiles 4, 5 and 6, 7 = C hi / lo of two blocks in
+ * flight (16 rows x 16 tokens int32). */
 typedef struct tile_config {
     uint8_t palette, start_row, reserved[14];
     uint16_t colsb[16];
@@ -42,108 +46,129 @@ static void ensure_config(int S) {
     _Alignas(64) tile_config c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
-    for (int t = 0; t < 6; t++) {
-        c.rows[t] = (uint8_t)(t == 2 || t == 3 ? S / 4 : 16);
-        c.colsb[t] = (uint16_t)(t < 2 ? S : 64);
+    c.rows[0] = 16;
+    c.colsb[0] = (uint16_t)S;
+    for (int t = 1; t <= 2; t++) {
+        c.rows[t] = (uint8_t)(S / 4);
+        c.colsb[t] = 64;
+    }
+    for (int t = 4; t < 8; t++) {
+        c.rows[t] = 16;
+        c.colsb[t] = 64;
     }
     _tile_loadconfig(&c);
     t_cfg = S;
 }
 
-/* The weights of 16 rows (rows past nr repeat the last one; their sums are dropped) for
- * blocks [b0, b0 + nb) as the A tiles [nb][16][S], and their scales, offsets and
- * corrections as [nb][16]. */
-static void stage(int S, const cpu_ipanel_rows *w, int nr, int r0, int64_t b0, int64_t nb, uint8_t *a, float *sc,
-                  float *mn, int32_t *wc) {
-    int idx[16];
+/* Block products into C tiles CH, CL: the signed hi bytes (TDPBSSD) and the unsigned lo
+ * bytes (TDPBSUD) of 16 tokens against 16 rows. */
+#define ISSUE(CH, CL, a, S, xb)                                                                \
+    do {                                                                                       \
+        _tile_loadd(0, (a), (S));                                                              \
+        _tile_loadd(1, (xb), 256);                                                             \
+        _tile_loadd(2, (xb) + 128, 256);                                                       \
+        _tile_zero(CH);                                                                        \
+        _tile_zero(CL);                                                                        \
+        _tile_dpbssd(CH, 0, 1);                                                                \
+        _tile_dpbsud(CL, 0, 2);                                                                \
+    } while (0)
+
+/* f[m] += the block's float sum of row m: (hi << 8) + lo exact in int32, times the token
+ * block scales and the row's scale, less the row's offset times the token sums. Rows past
+ * live take the last live row's scales (their sums are never stored). */
+static inline void epilogue(const int32_t c[2][16][16], int live, int min, const float *sc, const float *mn,
+                            size_t lds, __m512 vdx, __m512 vxs, __m512 f[16]) {
     for (int m = 0; m < 16; m++) {
-        int r = r0 + m < nr ? r0 + m : nr - 1, g0, g;
-        idx[m] = (int)((size_t)r * w->lds);
-        cpu_ipanel_group(r, nr, &g0, &g);
-        const uint8_t *src = w->q + (size_t)g0 * w->ldq + (size_t)((r - g0) * S) + (size_t)(b0 * S * g);
-        const size_t step = (size_t)(S * g);
-        uint8_t *dst = a + m * S;
-        if (S == 32)
-            for (int64_t b = 0; b < nb; b++)
-                _mm256_store_si256((__m256i *)(dst + b * 512), _mm256_loadu_si256((const __m256i *)(src + b * step)));
-        else
-            for (int64_t b = 0; b < nb; b++)
-                _mm_store_si128((__m128i *)(dst + b * 256), _mm_loadu_si128((const __m128i *)(src + b * step)));
-    }
-    const __m512i vi = _mm512_loadu_si512(idx);
-    const int min = w->form == CPU_IPANEL_MIN32;
-    for (int64_t b = 0; b < nb; b++) {
-        _mm512_store_ps(sc + 16 * b, _mm512_i32gather_ps(vi, w->sc + b0 + b, 4));
-        _mm512_store_si512(wc + 16 * b, _mm512_i32gather_epi32(vi, w->wc + b0 + b, 4));
-        if (min) _mm512_store_ps(mn + 16 * b, _mm512_i32gather_ps(vi, w->mn + b0 + b, 4));
+        size_t at = (size_t)(m < live ? m : live - 1) * lds;
+        __m512i acc = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c[0][m]), 8), _mm512_load_si512(c[1][m]));
+        f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(vdx, _mm512_set1_ps(sc[at])), f[m]);
+        if (min) f[m] = _mm512_fnmadd_ps(_mm512_set1_ps(mn[at]), vxs, f[m]);
     }
 }
 
-/* Sums of 16 staged rows x 16 tokens (tg) over nb blocks, into f: per block the hi and lo
- * products on tiles, then (hi + wc) << 8 + lo, the same exact int32 block sums and float
- * steps as the AVX-512 itile. */
-static inline void blocks16(int S, int min, int64_t nb, const uint8_t *a, const float *sc, const float *mn,
-                            const int32_t *wc, const uint8_t *xq, const float *dx, const float *xs, __m512 f[16]) {
+/* Sums of one row group (live rows from q, laid out [nb][live][S]; a tile reads 16) and
+ * 16 tokens over nb blocks, into f. The next block's tile products are issued before this block's epilogue, so the
+ * tile unit works while the vector units scale. */
+static inline void group_tokens16(int S, int min, int64_t nb, const uint8_t *q, int live, const float *sc,
+                                  const float *mn, size_t lds, const uint8_t *xb, const float *dx, const float *xs,
+                                  __m512 f[16]) {
     const int KQ = S / 4;
-    _Alignas(64) int32_t c[2][16][16];
+    _Alignas(64) int32_t c[2][2][16][16];
+    ISSUE(4, 5, q, S, xb);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *xb = xq + (size_t)b * (size_t)KQ * 256;
-        _tile_loadd(0, a + b * 16 * S, S);
-        _tile_loadd(2, xb, 256);
-        _tile_loadd(3, xb + 128, 256);
-        _tile_zero(4);
-        _tile_zero(5);
-        _tile_dpbsud(4, 0, 2);
-        _tile_dpbsud(5, 0, 3);
-        _tile_stored(4, c[0], 64);
-        _tile_stored(5, c[1], 64);
+        if (b & 1) {
+            _tile_stored(6, c[1][0], 64);
+            _tile_stored(7, c[1][1], 64);
+        } else {
+            _tile_stored(4, c[0][0], 64);
+            _tile_stored(5, c[0][1], 64);
+        }
+        if (b + 1 < nb) {
+            const uint8_t *a = q + (size_t)(b + 1) * (size_t)(S * live), *x = xb + (size_t)(b + 1) * (size_t)KQ * 256;
+            if (b & 1)
+                ISSUE(4, 5, a, S, x);
+            else
+                ISSUE(6, 7, a, S, x);
+        }
         const int64_t b32 = b * S / 32;
         const __m512 vdx = _mm512_load_ps(dx + b32 * P), vxs = min ? _mm512_load_ps(xs + b32 * P) : vdx;
-        const float *sb = sc + 16 * b, *mb = mn + 16 * b;
-        const int32_t *wb = wc + 16 * b;
-        for (int m = 0; m < 16; m++) {
-            __m512i hi = _mm512_load_si512(c[0][m]), lo = _mm512_load_si512(c[1][m]);
-            __m512i acc = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(hi, _mm512_set1_epi32(wb[m])), 8), lo);
-            __m512 ds = _mm512_mul_ps(vdx, _mm512_set1_ps(sb[m]));
-            f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), ds, f[m]);
-            if (min) f[m] = _mm512_fnmadd_ps(_mm512_set1_ps(mb[m]), vxs, f[m]);
+        epilogue((const int32_t(*)[16][16])c[b & 1], live, min, sc + b, mn + b, lds, vdx, vxs, f);
+    }
+}
+
+/* The same sums one product at a time, for a thread refused the tile permission (not
+ * expected: the level is chosen only once the process holds it). */
+static void scalar_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr, const uint8_t *xb,
+                               const float *dx, const float *xs, int nt, float *out, size_t ldo, int accumulate) {
+    const int S = cpu_ipanel_sub(w->form), min = w->form == CPU_IPANEL_MIN32;
+    (void)k0;
+    (void)n;
+    for (int r = 0; r < nr; r++) {
+        int r0, g;
+        cpu_ipanel_group(G, r, nr, &r0, &g);
+        const uint8_t *q = w->q + (size_t)r0 * w->ldq + (size_t)((r - r0) * S);
+        for (int t = 0; t < nt; t++) {
+            float f = 0.0f;
+            for (int64_t b = 0; b < kn / S; b++) {
+                int32_t hi = 0, lo = 0;
+                for (int i = 0; i < S; i++) {
+                    const uint8_t *x = xb + (size_t)((b * S + i) / 4) * 256 + (size_t)(4 * t + i % 4);
+                    hi += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int8_t)x[0];
+                    lo += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int32_t)x[128];
+                }
+                const int64_t b32 = b * S / 32;
+                f = fmaf((float)(hi * 256 + lo), dx[b32 * P + t] * w->sc[(size_t)r * w->lds + (size_t)b], f);
+                if (min) f = fmaf(-w->mn[(size_t)r * w->lds + (size_t)b], xs[b32 * P + t], f);
+            }
+            float *o = out + (size_t)t * ldo + r;
+            *o = accumulate ? *o + f : f;
         }
     }
 }
 
 static void amx_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr, const void *xp, int nt,
-                     float *out, size_t ldo, int accumulate) {
+                            float *out, size_t ldo, int accumulate) {
     if (!t_perm) t_perm = cpu_amx_request() ? 1 : -1;
-    if (t_perm < 0 || nr <= 0 || nt <= 0) {
-        /* no permission (the detection asked and got it, so not expected): the VNNI path */
-        cpu_avx512_ipanel_gemm(k0, kn, n, w, nr, xp, nt, out, ldo, accumulate);
-        return;
-    }
-    const int S = cpu_ipanel_sub(w->form), min = w->form == CPU_IPANEL_MIN32, KQ = S / 4;
+    if (nr <= 0 || nt <= 0) return;
+    const int S = cpu_ipanel_sub(w->form), min = w->form == CPU_IPANEL_MIN32;
     const uint8_t *xb = (const uint8_t *)xp + (size_t)(k0 / 4) * 256;
     const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
     const float *xs = dx + n / 32 * P;
-    const int64_t nbk = kn / S, nbs = KSTAGE / S; /* blocks in all, blocks per staging */
-    /* on the stack (56 KB): as thread-local storage it would be zeroed, so resident, in
-     * every thread the process starts, AMX or not */
-    _Alignas(64) uint8_t a[16 * KSTAGE];
-    _Alignas(64) float ssc[KSTAGE / 16 * 16], smn[KSTAGE / 16 * 16];
-    _Alignas(64) int32_t swc[KSTAGE / 16 * 16];
+    if (t_perm < 0) {
+        scalar_ipanel_gemm(k0, kn, n, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
+        return;
+    }
+    const int64_t nb = kn / S;
     ensure_config(S);
-    for (int r0 = 0; r0 < nr; r0 += 16) {
-        const int live = nr - r0 < 16 ? nr - r0 : 16;
+    for (int r0 = 0; r0 < nr; r0 += G) {
+        const int live = nr - r0 < G ? nr - r0 : G;
         const __mmask16 lm = (__mmask16)((1u << live) - 1);
-        int64_t staged = -1;
+        const uint8_t *q = w->q + (size_t)r0 * w->ldq;
+        const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
         for (int tg = 0; tg * 16 < nt; tg++) {
             __m512 f[16];
             for (int m = 0; m < 16; m++) f[m] = _mm512_setzero_ps();
-            for (int64_t b0 = 0; b0 < nbk; b0 += nbs) {
-                const int64_t nb = nbk - b0 < nbs ? nbk - b0 : nbs;
-                if (staged != b0) stage(S, w, nr, r0, b0, nb, a, ssc, smn, swc);
-                staged = b0;
-                blocks16(S, min, nb, a, ssc, smn, swc, xb + (size_t)b0 * (size_t)KQ * 256 + 64 * tg,
-                         dx + b0 * S / 32 * P + 16 * tg, xs + b0 * S / 32 * P + 16 * tg, f);
-            }
+            group_tokens16(S, min, nb, q, live, sc, mn, w->lds, xb + 64 * tg, dx + 16 * tg, xs + 16 * tg, f);
             transpose16((__m512i *)f); /* the float bits move as dwords */
             const int tn = nt - 16 * tg < 16 ? nt - 16 * tg : 16;
             for (int t = 0; t < tn; t++) {
@@ -162,7 +187,10 @@ static void amx_init(void) {
     k_amx = *cpu_kernels_avx512();
     k_amx.name = "AVX-512 VNNI + AMX-INT8";
     k_amx.isa = CPU_ISA_AMX;
+    k_amx.ipanel_pack = cpu_avx512_ipanel_pack_signed;
     k_amx.ipanel_gemm = amx_ipanel_gemm;
+    k_amx.ipanel_rows = G;
+    k_amx.ipanel_signed_hi = 1;
 }
 
 const cpu_kernel_set *cpu_kernels_amx(void) {
