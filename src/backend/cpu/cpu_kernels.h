@@ -110,14 +110,13 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
  *  ipanel_pack: columns [k0, k0 + kn) (k0 a multiple of 64, kn of 64 or reaching n) of
  *      nt <= CPU_IPANEL_TOKENS token rows of x (ldx floats apart, n elements) into one
  *      panel: the Q16_32 integers of each token split q = 256 hi + lo, bytes
- *      [n/4 groups of 4 elements][hi + 128: 32 tokens x 4 | lo: 32 tokens x 4] (a set whose
- *      ipanel_signed_hi is set keeps hi signed, with no bias), then float
+ *      [n/4 groups of 4 elements][hi + 128: 32 tokens x 4 | lo: 32 tokens x 4], then float
  *      dx[n/32][32] (block scales) and xs[n/32][32] (dx * integer block sums); zeros for
  *      tokens past nt. dst 64-byte aligned, cpu_ipanel_size(n) bytes; tmp: 64 kn bytes.
  *  ipanel_gemm: out[t * ldo + r] (+)= sum over the kn elements from k0 of w[r] . x[t], for
  *      r < nr rows unpacked from column k0 (w), t < nt tokens of the panel xp.
- *  The rows' bytes are arranged in groups of the set's ipanel_rows rows (CPU_IPANEL_ROWS
- *  when 0; the rest of 6-row groups in groups of 2, then 1; of other sizes in one group:
+ *  The rows' bytes are arranged in groups of the set's ipanel_rows[form] rows
+ *  (CPU_IPANEL_ROWS when 0; the rest of 6-row groups in groups of 2, then 1; of other sizes in one group:
  *  cpu_ipanel_group): a group of g rows from row r0 lies at q + r0 * ldq as
  *  [kn / S blocks][g rows][S bytes] (S = 32 or 16, the form's scale block), so a tile finds
  *  its rows' next bytes side by side and the rows go there by whole blocks. */
@@ -204,8 +203,7 @@ typedef struct cpu_kernel_set {
     cpu_panel_gemm_fn panel_gemm;
     cpu_ipanel_pack_fn ipanel_pack; /* NULL: no integer prefill */
     cpu_ipanel_gemm_fn ipanel_gemm;
-    int ipanel_rows;      /* rows of a weight group (0: CPU_IPANEL_ROWS) */
-    int ipanel_signed_hi; /* the panels' hi bytes signed (no + 128) */
+    int ipanel_rows[3]; /* rows of a weight group per form (0: CPU_IPANEL_ROWS) */
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64), AMX

@@ -79,7 +79,8 @@ static size_t ipanel_scratch_bytes(const prefill_part *p, int gelu) {
 
 static ipanel_scratch ipanel_scratch_at(float *base, const prefill_part *p, const cpu_kernel_set *ks) {
     ipanel_scratch s;
-    s.group_rows = ks->ipanel_rows > 0 ? ks->ipanel_rows : CPU_IPANEL_ROWS;
+    int rows = ks->ipanel_rows[p->k->unpack_form];
+    s.group_rows = rows > 0 ? rows : CPU_IPANEL_ROWS;
     size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form));
     float *isc = base + (size_t)p->chunk_rows * (size_t)p->kblock / sizeof(float);
     float *imn = isc + (size_t)p->chunk_rows * lds;

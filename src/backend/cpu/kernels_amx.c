@@ -1,8 +1,8 @@
 /* AMX-INT8 integer prefill: the AVX-512 set with ipanel_gemm done by tile products
- * (TDPBSSD / TDPBSUD: signed weight bytes x the signed hi / unsigned lo activation bytes),
- * weights unpacked in groups of 16 rows (one A tile per scale block, no staging), panels
- * with signed hi bytes, and the same exact int32 sums per scale block as
- * kernels_avx512_ipanel.c. Tile layouts and
+ * (TDPBSUD: signed weight bytes x the unsigned hi / lo activation bytes of the same
+ * panels) for the 32-element scale blocks, weights unpacked in groups of 16 rows (one A
+ * tile per block, no staging), and the same exact int32 sums per block as
+ * kernels_avx512_ipanel.c; Q6_K's 16-element blocks (half a tile's depth) stay on VNNI. Tile layouts and
  * the Linux permission request: Intel SDM vol. 1 ch. 18 / vol. 2 (LDTILECFG, TDPBSUD) and
  * the kernel's Documentation/arch/x86/xstate.rst (ARCH_REQ_XCOMP_PERM). Written on a machine
  * without AMX: test_cpu_kernels checks it against the scalar reference where AMX is present. */
@@ -60,8 +60,8 @@ static void ensure_config(int S) {
     t_cfg = S;
 }
 
-/* Block products into C tiles CH, CL: the signed hi bytes (TDPBSSD) and the unsigned lo
- * bytes (TDPBSUD) of 16 tokens against 16 rows. */
+/* Block products into C tiles CH, CL: the hi and lo bytes of 16 tokens (unsigned, hi with
+ * its + 128 bias) against 16 rows of signed weight bytes. */
 #define ISSUE(CH, CL, a, S, xb)                                                                \
     do {                                                                                       \
         _tile_loadd(0, (a), (S));                                                              \
@@ -69,50 +69,58 @@ static void ensure_config(int S) {
         _tile_loadd(2, (xb) + 128, 256);                                                       \
         _tile_zero(CH);                                                                        \
         _tile_zero(CL);                                                                        \
-        _tile_dpbssd(CH, 0, 1);                                                                \
+        _tile_dpbsud(CH, 0, 1);                                                                \
         _tile_dpbsud(CL, 0, 2);                                                                \
     } while (0)
 
-/* f[m] += the block's float sum of row m: (hi << 8) + lo exact in int32, times the token
- * block scales and the row's scale, less the row's offset times the token sums. Rows past
- * live take the last live row's scales (their sums are never stored). */
+/* f[m] += the block's float sum of row m: ((hi + wc) << 8) + lo exact in int32, times the
+ * token block scales and the row's scale, less the row's offset times the token sums.
+ * Rows past live take the last live row's scales (their sums are never stored). */
 static inline void epilogue(const int32_t c[2][16][16], int live, int min, const float *sc, const float *mn,
-                            size_t lds, __m512 vdx, __m512 vxs, __m512 f[16]) {
+                            const int32_t *wc, size_t lds, __m512 vdx, __m512 vxs, __m512 f[16]) {
     for (int m = 0; m < 16; m++) {
         size_t at = (size_t)(m < live ? m : live - 1) * lds;
-        __m512i acc = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c[0][m]), 8), _mm512_load_si512(c[1][m]));
+        __m512i hi = _mm512_add_epi32(_mm512_load_si512(c[0][m]), _mm512_set1_epi32(wc[at]));
+        __m512i acc = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), _mm512_load_si512(c[1][m]));
         f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(vdx, _mm512_set1_ps(sc[at])), f[m]);
         if (min) f[m] = _mm512_fnmadd_ps(_mm512_set1_ps(mn[at]), vxs, f[m]);
     }
 }
 
-/* Sums of one row group (live rows from q, laid out [nb][live][S]; a tile reads 16) and
- * 16 tokens over nb blocks, into f. The next block's tile products are issued before this block's epilogue, so the
- * tile unit works while the vector units scale. */
-static inline void group_tokens16(int S, int min, int64_t nb, const uint8_t *q, int live, const float *sc,
-                                  const float *mn, size_t lds, const uint8_t *xb, const float *dx, const float *xs,
-                                  __m512 f[16]) {
-    const int KQ = S / 4;
-    _Alignas(64) int32_t c[2][2][16][16];
+/* Sums of one row group (live rows from q, laid out [nb][32][live]... as [nb][live][32];
+ * a tile reads 16) and 16 tokens over nb blocks, into f. Two blocks' products are in flight
+ * on four C tiles, and a block's sums are scaled one iteration after they were stored, so
+ * neither the tile unit nor the loads of the stored sums wait on the other. */
+static inline void group_tokens16(int64_t nb, const uint8_t *q, int live, const cpu_ipanel_rows *w, int r0,
+                                  const uint8_t *xb, const float *dx, const float *xs, __m512 f[16]) {
+    enum { S = 32, KQ = 8 };
+    const int min = w->form == CPU_IPANEL_MIN32;
+    const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
+    const int32_t *wc = w->wc + (size_t)r0 * w->lds;
+    _Alignas(64) int32_t c[3][2][16][16];
     ISSUE(4, 5, q, S, xb);
-    for (int64_t b = 0; b < nb; b++) {
-        if (b & 1) {
-            _tile_stored(6, c[1][0], 64);
-            _tile_stored(7, c[1][1], 64);
-        } else {
-            _tile_stored(4, c[0][0], 64);
-            _tile_stored(5, c[0][1], 64);
+    for (int64_t b = 0; b <= nb; b++) {
+        if (b < nb) {
+            if (b & 1) {
+                _tile_stored(6, c[b % 3][0], 64);
+                _tile_stored(7, c[b % 3][1], 64);
+            } else {
+                _tile_stored(4, c[b % 3][0], 64);
+                _tile_stored(5, c[b % 3][1], 64);
+            }
+            if (b + 1 < nb) {
+                const uint8_t *a = q + (size_t)(b + 1) * (size_t)(S * live), *x = xb + (size_t)(b + 1) * KQ * 256;
+                if (b & 1)
+                    ISSUE(4, 5, a, S, x);
+                else
+                    ISSUE(6, 7, a, S, x);
+            }
         }
-        if (b + 1 < nb) {
-            const uint8_t *a = q + (size_t)(b + 1) * (size_t)(S * live), *x = xb + (size_t)(b + 1) * (size_t)KQ * 256;
-            if (b & 1)
-                ISSUE(4, 5, a, S, x);
-            else
-                ISSUE(6, 7, a, S, x);
+        if (b > 0) {
+            const int64_t e = b - 1;
+            const __m512 vdx = _mm512_load_ps(dx + e * P), vxs = min ? _mm512_load_ps(xs + e * P) : vdx;
+            epilogue((const int32_t(*)[16][16])c[e % 3], live, min, sc + e, mn + e, wc + e, w->lds, vdx, vxs, f);
         }
-        const int64_t b32 = b * S / 32;
-        const __m512 vdx = _mm512_load_ps(dx + b32 * P), vxs = min ? _mm512_load_ps(xs + b32 * P) : vdx;
-        epilogue((const int32_t(*)[16][16])c[b & 1], live, min, sc + b, mn + b, lds, vdx, vxs, f);
     }
 }
 
@@ -130,10 +138,10 @@ static void scalar_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipan
         for (int t = 0; t < nt; t++) {
             float f = 0.0f;
             for (int64_t b = 0; b < kn / S; b++) {
-                int32_t hi = 0, lo = 0;
+                int32_t hi = w->wc[(size_t)r * w->lds + (size_t)b], lo = 0;
                 for (int i = 0; i < S; i++) {
                     const uint8_t *x = xb + (size_t)((b * S + i) / 4) * 256 + (size_t)(4 * t + i % 4);
-                    hi += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int8_t)x[0];
+                    hi += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int32_t)x[0];
                     lo += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int32_t)x[128];
                 }
                 const int64_t b32 = b * S / 32;
@@ -148,9 +156,12 @@ static void scalar_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipan
 
 static void amx_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr, const void *xp, int nt,
                             float *out, size_t ldo, int accumulate) {
+    if (w->form == CPU_IPANEL_SIGNED16) { /* 16-element blocks: half a tile's depth, VNNI is faster */
+        cpu_avx512_ipanel_gemm(k0, kn, n, w, nr, xp, nt, out, ldo, accumulate);
+        return;
+    }
     if (!t_perm) t_perm = cpu_amx_request() ? 1 : -1;
     if (nr <= 0 || nt <= 0) return;
-    const int S = cpu_ipanel_sub(w->form), min = w->form == CPU_IPANEL_MIN32;
     const uint8_t *xb = (const uint8_t *)xp + (size_t)(k0 / 4) * 256;
     const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
     const float *xs = dx + n / 32 * P;
@@ -158,17 +169,16 @@ static void amx_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_
         scalar_ipanel_gemm(k0, kn, n, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
         return;
     }
-    const int64_t nb = kn / S;
-    ensure_config(S);
+    const int64_t nb = kn / 32;
+    ensure_config(32);
     for (int r0 = 0; r0 < nr; r0 += G) {
         const int live = nr - r0 < G ? nr - r0 : G;
         const __mmask16 lm = (__mmask16)((1u << live) - 1);
         const uint8_t *q = w->q + (size_t)r0 * w->ldq;
-        const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
         for (int tg = 0; tg * 16 < nt; tg++) {
             __m512 f[16];
             for (int m = 0; m < 16; m++) f[m] = _mm512_setzero_ps();
-            group_tokens16(S, min, nb, q, live, sc, mn, w->lds, xb + 64 * tg, dx + 16 * tg, xs + 16 * tg, f);
+            group_tokens16(nb, q, live, w, r0, xb + 64 * tg, dx + 16 * tg, xs + 16 * tg, f);
             transpose16((__m512i *)f); /* the float bits move as dwords */
             const int tn = nt - 16 * tg < 16 ? nt - 16 * tg : 16;
             for (int t = 0; t < tn; t++) {
@@ -187,10 +197,9 @@ static void amx_init(void) {
     k_amx = *cpu_kernels_avx512();
     k_amx.name = "AVX-512 VNNI + AMX-INT8";
     k_amx.isa = CPU_ISA_AMX;
-    k_amx.ipanel_pack = cpu_avx512_ipanel_pack_signed;
     k_amx.ipanel_gemm = amx_ipanel_gemm;
-    k_amx.ipanel_rows = G;
-    k_amx.ipanel_signed_hi = 1;
+    k_amx.ipanel_rows[CPU_IPANEL_MIN32] = G;
+    k_amx.ipanel_rows[CPU_IPANEL_SIGNED32] = G;
 }
 
 const cpu_kernel_set *cpu_kernels_amx(void) {

@@ -172,9 +172,6 @@ CPU_AVX512_UNPACK(q6_k)
 #undef CPU_AVX512_UNPACK
 void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
                             void *tmp);
-/* The same panels with the hi bytes signed (no + 128), for signed-by-signed products. */
-void cpu_avx512_ipanel_pack_signed(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
-                                   void *tmp);
 void cpu_avx512_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
                             const void *xp, int nt, float *out, size_t ldo, int accumulate);
 void cpu_avx512_quant_q16_hl(const float *x, void *dst, int64_t n);

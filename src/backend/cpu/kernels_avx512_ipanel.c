@@ -26,28 +26,27 @@ enum { P = CPU_IPANEL_TOKENS };
 /* One token's row as hi / lo byte rows (tmp_hi, tmp_lo: n bytes each) and its block scales
  * and sums, the Q16_32 quantization of cpu_quant_q16_32_scalar. */
 static void quant_row(const float *x, int64_t n, uint8_t *hi, uint8_t *lo, float *dx, float *xs,
-                      size_t ld_blocks, char hi_bias) {
+                      size_t ld_blocks) {
     for (int64_t b = 0; b < n / 32; b++) {
         float dd;
         __m512i i0, i1, q = q16_block(x + 32 * b, &dd, &i0, &i1);
-        /* hi + 128 as unsigned bytes (hi_bias 0x80): both passes take the weights as the
-         * signed operand */
+        /* hi + 128 as unsigned bytes: both passes take the weights as the signed operand */
         _mm256_storeu_si256((__m256i *)(hi + 32 * b),
-                            _mm256_xor_si256(_mm512_cvtepi16_epi8(_mm512_srai_epi16(q, 8)), _mm256_set1_epi8(hi_bias)));
+                            _mm256_xor_si256(_mm512_cvtepi16_epi8(_mm512_srai_epi16(q, 8)), _mm256_set1_epi8((char)0x80)));
         _mm256_storeu_si256((__m256i *)(lo + 32 * b), _mm512_cvtepi16_epi8(q));
         dx[(size_t)b * ld_blocks] = dd;
         xs[(size_t)b * ld_blocks] = dd * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
     }
 }
 
-static void pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst, void *tmp,
-                 char hi_bias) {
+void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
+                            void *tmp) {
     uint8_t *xp = dst, *th = tmp, *tl = th + (size_t)P * (size_t)kn;
     float *dx = (float *)(xp + cpu_ipanel_bytes(n)) + k0 / 32 * P, *xs = dx + n / 32 * P;
     xp += (size_t)(k0 / 4) * 256;
     for (int t = 0; t < P; t++) {
         if (t < nt) {
-            quant_row(x + (size_t)t * ldx + k0, kn, th + (size_t)t * kn, tl + (size_t)t * kn, dx + t, xs + t, P, hi_bias);
+            quant_row(x + (size_t)t * ldx + k0, kn, th + (size_t)t * kn, tl + (size_t)t * kn, dx + t, xs + t, P);
         } else {
             memset(th + (size_t)t * kn, 0, (size_t)kn);
             memset(tl + (size_t)t * kn, 0, (size_t)kn);
@@ -67,16 +66,6 @@ static void pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int6
                 for (int c = 0; c < m; c++) _mm512_store_si512(xp + (size_t)(kq0 + c) * 256 + 128 * h + 64 * tg, r[c]);
             }
     }
-}
-
-void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
-                            void *tmp) {
-    pack(x, ldx, nt, n, k0, kn, dst, tmp, (char)0x80);
-}
-
-void cpu_avx512_ipanel_pack_signed(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
-                                   void *tmp) {
-    pack(x, ldx, nt, n, k0, kn, dst, tmp, 0);
 }
 
 /* ---------------------------------------------------------------- weights */
