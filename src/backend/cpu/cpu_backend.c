@@ -1,5 +1,6 @@
 /* CPU backend: creation, host buffers, scratch and the ops table. The ops themselves live
- * in cpu_ops.c (element-wise and norms), cpu_matmul.c and cpu_attention.c. */
+ * in cpu_ops.c (element-wise and norms), cpu_matmul.c (matmuls; prefill in cpu_prefill.c)
+ * and cpu_attention.c. */
 #include "backend/cpu/cpu_internal.h"
 #include "backend/fused_compose.h"
 

@@ -26,7 +26,7 @@ typedef struct cpu_rope_table {
 
 enum { CPU_ROPE_TABLES = 2 }; /* Gemma 3: local and global bases alternate */
 
-/* Batches of at least this many tokens take the prefill matmul (cpu_matmul.c). */
+/* Batches of at least this many tokens take the prefill matmuls (cpu_prefill.c). */
 enum { CPU_PREFILL_TOKENS = 8 };
 
 /* Profiler entries (cpu_profile.c): the ops, parts of ops, then 2 per weight type for

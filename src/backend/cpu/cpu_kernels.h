@@ -93,7 +93,8 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
 /* Per weight type. Two ways to multiply (cpu_matmul.c chooses):
  *  exact (default): decode takes gemv16 (16-bit activations in format act16: Q16_32 or its
  *      byte split Q16_HL / Q16_HLK; one row and token at a time, any nr and nt); prefill
- *      dequantizes a chunk of rows with deq and runs the F32 gemm.
+ *      (cpu_prefill.c) unpacks a chunk of rows for the integer panels below, or
+ *      dequantizes it with deq for the F32 gemm where the set or type has no unpack.
  *  int8 (UE_CPU_MATMUL=int8, llama.cpp's arithmetic): gemm over Q8_32 activations. */
 /* Integer prefill (exact path, decode's arithmetic), optional per set and type:
  *  unpack: one weight row (n elements) as signed bytes q[i] and per-block floats sc (and mn),
