@@ -6,7 +6,8 @@
 #include "test_util.h"
 
 const char *cpu_isa_env(cpu_isa isa) {
-    return isa == CPU_ISA_AMX ? "amx" : isa == CPU_ISA_AVX512 ? "avx512" : isa == CPU_ISA_AVX2 ? "avx2"
+    return isa == CPU_ISA_AMX ? "amx" : isa == CPU_ISA_AVX512 ? "avx512" : isa == CPU_ISA_AVXVNNI ? "avxvnni"
+           : isa == CPU_ISA_AVX2 ? "avx2"
            : isa == CPU_ISA_NEON ? "neon" : "scalar";
 }
 

@@ -16,6 +16,14 @@ static uint64_t read_xcr0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* Whether the CPU has AVX-VNNI, the VEX-encoded VPDPBUSD (CPUID.(7,1):EAX bit 4); the
+ * AVX-512 level does not imply it (Ice Lake and Cascade Lake servers lack it). */
+static int has_avx_vnni(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1);
+}
+
+/* The highest of scalar, AVX2, AVX-512 and AMX this CPU and OS run (AVX-VNNI apart). */
 static cpu_isa hardware_isa(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return CPU_ISA_SCALAR;
@@ -36,14 +44,17 @@ static cpu_isa hardware_isa(void) {
 }
 #elif defined(__aarch64__)
 static cpu_isa hardware_isa(void) { return CPU_ISA_NEON; }
+static int has_avx_vnni(void) { return 0; }
 #else
 static cpu_isa hardware_isa(void) { return CPU_ISA_SCALAR; }
+static int has_avx_vnni(void) { return 0; }
 #endif
 
 int cpu_isa_supported(cpu_isa isa) {
     cpu_isa hw = hardware_isa();
     if (isa == CPU_ISA_SCALAR) return 1;
     if (isa == CPU_ISA_NEON || hw == CPU_ISA_NEON) return isa == hw;
+    if (isa == CPU_ISA_AVXVNNI) return hw != CPU_ISA_SCALAR && has_avx_vnni();
     return isa <= hw;
 }
 
@@ -52,15 +63,17 @@ cpu_isa cpu_isa_detect(void) {
     /* AMX only when asked: its prefill measured 0.6x, then 0.78x the AVX-512 VNNI level's
      * on a Sapphire Rapids host (docs/PERFORMANCE.md, runs 23-24): correct, not yet fast */
     cpu_isa best = hw == CPU_ISA_AMX ? CPU_ISA_AVX512 : hw;
+    if (best == CPU_ISA_AVX2 && has_avx_vnni()) best = CPU_ISA_AVXVNNI;
     const char *want = getenv("UE_CPU_ISA");
     if (want && *want) {
         cpu_isa asked = best;
         if (strcmp(want, "scalar") == 0) asked = CPU_ISA_SCALAR;
         else if (strcmp(want, "avx2") == 0) asked = CPU_ISA_AVX2;
+        else if (strcmp(want, "avxvnni") == 0) asked = CPU_ISA_AVXVNNI;
         else if (strcmp(want, "avx512") == 0) asked = CPU_ISA_AVX512;
         else if (strcmp(want, "amx") == 0) asked = CPU_ISA_AMX;
         else if (strcmp(want, "neon") == 0) asked = CPU_ISA_NEON;
-        if (cpu_isa_supported(asked) && (asked == CPU_ISA_SCALAR || asked <= hw)) best = asked;
+        if (cpu_isa_supported(asked)) best = asked;
         else if (asked != best)
             /* a benchmark's override must not pass silently for a level that did not run */
             fprintf(stderr, "UE_CPU_ISA=%s: not supported by this CPU (or OS), using the best supported level\n", want);
@@ -72,8 +85,10 @@ const cpu_kernel_set *cpu_kernels_get(cpu_isa isa) {
     const cpu_kernel_set *set = NULL;
     if (isa == CPU_ISA_NEON) set = cpu_kernels_neon();
     if (isa == CPU_ISA_AMX) set = cpu_kernels_amx();
+    if (isa == CPU_ISA_AVXVNNI) set = cpu_kernels_avxvnni();
     if (!set && (isa == CPU_ISA_AMX || isa == CPU_ISA_AVX512)) set = cpu_kernels_avx512();
-    if (!set && (isa == CPU_ISA_AMX || isa == CPU_ISA_AVX512 || isa == CPU_ISA_AVX2)) set = cpu_kernels_avx2();
+    if (!set && (isa == CPU_ISA_AMX || isa == CPU_ISA_AVX512 || isa == CPU_ISA_AVXVNNI || isa == CPU_ISA_AVX2))
+        set = cpu_kernels_avx2();
     if (!set) set = cpu_kernels_scalar();
     return set;
 }

@@ -18,6 +18,7 @@ typedef enum cpu_isa {
     CPU_ISA_NEON = 3,   /* arm64 Advanced SIMD */
     CPU_ISA_AMX = 4,    /* AVX-512 level + AMX-TILE/INT8 (Linux, tile data permitted): after
                          * NEON so the other values stay; cpu_features.c orders it above AVX-512 */
+    CPU_ISA_AVXVNNI = 5, /* AVX2 level + AVX-VNNI (VEX VPDPBUSD): chosen where AVX-512 is not */
     CPU_ISA_COUNT
 } cpu_isa;
 
@@ -209,7 +210,7 @@ typedef struct cpu_kernel_set {
 
 /* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64), AMX
  * excepted: its prefill is still slower than AVX-512 VNNI, so it runs only when asked.
- * UE_CPU_ISA=scalar|avx2|avx512|amx|neon picks a level; never one the CPU lacks. */
+ * UE_CPU_ISA=scalar|avx2|avxvnni|avx512|amx|neon picks a level; never one the CPU lacks. */
 cpu_isa cpu_isa_detect(void);
 /* Whether this CPU can run level isa. */
 int cpu_isa_supported(cpu_isa isa);
@@ -221,6 +222,8 @@ const cpu_kernel_set *cpu_kernels_scalar(void);
 const cpu_kernel_set *cpu_kernels_avx2(void);
 const cpu_kernel_set *cpu_kernels_avx512(void);
 const cpu_kernel_set *cpu_kernels_neon(void);
+/* The AVX2 set with the integer prefill on AVX-VNNI (kernels_avxvnni.c). */
+const cpu_kernel_set *cpu_kernels_avxvnni(void);
 /* The AVX-512 set with the integer prefill products on AMX tiles (kernels_amx.c). */
 const cpu_kernel_set *cpu_kernels_amx(void);
 /* Asks Linux for this process's AMX tile-data permission; 1 when granted (0 elsewhere). */
