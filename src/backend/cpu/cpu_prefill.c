@@ -333,7 +333,9 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
         u->k = &ks->type[u->w->type];
         u->kblock = kblock_for(u->w);
         u->chunk_rows = job->part[0].chunk_rows;
-        if (u->w->type != job->part[0].w->type || u->w->ne[1] != job->part[0].w->ne[1] || !u->k->unpack) return 0;
+        if (u->w->type != job->part[0].w->type || u->w->ne[0] != n_in || u->w->ne[1] != job->part[0].w->ne[1] ||
+            !u->k->unpack)
+            return 0;
     }
     for (int i = 0; i < nth; i++)
         if (!cpu_scratch_get(cpu, i, scratch / sizeof(float) + 16)) return 0;
