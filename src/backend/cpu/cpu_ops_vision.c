@@ -15,6 +15,7 @@ enum { QB = 32 }; /* query rows per work item of the fast attention */
 typedef struct vrow_job {
     const ue_tensor *x, *w, *b, *out;
     float eps;
+    const cpu_kernel_set *ks; /* gelu: the fast set, NULL for the reference backend */
     void (*fn)(const struct vrow_job *job, int64_t row);
 } vrow_job;
 
@@ -63,17 +64,29 @@ void cpu_op_add_bias(ue_backend *be, const ue_tensor *x, const ue_tensor *b) {
     run_vrows(be, &job);
 }
 
+/* The fast sets have gelu only as gelu(g) * u (the text feed-forward's): times ones,
+ * which is exact. Measured: tanhf took 6.6% of a 2-thread 4B-shape image encode. */
+enum { GELU_SPAN = 256 };
+
 static void gelu_row(const vrow_job *job, int64_t r) {
     float *x = frow(job->x, r);
+    int64_t n = job->x->ne[0];
+    if (job->ks) {
+        float ones[GELU_SPAN];
+        for (int i = 0; i < GELU_SPAN; i++) ones[i] = 1.0f;
+        for (int64_t i = 0; i < n; i += GELU_SPAN) job->ks->gelu_mul(x + i, ones, n - i < GELU_SPAN ? n - i : GELU_SPAN);
+        return;
+    }
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (int64_t i = 0; i < job->x->ne[0]; i++) {
+    for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
     }
 }
 
 void cpu_op_gelu(ue_backend *be, const ue_tensor *x) {
-    vrow_job job = {.x = x, .fn = gelu_row};
+    cpu_backend *cpu = (cpu_backend *)be;
+    vrow_job job = {.x = x, .fn = gelu_row, .ks = cpu->kernels == UE_CPU_KERNELS_REFERENCE ? NULL : cpu->kset};
     run_vrows(be, &job);
 }
 
