@@ -146,7 +146,9 @@ static void test_matmul_every_isa(void **state) {
  * rows longer than a column block. */
 static void test_matmul_many_tokens(void **state) {
     (void)state;
-    static const ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q5_0, UE_TYPE_Q8_0};
+    /* float weights take the f32 panels from 64 tokens (cpu_matmul.c), the row tiles below */
+    static const ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q5_0, UE_TYPE_Q8_0,
+                                    UE_TYPE_F16,  UE_TYPE_BF16, UE_TYPE_F32};
     static const int64_t tokens[] = {48, 49, 100, 113};
     static const int64_t rows[] = {8, 29, 8, 197}; /* 197: several chunks of rows */
     for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {

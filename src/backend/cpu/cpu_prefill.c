@@ -18,6 +18,7 @@ enum {
     PREFILL_CHUNK_BYTES = 512 * 1024, /* dequantized f32 rows of one chunk: half an L2 */
     PREFILL_KBLOCK = 2048,            /* longest row piece unpacked at once */
     PREFILL_MAX_ROWS = 64,            /* rows of one f32 prefill chunk at most */
+    PANEL_GROUP_BYTES = 8 << 20,      /* f32 token panels of one token group */
     PREFETCH_ROWS = 4,                /* rows ahead the prefill unpacking fetches */
     /* ipanel chunks: whole cache lines of out (16 floats), so threads on neighbouring
      * chunks never write the same line; 48..192 rows (up to 384 KB of bytes unpacked) */
@@ -305,8 +306,15 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
         if (cpu->split_groups > 0) groups = cpu->split_groups < units ? cpu->split_groups : units;
         scratch = (size_t)n_in * 64; /* the packing's */
     } else {
-        /* whole f32 micro-tiles (mr); token groups stay 1 (the chunks give 4 per thread) */
+        /* whole f32 micro-tiles (mr); the f32 panels of a token group within a few MB (a
+         * share of L3), else every row chunk streams the whole batch's panels from memory:
+         * 4096 image patches x 4304 columns are 70 MB */
         int64_t kb = job->part[0].kblock, n_out = job->part[0].w->ne[1];
+        if (job->mode == PREFILL_PANEL) {
+            long per = (long)(PANEL_GROUP_BYTES / ((size_t)n_in * sizeof(float) * (size_t)unit));
+            if (per < 1) per = 1;
+            groups = (units + per - 1) / per;
+        }
         rows = (long)(PREFILL_CHUNK_BYTES / ((size_t)kb * sizeof(float)));
         if (rows > PREFILL_MAX_ROWS) rows = PREFILL_MAX_ROWS;
         if (rows > (long)(n_out / (4 * nth))) rows = (long)(n_out / (4 * nth));

@@ -240,6 +240,19 @@ INLINE __m512 fl_load(int kind, const uint8_t *row, int64_t i, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* A float row as f32, for the panel prefill of long batches (cpu_prefill.c). */
+#define FL_DEQ(name, kind)                                                                     \
+    static void name(const void *row, float *dst, int64_t n) {                                \
+        for (int64_t i = 0; i < n; i += 16) {                                                  \
+            __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);  \
+            _mm512_mask_storeu_ps(dst + i, m, fl_load(kind, row, i, m));                       \
+        }                                                                                      \
+    }
+FL_DEQ(deq_f32, FL_F32)
+FL_DEQ(deq_f16, FL_F16)
+FL_DEQ(deq_bf16, FL_BF16)
+#undef FL_DEQ
+
 INLINE void fl_tile(int kind, int R, int T, int64_t n, const uint8_t *w, size_t ldw,
                     const uint8_t *x, size_t ldx, float *out, size_t ldo) {
     __m512 acc[4][4];
@@ -480,9 +493,9 @@ static const cpu_kernel_set k_avx512 = {
         [UE_TYPE_Q4_K] = {gemm_q4_k, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q4_k, cpu_avx512_deq_q4_k, CPU_ACT_Q16_HLK, cpu_avx512_unpack_q4_k},
         [UE_TYPE_Q5_K] = {gemm_q5_k, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q5_k, cpu_avx512_deq_q5_k, CPU_ACT_Q16_HLK, cpu_avx512_unpack_q5_k},
         [UE_TYPE_Q6_K] = {gemm_q6_k, CPU_ACT_Q8_32, 4, 4, cpu_avx512_gemv16_q6_k, cpu_avx512_deq_q6_k, CPU_ACT_Q16_HL, cpu_avx512_unpack_q6_k, CPU_IPANEL_SIGNED16},
-        [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 4, NULL, NULL, CPU_ACT_Q16_32, NULL},
-        [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4, NULL, NULL, CPU_ACT_Q16_32, NULL},
-        [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4, NULL, NULL, CPU_ACT_Q16_32, NULL},
+        [UE_TYPE_F32] = {gemm_f32, CPU_ACT_F32, 4, 4, NULL, deq_f32, CPU_ACT_Q16_32, NULL},
+        [UE_TYPE_F16] = {gemm_f16, CPU_ACT_F32, 4, 4, NULL, deq_f16, CPU_ACT_Q16_32, NULL},
+        [UE_TYPE_BF16] = {gemm_bf16, CPU_ACT_F32, 4, 4, NULL, deq_bf16, CPU_ACT_Q16_32, NULL},
     },
     .attn_dot = attn_dot,
     .attn_axpy = attn_axpy,
