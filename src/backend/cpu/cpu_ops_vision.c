@@ -6,6 +6,7 @@
  * item, with V transposed once per call so both products stream contiguous rows. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
@@ -164,13 +165,19 @@ static void transpose_v_thread(void *ctx, int ith, int nth) {
     }
 }
 
+/* Floats of a thread's fast-attention scratch: the scores of QB query rows, then (64-byte
+ * aligned) their packed f32 panel. */
+static size_t attn_scratch(int64_t n, int hd) {
+    return (size_t)QB * (size_t)n + 16 + (size_t)hd * CPU_PANEL_TOKENS;
+}
+
 static void attn_fast_thread(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     (void)nth;
     int64_t n = j->q->ne[1];
     const cpu_kernel_set *ks = j->cpu->kset;
     const cpu_type_kernel *gk = &ks->type[UE_TYPE_F32];
-    float *s = cpu_scratch_get(j->cpu, ith, (size_t)QB * (size_t)n);
+    float *s = cpu_scratch_get(j->cpu, ith, attn_scratch(n, j->hd));
     if (!s) return;
     size_t ldq = (size_t)j->q->ne[0] * sizeof(float), ldk = (size_t)j->k->ne[0] * sizeof(float);
     for (;;) {
@@ -181,7 +188,14 @@ static void attn_fast_thread(void *ctx, int ith, int nth) {
         int nq = (int)(n - t0 < QB ? n - t0 : QB);
         const float *q = frow(j->q, t0) + (size_t)h * j->hd;
         const float *k = frow(j->k, 0) + (size_t)h * j->hd;
-        /* scores: s[i][p] = q_i . k_p, keys as the "weight" rows */
+        /* scores: s[i][p] = q_i . k_p, keys as the "weight" rows: on the f32 panels where
+         * the set has them (broadcast keys against the packed queries: the row tiles' dot
+         * products over head_dim 72 spent more on horizontal sums than on products) */
+        if (ks->panel_gemm && ks->panel_pack) {
+            float *qt = (float *)(((uintptr_t)(s + (size_t)QB * (size_t)n) + 63) & ~(uintptr_t)63);
+            ks->panel_pack(q, (size_t)j->q->ne[0], nq, j->hd, qt);
+            ks->panel_gemm(j->hd, k, (size_t)j->k->ne[0], (int)n, qt, nq, s, (size_t)n, 0);
+        } else
         for (int i0 = 0; i0 < nq; i0 += gk->nt_max) {
             int nt = nq - i0 < gk->nt_max ? nq - i0 : gk->nt_max;
             for (int64_t p0 = 0; p0 < n; p0 += gk->mr) {
@@ -231,7 +245,7 @@ void cpu_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *
     int fast = cpu->kernels != UE_CPU_KERNELS_REFERENCE && cpu->kset->type[UE_TYPE_F32].gemm &&
                cpu->kset->exp_sub && n <= (1 << 24);
     for (int i = 0; fast && i < nth; i++)
-        if (!cpu_scratch_get(cpu, i, (size_t)QB * (size_t)n)) fast = 0;
+        if (!cpu_scratch_get(cpu, i, attn_scratch(n, head_dim))) fast = 0;
     if (fast) {
         job.vt = cpu_shared_scratch_get(cpu, (size_t)n * (size_t)n_head * (size_t)head_dim * sizeof(float));
         fast = job.vt != NULL;
