@@ -92,6 +92,7 @@ static void test_attention_full(void **state) {
         check_attention(37, 3, 16);
         check_attention(70, 2, 72);
         check_attention(33, 5, 20);
+        check_attention(150, 2, 72); /* three key groups and query blocks of the panel path */
     }
     unsetenv("UE_CPU_ISA");
 }

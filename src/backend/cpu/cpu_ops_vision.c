@@ -1,12 +1,11 @@
 /* CPU ops of the SigLIP vision encoder (gemma3.md 2.2-2.3): layer norm with bias, bias
  * add, GELU (tanh form), average pooling, and full (unmasked) self-attention.
- * attention_full has two paths: the reference one (scalar, one query row and head at a
- * time, the oracle) and a fast one that runs the scores Q.K^T and the product P.V as small
- * GEMMs on the kernel set's f32 micro-kernels, a block of query rows of one head per work
- * item, with V transposed once per call so both products stream contiguous rows. */
+ * attention_full has three paths: the reference one (scalar, one query row and head at a
+ * time, the oracle), and fast ones that run the scores Q.K^T and the product P.V as small
+ * GEMMs, a block of query rows of one head per work item, with V transposed once per call:
+ * on the set's f32 panel kernel where it has one (below), else on its f32 row tiles. */
 #include <math.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
@@ -116,7 +115,8 @@ typedef struct attn_job {
     const ue_tensor *q, *k, *v, *out;
     int n_head, hd;
     float scale;
-    float *vt; /* fast path: [n_head][hd][n] */
+    float *vt; /* fast paths: [n_head][hd][n] */
+    float *kt; /* panel path: per head and group of PQ keys, their f32 panel [hd][PQ] */
     int n_blocks;
     atomic_int next;
 } attn_job;
@@ -165,19 +165,13 @@ static void transpose_v_thread(void *ctx, int ith, int nth) {
     }
 }
 
-/* Floats of a thread's fast-attention scratch: the scores of QB query rows, then (64-byte
- * aligned) their packed f32 panel. */
-static size_t attn_scratch(int64_t n, int hd) {
-    return (size_t)QB * (size_t)n + 16 + (size_t)hd * CPU_PANEL_TOKENS;
-}
-
 static void attn_fast_thread(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     (void)nth;
     int64_t n = j->q->ne[1];
     const cpu_kernel_set *ks = j->cpu->kset;
     const cpu_type_kernel *gk = &ks->type[UE_TYPE_F32];
-    float *s = cpu_scratch_get(j->cpu, ith, attn_scratch(n, j->hd));
+    float *s = cpu_scratch_get(j->cpu, ith, (size_t)QB * (size_t)n);
     if (!s) return;
     size_t ldq = (size_t)j->q->ne[0] * sizeof(float), ldk = (size_t)j->k->ne[0] * sizeof(float);
     for (;;) {
@@ -188,14 +182,7 @@ static void attn_fast_thread(void *ctx, int ith, int nth) {
         int nq = (int)(n - t0 < QB ? n - t0 : QB);
         const float *q = frow(j->q, t0) + (size_t)h * j->hd;
         const float *k = frow(j->k, 0) + (size_t)h * j->hd;
-        /* scores: s[i][p] = q_i . k_p, keys as the "weight" rows: on the f32 panels where
-         * the set has them (broadcast keys against the packed queries: the row tiles' dot
-         * products over head_dim 72 spent more on horizontal sums than on products) */
-        if (ks->panel_gemm && ks->panel_pack) {
-            float *qt = (float *)(((uintptr_t)(s + (size_t)QB * (size_t)n) + 63) & ~(uintptr_t)63);
-            ks->panel_pack(q, (size_t)j->q->ne[0], nq, j->hd, qt);
-            ks->panel_gemm(j->hd, k, (size_t)j->k->ne[0], (int)n, qt, nq, s, (size_t)n, 0);
-        } else
+        /* scores: s[i][p] = q_i . k_p, keys as the "weight" rows */
         for (int i0 = 0; i0 < nq; i0 += gk->nt_max) {
             int nt = nq - i0 < gk->nt_max ? nq - i0 : gk->nt_max;
             for (int64_t p0 = 0; p0 < n; p0 += gk->mr) {
@@ -234,6 +221,72 @@ static void attn_fast_thread(void *ctx, int ith, int nth) {
     }
 }
 
+/* The panel path (sets with f32 panels): per work item one head and PQ query rows, all on
+ * the panel kernel without horizontal sums. The scores come out key-major, st[p][i] =
+ * q_i . k_p (the queries as the weight rows, the keys' panels, packed once per call, as
+ * the tokens), which is the panel layout the product P.V then takes as its tokens against
+ * the rows of V^T; the softmax runs down the columns. */
+enum { PQ = CPU_PANEL_TOKENS };
+
+static int64_t key_groups(int64_t n) { return (n + PQ - 1) / PQ; }
+
+static void pack_k_thread(void *ctx, int ith, int nth) {
+    const attn_job *j = ctx;
+    int64_t n = j->q->ne[1], groups = key_groups(n);
+    long begin, end;
+    ue_pool_split((long)(j->n_head * groups), ith, nth, &begin, &end);
+    for (long hg = begin; hg < end; hg++) {
+        int h = (int)(hg / groups);
+        int64_t g = hg % groups, p0 = g * PQ;
+        int nk = (int)(n - p0 < PQ ? n - p0 : PQ);
+        j->cpu->kset->panel_pack(frow(j->k, p0) + (size_t)h * j->hd, (size_t)j->k->ne[0], nk, j->hd,
+                                 j->kt + (size_t)hg * (size_t)j->hd * PQ);
+    }
+}
+
+static void attn_panel_thread(void *ctx, int ith, int nth) {
+    attn_job *j = ctx;
+    (void)nth;
+    const cpu_kernel_set *ks = j->cpu->kset;
+    int64_t n = j->q->ne[1], groups = key_groups(n);
+    size_t ldo = (size_t)j->out->ne[0];
+    float *st = cpu_scratch_get(j->cpu, ith, (size_t)PQ * (size_t)n); /* [n][PQ] */
+    if (!st) return;
+    for (;;) {
+        int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->n_blocks * j->n_head) break;
+        int h = item % j->n_head;
+        int64_t t0 = (int64_t)(item / j->n_head) * PQ;
+        int nq = (int)(n - t0 < PQ ? n - t0 : PQ);
+        if (nq < PQ) memset(st, 0, (size_t)PQ * (size_t)n * sizeof(float)); /* idle lanes: finite */
+        const float *q = frow(j->q, t0) + (size_t)h * j->hd;
+        const float *kt = j->kt + (size_t)h * (size_t)groups * (size_t)j->hd * PQ;
+        for (int64_t g = 0; g < groups; g++) {
+            int nk = (int)(n - g * PQ < PQ ? n - g * PQ : PQ);
+            ks->panel_gemm(j->hd, q, (size_t)j->q->ne[0], nq, kt + (size_t)g * (size_t)j->hd * PQ, nk,
+                           st + (size_t)g * PQ * PQ, PQ, 0);
+        }
+        float m[PQ], sum[PQ];
+        for (int i = 0; i < PQ; i++) {
+            m[i] = -INFINITY;
+            sum[i] = 0.0f;
+        }
+        for (int64_t p = 0; p < n; p++)
+            for (int i = 0; i < PQ; i++) m[i] = fmaxf(m[i], st[p * PQ + i]);
+        for (int64_t p = 0; p < n; p++)
+            for (int i = 0; i < PQ; i++) st[p * PQ + i] = (st[p * PQ + i] - m[i]) * j->scale;
+        ks->exp_sub(st, (int)(n * PQ), 0.0f);
+        for (int64_t p = 0; p < n; p++)
+            for (int i = 0; i < PQ; i++) sum[i] += st[p * PQ + i];
+        float *o = frow(j->out, t0) + (size_t)h * j->hd;
+        ks->panel_gemm(n, j->vt + (size_t)h * (size_t)j->hd * (size_t)n, (size_t)n, j->hd, st, nq, o, ldo, 0);
+        for (int i = 0; i < nq; i++) {
+            float inv = sum[i] > 0.0f ? 1.0f / sum[i] : 0.0f;
+            for (int c = 0; c < j->hd; c++) o[(size_t)i * ldo + c] *= inv;
+        }
+    }
+}
+
 void cpu_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *k,
                            const ue_tensor *v, const ue_tensor *out, int n_head, int head_dim,
                            float scale) {
@@ -243,12 +296,16 @@ void cpu_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *
     int64_t n = q->ne[1];
     int nth = ue_pool_n_threads(cpu->pool);
     int fast = cpu->kernels != UE_CPU_KERNELS_REFERENCE && cpu->kset->type[UE_TYPE_F32].gemm &&
-               cpu->kset->exp_sub && n <= (1 << 24);
+               cpu->kset->exp_sub && n <= (1 << 22);
+    int panel = fast && cpu->kset->panel_gemm && cpu->kset->panel_pack;
+    size_t rows = panel ? PQ : QB, vt_floats = ((size_t)n * (size_t)n_head * (size_t)head_dim + 15) / 16 * 16;
+    size_t kt_floats = panel ? (size_t)n_head * (size_t)key_groups(n) * (size_t)head_dim * PQ : 0;
     for (int i = 0; fast && i < nth; i++)
-        if (!cpu_scratch_get(cpu, i, attn_scratch(n, head_dim))) fast = 0;
+        if (!cpu_scratch_get(cpu, i, rows * (size_t)n)) fast = 0;
     if (fast) {
-        job.vt = cpu_shared_scratch_get(cpu, (size_t)n * (size_t)n_head * (size_t)head_dim * sizeof(float));
+        job.vt = cpu_shared_scratch_get(cpu, (vt_floats + kt_floats) * sizeof(float));
         fast = job.vt != NULL;
+        job.kt = fast ? job.vt + vt_floats : NULL;
     }
     if (!fast) {
         for (int i = 0; i < nth; i++)
@@ -257,7 +314,8 @@ void cpu_op_attention_full(ue_backend *be, const ue_tensor *q, const ue_tensor *
         return;
     }
     cpu_pool_run(cpu, transpose_v_thread, &job);
-    job.n_blocks = (int)((n + QB - 1) / QB);
+    if (panel) cpu_pool_run(cpu, pack_k_thread, &job);
+    job.n_blocks = (int)((n + (int64_t)rows - 1) / (int64_t)rows);
     atomic_store(&job.next, 0);
-    cpu_pool_run(cpu, attn_fast_thread, &job);
+    cpu_pool_run(cpu, panel ? attn_panel_thread : attn_fast_thread, &job);
 }
