@@ -60,8 +60,9 @@ int cpu_isa_supported(cpu_isa isa) {
 
 cpu_isa cpu_isa_detect(void) {
     cpu_isa hw = hardware_isa();
-    /* AMX only when asked: its prefill measured 0.6x, then 0.78x the AVX-512 VNNI level's
-     * on a Sapphire Rapids host (docs/PERFORMANCE.md, runs 23-24): correct, not yet fast */
+    /* AMX only when asked: its prefill measured 0.6x, 0.78x, then 0.9x the AVX-512 VNNI
+     * level's on a Sapphire Rapids host (docs/PERFORMANCE.md, runs 23-26): correct, not
+     * yet fast */
     cpu_isa best = hw == CPU_ISA_AMX ? CPU_ISA_AVX512 : hw;
     if (best == CPU_ISA_AVX2 && has_avx_vnni()) best = CPU_ISA_AVXVNNI;
     const char *want = getenv("UE_CPU_ISA");
