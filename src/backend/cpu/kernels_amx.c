@@ -21,7 +21,8 @@
 
 #include "backend/cpu/kernels_avx512.h"
 
-enum { P = CPU_IPANEL_TOKENS, G = 16, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+/* S: the 32-element scale blocks, the only ones on tiles (Q6_K's 16 stay on VNNI) */
+enum { P = CPU_IPANEL_TOKENS, G = 16, S = 32, KQ = S / 4, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
 int cpu_amx_request(void) { return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0; }
 
@@ -37,12 +38,11 @@ typedef struct tile_config {
 
 /* The permission is per process on Linux, but is asked by each pool thread before its first
  * tile instruction, so a thread never depends on another having run first. The tiles stay
- * configured between calls (nothing else in the process uses AMX): t_cfg is the S of the
- * loaded configuration, 0 for none. */
-static _Thread_local int t_perm, t_cfg;
+ * configured between calls (nothing else in the process uses AMX). */
+static _Thread_local int t_perm, t_configured;
 
-static void ensure_config(int S) {
-    if (t_cfg == S) return;
+static void ensure_config(void) {
+    if (t_configured) return;
     _Alignas(64) tile_config c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
@@ -57,12 +57,12 @@ static void ensure_config(int S) {
         c.colsb[t] = 64;
     }
     _tile_loadconfig(&c);
-    t_cfg = S;
+    t_configured = 1;
 }
 
 /* Block products into C tiles CH, CL: the hi and lo bytes of 16 tokens (unsigned, hi with
  * its + 128 bias) against 16 rows of signed weight bytes. */
-#define ISSUE(CH, CL, a, S, xb)                                                                \
+#define ISSUE(CH, CL, a, xb)                                                                   \
     do {                                                                                       \
         _tile_loadd(0, (a), (S));                                                              \
         _tile_loadd(1, (xb), 256);                                                             \
@@ -93,12 +93,11 @@ static inline void epilogue(const int32_t c[2][16][16], int live, int min, const
  * neither the tile unit nor the loads of the stored sums wait on the other. */
 static inline void group_tokens16(int64_t nb, const uint8_t *q, int live, const cpu_ipanel_rows *w, int r0,
                                   const uint8_t *xb, const float *dx, const float *xs, __m512 f[16]) {
-    enum { S = 32, KQ = 8 };
     const int min = w->form == CPU_IPANEL_MIN32;
     const float *sc = w->sc + (size_t)r0 * w->lds, *mn = w->mn + (size_t)r0 * w->lds;
     const int32_t *wc = w->wc + (size_t)r0 * w->lds;
     _Alignas(64) int32_t c[3][2][16][16];
-    ISSUE(4, 5, q, S, xb);
+    ISSUE(4, 5, q, xb);
     for (int64_t b = 0; b <= nb; b++) {
         if (b < nb) {
             if (b & 1) {
@@ -111,9 +110,9 @@ static inline void group_tokens16(int64_t nb, const uint8_t *q, int live, const 
             if (b + 1 < nb) {
                 const uint8_t *a = q + (size_t)(b + 1) * (size_t)(S * live), *x = xb + (size_t)(b + 1) * KQ * 256;
                 if (b & 1)
-                    ISSUE(4, 5, a, S, x);
+                    ISSUE(4, 5, a, x);
                 else
-                    ISSUE(6, 7, a, S, x);
+                    ISSUE(6, 7, a, x);
             }
         }
         if (b > 0) {
@@ -126,11 +125,9 @@ static inline void group_tokens16(int64_t nb, const uint8_t *q, int live, const 
 
 /* The same sums one product at a time, for a thread refused the tile permission (not
  * expected: the level is chosen only once the process holds it). */
-static void scalar_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr, const uint8_t *xb,
-                               const float *dx, const float *xs, int nt, float *out, size_t ldo, int accumulate) {
-    const int S = cpu_ipanel_sub(w->form), min = w->form == CPU_IPANEL_MIN32;
-    (void)k0;
-    (void)n;
+static void scalar_ipanel_gemm(int64_t kn, const cpu_ipanel_rows *w, int nr, const uint8_t *xb, const float *dx,
+                               const float *xs, int nt, float *out, size_t ldo, int accumulate) {
+    const int min = w->form == CPU_IPANEL_MIN32;
     for (int r = 0; r < nr; r++) {
         int r0, g;
         cpu_ipanel_group(G, r, nr, &r0, &g);
@@ -144,9 +141,8 @@ static void scalar_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipan
                     hi += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int32_t)x[0];
                     lo += (int8_t)q[(size_t)(b * S * g) + (size_t)i] * (int32_t)x[128];
                 }
-                const int64_t b32 = b * S / 32;
-                f = fmaf((float)(hi * 256 + lo), dx[b32 * P + t] * w->sc[(size_t)r * w->lds + (size_t)b], f);
-                if (min) f = fmaf(-w->mn[(size_t)r * w->lds + (size_t)b], xs[b32 * P + t], f);
+                f = fmaf((float)(hi * 256 + lo), dx[b * P + t] * w->sc[(size_t)r * w->lds + (size_t)b], f);
+                if (min) f = fmaf(-w->mn[(size_t)r * w->lds + (size_t)b], xs[b * P + t], f);
             }
             float *o = out + (size_t)t * ldo + r;
             *o = accumulate ? *o + f : f;
@@ -166,11 +162,11 @@ static void amx_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_
     const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
     const float *xs = dx + n / 32 * P;
     if (t_perm < 0) {
-        scalar_ipanel_gemm(k0, kn, n, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
+        scalar_ipanel_gemm(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
         return;
     }
-    const int64_t nb = kn / 32;
-    ensure_config(32);
+    const int64_t nb = kn / S;
+    ensure_config();
     for (int r0 = 0; r0 < nr; r0 += G) {
         const int live = nr - r0 < G ? nr - r0 : G;
         const __mmask16 lm = (__mmask16)((1u << live) - 1);
