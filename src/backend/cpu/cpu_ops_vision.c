@@ -165,6 +165,18 @@ static void transpose_v_thread(void *ctx, int ith, int nth) {
     }
 }
 
+/* The next work item of a fast path: head h and query rows [t0, t0 + nq) of a block of
+ * `rows`; 0 once every item is taken. */
+static int next_item(attn_job *j, int rows, int *h, int64_t *t0, int *nq) {
+    int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (item >= j->n_blocks * j->n_head) return 0;
+    int64_t n = j->q->ne[1];
+    *h = item % j->n_head;
+    *t0 = (int64_t)(item / j->n_head) * rows;
+    *nq = (int)(n - *t0 < rows ? n - *t0 : rows);
+    return 1;
+}
+
 static void attn_fast_thread(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     (void)nth;
@@ -174,12 +186,9 @@ static void attn_fast_thread(void *ctx, int ith, int nth) {
     float *s = cpu_scratch_get(j->cpu, ith, (size_t)QB * (size_t)n);
     if (!s) return;
     size_t ldq = (size_t)j->q->ne[0] * sizeof(float), ldk = (size_t)j->k->ne[0] * sizeof(float);
-    for (;;) {
-        int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (item >= j->n_blocks * j->n_head) break;
-        int h = item % j->n_head;
-        int64_t t0 = (int64_t)(item / j->n_head) * QB;
-        int nq = (int)(n - t0 < QB ? n - t0 : QB);
+    int h, nq;
+    int64_t t0;
+    while (next_item(j, QB, &h, &t0, &nq)) {
         const float *q = frow(j->q, t0) + (size_t)h * j->hd;
         const float *k = frow(j->k, 0) + (size_t)h * j->hd;
         /* scores: s[i][p] = q_i . k_p, keys as the "weight" rows */
@@ -252,12 +261,9 @@ static void attn_panel_thread(void *ctx, int ith, int nth) {
     size_t ldo = (size_t)j->out->ne[0];
     float *st = cpu_scratch_get(j->cpu, ith, (size_t)PQ * (size_t)n); /* [n][PQ] */
     if (!st) return;
-    for (;;) {
-        int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (item >= j->n_blocks * j->n_head) break;
-        int h = item % j->n_head;
-        int64_t t0 = (int64_t)(item / j->n_head) * PQ;
-        int nq = (int)(n - t0 < PQ ? n - t0 : PQ);
+    int h, nq;
+    int64_t t0;
+    while (next_item(j, PQ, &h, &t0, &nq)) {
         if (nq < PQ) memset(st, 0, (size_t)PQ * (size_t)n * sizeof(float)); /* idle lanes: finite */
         const float *q = frow(j->q, t0) + (size_t)h * j->hd;
         const float *kt = j->kt + (size_t)h * (size_t)groups * (size_t)j->hd * PQ;
