@@ -67,6 +67,10 @@ void cpu_prof_destroy(cpu_backend *cpu);
 void cpu_prof_pool_run(cpu_backend *cpu, int sub, ue_pool_fn fn, void *ctx);
 void cpu_prof_add(cpu_prof *p, int id, uint64_t t0);
 uint64_t cpu_prof_now(void);
+/* Flops of a matmul of weights w over n_tok tokens (the profiler's prefill rate). */
+static inline double cpu_matmul_flops(const ue_tensor *w, int64_t n_tok) {
+    return 2.0 * (double)w->ne[0] * (double)w->ne[1] * (double)n_tok;
+}
 /* An op timed from inside the backend (the fused prefill matmuls, which fall back to
  * the separately timed matmuls): begin makes pool runs count for id; end adds the call
  * with its work (flops). */

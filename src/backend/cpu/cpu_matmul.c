@@ -200,10 +200,6 @@ static int fused_prefill(const cpu_backend *cpu, const ue_tensor *x) {
     return cpu->kernels != UE_CPU_KERNELS_REFERENCE && !cpu->int8_matmul && x->ne[1] >= CPU_PREFILL_TOKENS;
 }
 
-static double prefill_flops(const ue_tensor *w, const ue_tensor *x) {
-    return 2.0 * (double)w->ne[0] * (double)w->ne[1] * (double)x->ne[1];
-}
-
 void cpu_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk, const ue_tensor *wv,
                        const ue_tensor *x, const ue_tensor *q, const ue_tensor *k, const ue_tensor *v) {
     cpu_backend *cpu = (cpu_backend *)be;
@@ -211,8 +207,9 @@ void cpu_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk,
         const ue_tensor *w[3] = {wq, wk, wv}, *out[3] = {q, k, v};
         uint64_t t0 = cpu_prof_op_begin(cpu, CPU_PROF_MATMUL_QKV);
         if (cpu_prefill_matmul(cpu, w, out, 3, x)) {
+            int64_t n = x->ne[1];
             cpu_prof_op_end(cpu, CPU_PROF_MATMUL_QKV, t0,
-                            prefill_flops(wq, x) + prefill_flops(wk, x) + prefill_flops(wv, x));
+                            cpu_matmul_flops(wq, n) + cpu_matmul_flops(wk, n) + cpu_matmul_flops(wv, n));
             return;
         }
     }
@@ -225,7 +222,8 @@ void cpu_op_matmul_gelu(ue_backend *be, const ue_tensor *w_gate, const ue_tensor
     if (fused_prefill(cpu, x)) {
         uint64_t t0 = cpu_prof_op_begin(cpu, CPU_PROF_MATMUL_GELU);
         if (cpu_prefill_matmul_gelu(cpu, w_gate, w_up, x, g, u)) {
-            cpu_prof_op_end(cpu, CPU_PROF_MATMUL_GELU, t0, prefill_flops(w_gate, x) + prefill_flops(w_up, x));
+            cpu_prof_op_end(cpu, CPU_PROF_MATMUL_GELU, t0,
+                            cpu_matmul_flops(w_gate, x->ne[1]) + cpu_matmul_flops(w_up, x->ne[1]));
             return;
         }
     }

@@ -145,7 +145,7 @@ static void prof_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, 
     int id = CPU_PROF_MATMUL + 2 * (int)w->type + prefill;
     uint64_t t0 = op_begin(p, id);
     p->base->matmul(be, w, x, out);
-    double work = prefill ? 2.0 * (double)w->ne[0] * (double)w->ne[1] * (double)x->ne[1]
+    double work = prefill ? cpu_matmul_flops(w, x->ne[1])
                           : (double)ue_type_row_bytes(w->type, w->ne[0]) * (double)w->ne[1];
     op_end(p, id, t0, work);
 }
