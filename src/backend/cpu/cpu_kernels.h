@@ -121,7 +121,11 @@ typedef void (*cpu_deq_fn)(const void *row, float *dst, int64_t n);
  *  (CPU_IPANEL_ROWS when 0; the rest of 6-row groups in groups of 2, then 1; of other sizes in one group:
  *  cpu_ipanel_group): a group of g rows from row r0 lies at q + r0 * ldq as
  *  [kn / S blocks][g rows][S bytes] (S = 32 or 16, the form's scale block), so a tile finds
- *  its rows' next bytes side by side and the rows go there by whole blocks. */
+ *  its rows' next bytes side by side and the rows go there by whole blocks.
+ * Word panels (ipanel_qbytes = 2; the AVX-512 set): the same integers without the byte
+ * split: activations as int16 [n/2 pairs of elements][32 tokens][2] (the same 64 n bytes,
+ * then the same dx and xs), and the unpacked weights q as int16 in the same group layout
+ * (ldq and the groups counted in bytes, 2 per weight); wc unused. */
 enum { CPU_IPANEL_TOKENS = 32, CPU_IPANEL_ROWS = 6 };
 typedef enum cpu_ipanel_form { CPU_IPANEL_MIN32 = 0, CPU_IPANEL_SIGNED32 = 1, CPU_IPANEL_SIGNED16 = 2 } cpu_ipanel_form;
 /* Elements per scale of a form. */
@@ -206,6 +210,7 @@ typedef struct cpu_kernel_set {
     cpu_ipanel_pack_fn ipanel_pack; /* NULL: no integer prefill */
     cpu_ipanel_gemm_fn ipanel_gemm;
     int ipanel_rows[3]; /* rows of a weight group per form (0: CPU_IPANEL_ROWS) */
+    int ipanel_qbytes;  /* bytes per unpacked weight: 2 word panels, 0 or 1 byte panels */
 } cpu_kernel_set;
 
 /* The best level this CPU runs (cpuid and OS-enabled register state; NEON on arm64), AMX

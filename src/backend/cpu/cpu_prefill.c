@@ -71,10 +71,13 @@ typedef struct ipanel_scratch {
     float *panel;
 } ipanel_scratch;
 
-static size_t ipanel_scratch_bytes(const prefill_part *p, int gelu) {
-    size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form));
+/* Bytes of one unpacked weight in the set's panels (1 or 2). */
+static size_t qbytes(const cpu_kernel_set *ks) { return ks->ipanel_qbytes > 1 ? (size_t)ks->ipanel_qbytes : 1; }
+
+static size_t ipanel_scratch_bytes(const prefill_part *p, const cpu_kernel_set *ks, int gelu) {
+    size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form)), row = (size_t)p->kblock * qbytes(ks);
     /* + 512: a tile kernel loads whole 16-row x 32-byte blocks of a partial last group */
-    return (size_t)p->chunk_rows * ((size_t)p->kblock + 3 * lds * sizeof(float)) + (size_t)p->kblock + 512 +
+    return (size_t)p->chunk_rows * (row + 3 * lds * sizeof(float)) + row + 512 +
            (gelu ? (size_t)CPU_IPANEL_TOKENS * (size_t)p->chunk_rows * sizeof(float) : 0);
 }
 
@@ -82,18 +85,19 @@ static ipanel_scratch ipanel_scratch_at(float *base, const prefill_part *p, cons
     ipanel_scratch s;
     int rows = ks->ipanel_rows[p->k->unpack_form];
     s.group_rows = rows > 0 ? rows : CPU_IPANEL_ROWS;
-    size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form));
-    float *isc = base + (size_t)p->chunk_rows * (size_t)p->kblock / sizeof(float);
+    size_t lds = (size_t)(p->kblock / cpu_ipanel_sub(p->k->unpack_form)), row = (size_t)p->kblock * qbytes(ks);
+    float *isc = base + (size_t)p->chunk_rows * row / sizeof(float);
     float *imn = isc + (size_t)p->chunk_rows * lds;
     int32_t *iwc = (int32_t *)(imn + (size_t)p->chunk_rows * lds);
     s.row_tmp = (uint8_t *)(iwc + (size_t)p->chunk_rows * lds);
-    s.panel = (float *)(s.row_tmp + p->kblock);
-    s.rows = (cpu_ipanel_rows){(const uint8_t *)base, (size_t)p->kblock, isc, imn, iwc, lds, p->k->unpack_form};
+    s.panel = (float *)(s.row_tmp + row);
+    s.rows = (cpu_ipanel_rows){(const uint8_t *)base, row, isc, imn, iwc, lds, p->k->unpack_form};
     return s;
 }
 
 /* Unpacks rows [r_begin, r_begin + nr) of columns [k0, k0 + kn) into the scratch. */
-static void ipanel_unpack(const prefill_part *p, ipanel_scratch *s, int64_t r_begin, int nr, int64_t k0, int64_t kn) {
+static void ipanel_unpack(const prefill_part *p, ipanel_scratch *s, size_t qb, int64_t r_begin, int nr, int64_t k0,
+                          int64_t kn) {
     int64_t n_in = p->w->ne[0];
     size_t row_bytes = ue_type_row_bytes(p->w->type, n_in), block_bytes = ue_type_row_bytes(p->w->type, p->kblock);
     const uint8_t *wk = (const uint8_t *)ue_tensor_host(p->w) + (size_t)r_begin * row_bytes +
@@ -109,9 +113,10 @@ static void ipanel_unpack(const prefill_part *p, ipanel_scratch *s, int64_t r_be
                      (float *)rw->mn + (size_t)r * rw->lds, (int32_t *)rw->wc + (size_t)r * rw->lds, kn);
         int r0, g;
         cpu_ipanel_group(G, r, nr, &r0, &g);
-        uint8_t *dst = (uint8_t *)rw->q + (size_t)r0 * (size_t)p->kblock + (size_t)(sub * (r - r0));
+        size_t block = (size_t)sub * qb;
+        uint8_t *dst = (uint8_t *)rw->q + (size_t)r0 * rw->ldq + block * (size_t)(r - r0);
         for (int64_t b = 0; b < kn / sub; b++)
-            memcpy(dst + (size_t)(b * sub * g), s->row_tmp + b * sub, (size_t)sub);
+            memcpy(dst + (size_t)b * block * (size_t)g, s->row_tmp + (size_t)b * block, block);
     }
 }
 
@@ -127,7 +132,7 @@ static void ipanel_item(const prefill_job *job, float *scratch, const prefill_pa
     int one_piece = p->kblock >= n_in;
     for (int64_t k0 = 0; k0 < n_in; k0 += p->kblock) {
         int64_t kn = n_in - k0 < p->kblock ? n_in - k0 : p->kblock;
-        ipanel_unpack(p, &s, r_begin, nr, k0, kn);
+        ipanel_unpack(p, &s, qbytes(ks), r_begin, nr, k0, kn);
         for (int64_t t0 = t_begin; t0 < t_end; t0 += CPU_IPANEL_TOKENS) {
             int nt = (int)(t_end - t0 < CPU_IPANEL_TOKENS ? t_end - t0 : CPU_IPANEL_TOKENS);
             const uint8_t *xp = job->xp + (size_t)(t0 / CPU_IPANEL_TOKENS) * cpu_ipanel_size(n_in);
@@ -332,7 +337,7 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
         p->row_chunks = (long)((n_out + p->chunk_rows - 1) / p->chunk_rows);
         p->first_item = job->n_items;
         job->n_items += p->row_chunks * token_groups;
-        size_t need = job->mode == PREFILL_IPANEL ? ipanel_scratch_bytes(p, job->gelu)
+        size_t need = job->mode == PREFILL_IPANEL ? ipanel_scratch_bytes(p, ks, job->gelu)
                                                   : (size_t)p->chunk_rows * (size_t)p->kblock * sizeof(float);
         if (need > scratch) scratch = need;
     }

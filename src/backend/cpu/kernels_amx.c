@@ -193,7 +193,18 @@ static void amx_init(void) {
     k_amx = *cpu_kernels_avx512();
     k_amx.name = "AVX-512 VNNI + AMX-INT8";
     k_amx.isa = CPU_ISA_AMX;
+    /* the tiles take byte panels (the AVX-512 set's default is word panels) */
+    k_amx.ipanel_pack = cpu_avx512_ipanel_pack;
     k_amx.ipanel_gemm = amx_ipanel_gemm;
+    k_amx.ipanel_qbytes = 1;
+    static const struct {
+        ue_type type;
+        cpu_unpack_fn fn;
+    } bytes[] = {{UE_TYPE_Q4_0, cpu_avx512_unpack_q4_0}, {UE_TYPE_Q4_1, cpu_avx512_unpack_q4_1},
+                 {UE_TYPE_Q5_0, cpu_avx512_unpack_q5_0}, {UE_TYPE_Q5_1, cpu_avx512_unpack_q5_1},
+                 {UE_TYPE_Q8_0, cpu_avx512_unpack_q8_0}, {UE_TYPE_Q4_K, cpu_avx512_unpack_q4_k},
+                 {UE_TYPE_Q5_K, cpu_avx512_unpack_q5_k}, {UE_TYPE_Q6_K, cpu_avx512_unpack_q6_k}};
+    for (size_t i = 0; i < sizeof bytes / sizeof *bytes; i++) k_amx.type[bytes[i].type].unpack = bytes[i].fn;
     k_amx.ipanel_rows[CPU_IPANEL_MIN32] = G;
     k_amx.ipanel_rows[CPU_IPANEL_SIGNED32] = G;
 }

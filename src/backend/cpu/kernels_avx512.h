@@ -160,7 +160,10 @@ CPU_AVX512_EXACT(q6_k)
 void cpu_avx512_panel_pack(const float *x, size_t ldx, int nt, int64_t n, float *xt);
 void cpu_avx512_panel_gemm(int64_t kn, const float *w, size_t ldw, int nr, const float *xt,
                            int nt, float *out, size_t ldo, int accumulate);
-#define CPU_AVX512_UNPACK(t) void cpu_avx512_unpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n);
+#define CPU_AVX512_UNPACK(t)                                                                          \
+    void cpu_avx512_unpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n); \
+    void cpu_avx512_unpack_bytes_##t(const void *w, uint8_t *q, float *sc, float *mn, int64_t n);         \
+    void cpu_avx512_wunpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n);
 CPU_AVX512_UNPACK(q4_0)
 CPU_AVX512_UNPACK(q4_1)
 CPU_AVX512_UNPACK(q5_0)
@@ -173,6 +176,10 @@ CPU_AVX512_UNPACK(q6_k)
 void cpu_avx512_ipanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
                             void *tmp);
 void cpu_avx512_ipanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
+                            const void *xp, int nt, float *out, size_t ldo, int accumulate);
+void cpu_avx512_wpanel_pack(const float *x, size_t ldx, int nt, int64_t n, int64_t k0, int64_t kn, void *dst,
+                            void *tmp);
+void cpu_avx512_wpanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
                             const void *xp, int nt, float *out, size_t ldo, int accumulate);
 void cpu_avx512_quant_q16_hl(const float *x, void *dst, int64_t n);
 void cpu_avx512_quant_q16_hlk(const float *x, void *dst, int64_t n);

@@ -152,10 +152,15 @@ static void block_sums(const uint8_t *q, int64_t n, int S, int32_t *wc) {
     }
 }
 
+/* Each type's row as bytes and scales (cpu_avx512_unpack_bytes_*, which the word panels of
+ * kernels_avx512_wpanel.c widen), and with the block corrections wc of the byte panels. */
 #define UNPACK_FN(t, S, call)                                                                  \
-    void cpu_avx512_unpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n) { \
+    void cpu_avx512_unpack_bytes_##t(const void *w, uint8_t *q, float *sc, float *mn, int64_t n) { \
         (void)mn;                                                                              \
         call;                                                                                  \
+    }                                                                                          \
+    void cpu_avx512_unpack_##t(const void *w, uint8_t *q, float *sc, float *mn, int32_t *wc, int64_t n) { \
+        cpu_avx512_unpack_bytes_##t(w, q, sc, mn, n);                                          \
         block_sums(q, n, S, wc);                                                               \
     }
 UNPACK_FN(q4_0, 32, leg_unpack_row(LEG_Q4_0, w, q, sc, mn, n))
