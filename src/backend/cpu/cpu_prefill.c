@@ -31,6 +31,7 @@ enum {
     UNPACK_TOKENS = 16,
     ACT_ROWS = 8,
     MAX_PARTS = 3,
+    FIT_MIN_BYTES = 256 * 1024, /* unpacked chunk any matrix may keep (fit_kblock) */
 };
 
 enum { PREFILL_ROWS, PREFILL_PANEL, PREFILL_IPANEL };
@@ -278,11 +279,27 @@ static void prefill_split(int64_t n_out, long units, int64_t unit_tokens, int nt
     }
 }
 
-/* Column pieces of near-equal length (2560 = 2 x 1280, not 2048 + 512). */
-static int64_t kblock_for(const ue_tensor *w) {
+/* Column pieces of near-equal length up to max_len (2560 = 2 x 1280, not 2048 + 512). */
+static int64_t kblock_for(const ue_tensor *w, int64_t max_len) {
     int64_t n_in = w->ne[0], bs = ue_type_get(w->type)->block_size;
-    int64_t n_kb = (n_in + PREFILL_KBLOCK - 1) / PREFILL_KBLOCK;
+    int64_t n_kb = (n_in + max_len - 1) / max_len;
     return ((n_in + n_kb - 1) / n_kb + bs - 1) / bs * bs;
+}
+
+/* Shorter pieces where the threads' unpacked chunks together would pass 4 x the matrix's
+ * own bytes: with many threads a small model's scratch would otherwise outgrow its share
+ * of memory (the 270M's 2048-wide down rows as words at 16 threads: +1 MB peak, past the
+ * 1.1 x of weights + KV cache). Big matrices, few threads and chunks under FIT_MIN_BYTES
+ * keep whole 2048 pieces. The
+ * rows counted are the matrix's own chunks (rows_alone), so a matrix has the same pieces,
+ * hence the same sums, whether it runs alone or fused with others. */
+static void fit_kblock(prefill_part *p, size_t qb, int nth, long rows_alone) {
+    size_t budget = 4 * ue_type_row_bytes(p->w->type, p->w->ne[0]) * (size_t)p->w->ne[1] / (size_t)nth;
+    if (budget < FIT_MIN_BYTES) budget = FIT_MIN_BYTES;
+    int64_t bs = ue_type_get(p->w->type)->block_size;
+    for (int64_t max_len = PREFILL_KBLOCK / 2;
+         max_len >= bs && max_len >= 256 && (size_t)rows_alone * (size_t)p->kblock * qb > budget; max_len /= 2)
+        p->kblock = kblock_for(p->w, max_len);
 }
 
 /* Chunk sizes, item counts and scratch; 0 when the job cannot run this way. */
@@ -298,7 +315,7 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
         p->k = &ks->type[p->w->type];
         if (p->w->ne[0] != n_in || !p->k->deq) return 0;
         ipanel = ipanel && p->k->unpack;
-        p->kblock = kblock_for(p->w);
+        p->kblock = kblock_for(p->w, PREFILL_KBLOCK);
         rows_total += p->w->ne[1];
     }
     job->mode = ipanel ? PREFILL_IPANEL : ks->panel_gemm ? PREFILL_PANEL : PREFILL_ROWS;
@@ -334,6 +351,11 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
         int64_t n_out = p->w->ne[1];
         p->chunk_rows = rows;
         if (p->chunk_rows > n_out) p->chunk_rows = (n_out + kf->mr - 1) / kf->mr * kf->mr;
+        if (job->mode == PREFILL_IPANEL) {
+            long rows_alone, groups_alone;
+            prefill_split(n_out, units, unit, nth, cpu->split_rows, &rows_alone, &groups_alone);
+            fit_kblock(p, qbytes(ks), nth, rows_alone);
+        }
         p->row_chunks = (long)((n_out + p->chunk_rows - 1) / p->chunk_rows);
         p->first_item = job->n_items;
         job->n_items += p->row_chunks * token_groups;
@@ -344,7 +366,7 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
     if (job->gelu) {
         prefill_part *u = &job->up;
         u->k = &ks->type[u->w->type];
-        u->kblock = kblock_for(u->w);
+        u->kblock = job->part[0].kblock;
         u->chunk_rows = job->part[0].chunk_rows;
         if (u->w->type != job->part[0].w->type || u->w->ne[0] != n_in || u->w->ne[1] != job->part[0].w->ne[1] ||
             !u->k->unpack)
