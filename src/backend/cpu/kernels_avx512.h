@@ -184,4 +184,71 @@ void cpu_avx512_wpanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_
 void cpu_avx512_quant_q16_hl(const float *x, void *dst, int64_t n);
 void cpu_avx512_quant_q16_hlk(const float *x, void *dst, int64_t n);
 
+
+/* Integer panel tiles (kernels_avx512_ipanel.c: bytes, kernels_avx512_wpanel.c: words): R <= 6
+ * rows x TV <= 2 vectors of 16 tokens. One scale block's exact int32 sums acc into the float
+ * sums f: f += acc * dx * sc[b] (- mn[b] * xs for CPU_IPANEL_MIN32); dx, xs at the block. */
+INLINE void ipanel_scale_block(int F, int R, int TV, __m512 f[6][2], __m512i acc[6][2], const float *sc,
+                               const float *mn, size_t lds, int64_t b, const float *dx, const float *xs) {
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < R; r++) {
+        __m512 s = _mm512_set1_ps(sc[(size_t)r * lds + b]);
+        _Pragma("GCC unroll 16")
+        for (int t = 0; t < TV; t++) {
+            __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + 16 * t), s);
+            f[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][t]), ds, f[r][t]);
+            if (F == CPU_IPANEL_MIN32)
+                f[r][t] = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)r * lds + b]), _mm512_load_ps(xs + 16 * t), f[r][t]);
+        }
+    }
+}
+
+/* A tile's sums to out[t * ldo + r0 + r] for t < nt (added to out when accumulate). */
+INLINE void ipanel_store_tile(int R, int TV, __m512 f[6][2], int nt, float *out, size_t ldo, int r0, int accumulate) {
+    float buf[6][32];
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 16")
+        for (int t = 0; t < TV; t++) _mm512_storeu_ps(&buf[r][16 * t], f[r][t]);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < R; r++)
+            out[(size_t)t * ldo + r0 + r] = accumulate ? out[(size_t)t * ldo + r0 + r] + buf[r][t] : buf[r][t];
+}
+
+/* A panel gemm (cpu_ipanel_gemm_fn) from a tile function tile(F, R, TV, kn, w, r0, xb, dx, xs,
+ * nt, out, ldo, accumulate): per form, 6-row tiles, then 2, then 1 (the row groups of
+ * cpu_ipanel_group), 32 or 16 tokens; both panel kinds keep 64 bytes per column. */
+#define IPANEL_TILE_ROWS(tile, F, R, kn, w, r, xb, dx, xs, nt, out, ldo, a)                             \
+    do {                                                                                               \
+        if ((nt) > 16)                                                                                 \
+            tile(F, R, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                      \
+        else                                                                                           \
+            tile(F, R, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                                      \
+    } while (0)
+#define IPANEL_FORM_FN(tile, F, name)                                                                  \
+    static void name(int64_t kn, const cpu_ipanel_rows *w, int nr, const uint8_t *xb, const float *dx,  \
+                     const float *xs, int nt, float *out, size_t ldo, int a) {                          \
+        int r = 0;                                                                                     \
+        for (; r + CPU_IPANEL_ROWS <= nr; r += CPU_IPANEL_ROWS)                                        \
+            IPANEL_TILE_ROWS(tile, F, 6, kn, w, r, xb, dx, xs, nt, out, ldo, a);                       \
+        for (; r + 2 <= nr; r += 2) IPANEL_TILE_ROWS(tile, F, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a); \
+        for (; r < nr; r++) IPANEL_TILE_ROWS(tile, F, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);        \
+    }
+#define IPANEL_GEMM_FN(tile, name)                                                                      \
+    IPANEL_FORM_FN(tile, CPU_IPANEL_MIN32, name##_min32)                                               \
+    IPANEL_FORM_FN(tile, CPU_IPANEL_SIGNED32, name##_signed32)                                         \
+    IPANEL_FORM_FN(tile, CPU_IPANEL_SIGNED16, name##_signed16)                                         \
+    void name(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr, const void *xp, int nt, \
+              float *out, size_t ldo, int accumulate) {                                                \
+        const uint8_t *xb = (const uint8_t *)xp + (size_t)k0 * 64;                                     \
+        const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * CPU_IPANEL_TOKENS; \
+        const float *xs = dx + n / 32 * CPU_IPANEL_TOKENS;                                             \
+        if (w->form == CPU_IPANEL_SIGNED16)                                                            \
+            name##_signed16(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);                          \
+        else if (w->form == CPU_IPANEL_SIGNED32)                                                       \
+            name##_signed32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);                          \
+        else                                                                                           \
+            name##_min32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);                             \
+    }
+
 #endif

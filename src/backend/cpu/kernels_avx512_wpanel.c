@@ -129,67 +129,12 @@ INLINE void wtile(int F, int R, int TV, int64_t kn, const cpu_ipanel_rows *w, in
                 UNROLL16
                 for (int t = 0; t < TV; t++) DPWSSD_BCAST(acc[r][t], xv[t], qb + r * S + 2 * kp);
         }
-        UNROLL16
-        for (int r = 0; r < R; r++) {
-            __m512 s = _mm512_set1_ps(sc[(size_t)r * w->lds + b]);
-            UNROLL16
-            for (int t = 0; t < TV; t++) {
-                __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + b32 * P + 16 * t), s);
-                f[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][t]), ds, f[r][t]);
-                if (F == CPU_IPANEL_MIN32)
-                    f[r][t] = _mm512_fnmadd_ps(_mm512_set1_ps(mn[(size_t)r * w->lds + b]),
-                                               _mm512_load_ps(xs + b32 * P + 16 * t), f[r][t]);
-            }
-        }
+        ipanel_scale_block(F, R, TV, f, acc, sc, mn, w->lds, b, dx + b32 * P, xs + b32 * P);
     }
-    float buf[6][32];
-    UNROLL16
-    for (int r = 0; r < R; r++)
-        UNROLL16
-        for (int t = 0; t < TV; t++) _mm512_storeu_ps(&buf[r][16 * t], f[r][t]);
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < R; r++)
-            out[(size_t)t * ldo + r0 + r] = accumulate ? out[(size_t)t * ldo + r0 + r] + buf[r][t] : buf[r][t];
+    ipanel_store_tile(R, TV, f, nt, out, ldo, r0, accumulate);
 }
 
-/* One form's row loop: 6-row tiles, then 2, then 1 (the row groups of cpu_ipanel_group). */
-#define WGEMM(F, name)                                                                             \
-    static void name(int64_t kn, const cpu_ipanel_rows *w, int nr, const uint8_t *xb, const float *dx,  \
-                     const float *xs, int nt, float *out, size_t ldo, int a) {                      \
-        int r = 0;                                                                                 \
-        for (; r + CPU_IPANEL_ROWS <= nr; r += CPU_IPANEL_ROWS)                                    \
-            if (nt > 16)                                                                           \
-                wtile(F, 6, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             \
-            else                                                                                   \
-                wtile(F, 6, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             \
-        for (; r + 2 <= nr; r += 2)                                                                \
-            if (nt > 16)                                                                           \
-                wtile(F, 2, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             \
-            else                                                                                   \
-                wtile(F, 2, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             \
-        for (; r < nr; r++)                                                                        \
-            if (nt > 16)                                                                           \
-                wtile(F, 1, 2, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             \
-            else                                                                                   \
-                wtile(F, 1, 1, kn, w, r, xb, dx, xs, nt, out, ldo, a);                             \
-    }
-WGEMM(CPU_IPANEL_MIN32, wgemm_min32)
-WGEMM(CPU_IPANEL_SIGNED32, wgemm_signed32)
-WGEMM(CPU_IPANEL_SIGNED16, wgemm_signed16)
-#undef WGEMM
-
-void cpu_avx512_wpanel_gemm(int64_t k0, int64_t kn, int64_t n, const cpu_ipanel_rows *w, int nr,
-                            const void *xp, int nt, float *out, size_t ldo, int accumulate) {
-    const uint8_t *xb = (const uint8_t *)xp + (size_t)(k0 / 2) * 128;
-    const float *dx = (const float *)((const uint8_t *)xp + cpu_ipanel_bytes(n)) + k0 / 32 * P;
-    const float *xs = dx + n / 32 * P;
-    if (w->form == CPU_IPANEL_SIGNED16)
-        wgemm_signed16(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
-    else if (w->form == CPU_IPANEL_SIGNED32)
-        wgemm_signed32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
-    else
-        wgemm_min32(kn, w, nr, xb, dx, xs, nt, out, ldo, accumulate);
-}
+IPANEL_GEMM_FN(wtile, cpu_avx512_wpanel_gemm)
 
 #if defined(__clang__)
 #pragma clang attribute pop
