@@ -290,15 +290,14 @@ static int64_t kblock_for(const ue_tensor *w, int64_t max_len) {
  * own bytes: with many threads a small model's scratch would otherwise outgrow its share
  * of memory (the 270M's 2048-wide down rows as words at 16 threads: +1 MB peak, past the
  * 1.1 x of weights + KV cache). Big matrices, few threads and chunks under FIT_MIN_BYTES
- * keep whole 2048 pieces. The
- * rows counted are the matrix's own chunks (rows_alone), so a matrix has the same pieces,
- * hence the same sums, whether it runs alone or fused with others. */
+ * keep whole 2048 pieces; pieces stay at least 256 long (a whole K-quant block). The rows
+ * counted are the matrix's own chunks (rows_alone), so a matrix has the same pieces, hence
+ * the same sums, whether it runs alone or fused with others. */
 static void fit_kblock(prefill_part *p, size_t qb, int nth, long rows_alone) {
     size_t budget = 4 * ue_type_row_bytes(p->w->type, p->w->ne[0]) * (size_t)p->w->ne[1] / (size_t)nth;
     if (budget < FIT_MIN_BYTES) budget = FIT_MIN_BYTES;
-    int64_t bs = ue_type_get(p->w->type)->block_size;
-    for (int64_t max_len = PREFILL_KBLOCK / 2;
-         max_len >= bs && max_len >= 256 && (size_t)rows_alone * (size_t)p->kblock * qb > budget; max_len /= 2)
+    for (int64_t max_len = PREFILL_KBLOCK / 2; max_len >= 256 && (size_t)rows_alone * (size_t)p->kblock * qb > budget;
+         max_len /= 2)
         p->kblock = kblock_for(p->w, max_len);
 }
 

@@ -12,8 +12,10 @@
 #include "backend/cpu/cpu_kernels.h"
 
 #define INLINE static inline __attribute__((always_inline))
-/* Loops over the R rows and T tokens of a tile must unroll, so the arrays stay in registers. */
+/* Loops over the R rows and T tokens of a tile must unroll, so the arrays stay in registers
+ * (UNROLL16: the integer panel tiles, up to 6 rows and 16 products per block). */
 #define UNROLL _Pragma("GCC unroll 4")
+#define UNROLL16 _Pragma("GCC unroll 16")
 
 /* Software prefetch distance for weights streamed from memory, bytes. */
 #ifndef PREFETCH
@@ -55,7 +57,7 @@ INLINE __m512i q16_block(const float *x, float *dd, __m512i *i0, __m512i *i1) {
 /* 16 x 16 dwords transposed in place: at each level s = 8, 4, 2, 1 rows i and i + s swap
  * their off-diagonal s-blocks. */
 INLINE void transpose16(__m512i r[16]) {
-    _Pragma("GCC unroll 16")
+    UNROLL16
     for (int s = 8; s >= 1; s /= 2) {
         int lo[16], hi[16];
         for (int c = 0; c < 16; c++) {
@@ -63,7 +65,7 @@ INLINE void transpose16(__m512i r[16]) {
             hi[c] = c & s ? 16 + c : c + s;
         }
         __m512i ilo = _mm512_loadu_si512(lo), ihi = _mm512_loadu_si512(hi);
-        _Pragma("GCC unroll 16")
+        UNROLL16
         for (int i = 0; i < 16; i++) {
             if (i & s) continue;
             __m512i a = r[i], b = r[i + s];
@@ -190,10 +192,10 @@ void cpu_avx512_quant_q16_hlk(const float *x, void *dst, int64_t n);
  * sums f: f += acc * dx * sc[b] (- mn[b] * xs for CPU_IPANEL_MIN32); dx, xs at the block. */
 INLINE void ipanel_scale_block(int F, int R, int TV, __m512 f[6][2], __m512i acc[6][2], const float *sc,
                                const float *mn, size_t lds, int64_t b, const float *dx, const float *xs) {
-    _Pragma("GCC unroll 16")
+    UNROLL16
     for (int r = 0; r < R; r++) {
         __m512 s = _mm512_set1_ps(sc[(size_t)r * lds + b]);
-        _Pragma("GCC unroll 16")
+        UNROLL16
         for (int t = 0; t < TV; t++) {
             __m512 ds = _mm512_mul_ps(_mm512_load_ps(dx + 16 * t), s);
             f[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][t]), ds, f[r][t]);
@@ -206,9 +208,9 @@ INLINE void ipanel_scale_block(int F, int R, int TV, __m512 f[6][2], __m512i acc
 /* A tile's sums to out[t * ldo + r0 + r] for t < nt (added to out when accumulate). */
 INLINE void ipanel_store_tile(int R, int TV, __m512 f[6][2], int nt, float *out, size_t ldo, int r0, int accumulate) {
     float buf[6][32];
-    _Pragma("GCC unroll 16")
+    UNROLL16
     for (int r = 0; r < R; r++)
-        _Pragma("GCC unroll 16")
+        UNROLL16
         for (int t = 0; t < TV; t++) _mm512_storeu_ps(&buf[r][16 * t], f[r][t]);
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < R; r++)

@@ -19,9 +19,6 @@
 
 #include "backend/cpu/kernels_avx512.h"
 
-/* the tile loops unroll fully (6 rows), so the sums stay in registers */
-#define UNROLL16 _Pragma("GCC unroll 16")
-
 enum { P = CPU_IPANEL_TOKENS };
 
 /* ---------------------------------------------------------------- activations */
