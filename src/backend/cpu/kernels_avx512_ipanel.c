@@ -5,7 +5,7 @@
  * 12 integer sums, each exact over one scale block (hi bytes, shift by 8, lo bytes: 16
  * vpdpbusd per 32 elements), then scaled into 12 float sums: ~200 GMAC/s on one core of
  * this EPYC, 1.6x the f32 panels (vpdpbusd itself peaks at 2 x 264). Since the word panels
- * (kernels_avx512_wpanel.c: the same sums without the byte split, 4-10% faster) became the
+ * (kernels_avx512_wpanel.c: the same sums without the byte split, 3-8% faster) became the
  * AVX-512 default, these byte panels serve the AMX level (its tiles take bytes, and this
  * tile runs its Q6_K), and the row unpacking here is what the word panels widen.
  * Layouts: cpu_kernels.h (cpu_ipanel_*); weight blocks: shared/docs/gemma3.md section 5. */

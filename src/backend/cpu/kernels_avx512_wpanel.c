@@ -5,7 +5,8 @@
  * products per sum with no hi / lo split: no bias correction, no shift, fewer vector
  * instructions per block (the tiles were bound by the vector ports, not by loads). The block
  * sums are the same integers, so the results are bit-identical to the byte panels; measured
- * +4-8% per core on the EPYC dev machine and the Sapphire Rapids host.
+ * (docs/PERFORMANCE.md): tile +3-5% on the EPYC dev machine, 4B prefill +8% on the
+ * 16-thread Sapphire Rapids host.
  * Layouts: cpu_kernels.h (cpu_ipanel_*, word panels); weight blocks: shared/docs/gemma3.md 5. */
 #if defined(__x86_64__)
 
@@ -88,9 +89,9 @@ WUNPACK_FN(q6_k, UE_TYPE_Q6_K, 16)
 
 /* ---------------------------------------------------------------- products */
 
-/* acc += x (16 tokens x 2 words) . w (the word pair at p, broadcast by the load itself:
- * measured as fast as a separate vpbroadcastd on the Sapphire Rapids host, where the
- * vector ports are the limit) */
+/* acc += x (16 tokens x 2 words) . w (the word pair at p, broadcast by the load itself: a
+ * separate vpbroadcastd per pair measured 5% slower on the Sapphire Rapids host, 2% faster
+ * on the EPYC) */
 #define DPWSSD_BCAST(acc, x, p)                                                                \
     __asm__("vpdpwssd %[m]%{1to16%}, %[xv], %[a]" : [a] "+v"(acc) : [xv] "v"(x), [m] "m"(*(const int32_t *)(p)))
 
