@@ -21,7 +21,8 @@ enum { N_MAX = 96 };
  * GPUs) */
 static int g_batch = 58, g_decode = 12;
 
-static const char *k_vars[] = {"UE_VK_QKV", "UE_VK_MVNORM", "UE_VK_ATTF", "UE_VK_MVS"};
+static const char *k_vars[] = {"UE_VK_QKV", "UE_VK_MVNORM", "UE_VK_ATTF", "UE_VK_MVS",
+                               "UE_VK_PERSIST"};
 
 /* Applies "NAME=value NAME=value" after clearing every variant variable. */
 static void apply(const char *setting) {
@@ -78,6 +79,7 @@ static void test_variants_match(void **state) {
     const char *model = getenv("UE_VK_CHECK_MODEL");
     if (!model) model = ue_test_model_path();
     static const char *all[] = {
+        "UE_VK_PERSIST=1",
         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=4096",
         "UE_VK_QKV=1",
         "UE_VK_MVNORM=1",
@@ -85,10 +87,10 @@ static void test_variants_match(void **state) {
         "UE_VK_MVS=1000000000,128,2,64,1",
         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=1000000000,256,2,256,1",
     };
-    size_t n_settings = 1;
+    size_t n_settings = 2;
     if (getenv("UE_VK_FULL")) n_settings = sizeof all / sizeof all[0], g_batch = 30, g_decode = 60;
     int n_vocab = 0, nv = 0;
-    float *ref = run(model, "", &n_vocab);
+    float *ref = run(model, "UE_VK_PERSIST=0", &n_vocab);
     for (size_t k = 0; k < n_settings; k++) {
         float *got = run(model, all[k], &nv);
         assert_int_equal(nv, n_vocab);

@@ -89,6 +89,25 @@ typedef struct ue_qk_rope_args {
     float base, freq_scale;
 } ue_qk_rope_args;
 
+/* One Gemma 3 layer for one token (decode_layer): with the fused norms' convention, x is
+ * the residual stream and xn = rms_norm(x) * attn_norm on entry; the op runs the
+ * attention block (q/k/v, QK-norm, RoPE, the cache rows of pos, attention, o, x +=
+ * rms_norm(o) * post_attn_norm) and the feed-forward block (g = gelu(gate xn') * (up
+ * xn') with xn' = rms_norm(x) * ffn_norm, x += rms_norm(down g) * post_ffw_norm), then
+ * xn = rms_norm(x) * next_norm when next_norm is given. x, xn f32 [1, n_embd]; caches f32
+ * [n_ctx, n_head_kv * head_dim]; the intermediates live in the backend's own scratch. */
+typedef struct ue_decode_layer_args {
+    ue_tensor wq, wk, wv, wo, w_gate, w_up, w_down;
+    ue_tensor q_norm, k_norm, post_attn_norm, ffn_norm, post_ffw_norm;
+    const ue_tensor *next_norm;
+    ue_tensor x, xn, k_cache, v_cache;
+    int n_head, n_head_kv, head_dim;
+    int64_t pos;
+    int window;         /* 0: global attention */
+    float eps, scale;   /* scale: applied to q·k */
+    float base, freq_scale;
+} ue_decode_layer_args;
+
 typedef struct ue_backend_ops {
     void (*destroy)(ue_backend *be);
     /* Whether op runs here for weights/inputs of `type`. */
@@ -175,6 +194,10 @@ typedef struct ue_backend_ops {
     void (*matmul_add_rms_norm)(ue_backend *be, const ue_tensor *w, const ue_tensor *y,
                                 const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
                                 const ue_tensor *w_next, float eps, const ue_tensor *xn);
+
+    /* decode_layer (optional): enqueues the layer as one unit and returns 1, or returns 0
+     * having enqueued nothing (operands it does not serve): the caller runs the ops. */
+    int (*decode_layer)(ue_backend *be, const ue_decode_layer_args *a);
 
     /* Waits for every enqueued op. */
     ue_status (*sync)(ue_backend *be, ue_error *err);

@@ -310,6 +310,30 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, con
     matmul_block_end(m, &L->w_down, &g, &o, &L->post_ffw_norm, &x, next_norm, &xn, f);
 }
 
+/* One token's layer as the backend's decode_layer (with the fused norms' convention);
+ * 0 when the backend has none or declines these operands. */
+static int decode_layer(const ue_gemma3 *m, ue_gemma3_state *s, int il, int64_t pos) {
+    const ue_gemma3_hparams *hp = &m->hp;
+    const ue_gemma3_layer *L = &m->layers[il];
+    ue_backend *be = m->be;
+    if (!be->ops->decode_layer) return 0;
+    ue_decode_layer_args a = {
+        .wq = L->wq, .wk = L->wk, .wv = L->wv, .wo = L->wo,
+        .w_gate = L->w_gate, .w_up = L->w_up, .w_down = L->w_down,
+        .q_norm = L->q_norm, .k_norm = L->k_norm, .post_attn_norm = L->post_attn_norm,
+        .ffn_norm = L->ffn_norm, .post_ffw_norm = L->post_ffw_norm,
+        .next_norm = il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm,
+        .x = ue_tensor_rows(&s->x, 0, 1), .xn = ue_tensor_rows(&s->xn, 0, 1),
+        .k_cache = s->k_cache[il], .v_cache = s->v_cache[il],
+        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
+        .pos = pos, .window = L->is_global ? 0 : hp->sliding_window,
+        .eps = hp->eps, .scale = hp->attn_scale,
+        .base = L->is_global ? hp->rope_base_global : hp->rope_base_local,
+        .freq_scale = L->is_global ? hp->rope_scale_global : 1.0f,
+    };
+    return be->ops->decode_layer(be, &a);
+}
+
 /* Final norm (unless xn already holds it) and output projection of rows
  * [row0, row0 + n) into out's first rows, then into dst [n, n_vocab] unless dst is out's
  * own host memory. The read (or sync) waits for the ops, so it joins their submission. */
@@ -370,6 +394,7 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
         m->be->ops->rms_norm(m->be, &x, &m->layers[0].attn_norm, hp->eps, &xn);
     }
     for (int il = 0; il < hp->n_layer; il++) {
+        if (n == 1 && !in->embd && f.norm_add && decode_layer(m, s, il, pos0)) continue;
         attention_block(m, s, il, n, pos0, in->embd != NULL, &f);
         ffn_block(m, s, il, n, &f,
                   il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm);

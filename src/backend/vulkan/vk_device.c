@@ -44,6 +44,7 @@ static int memory_type_for(const vk_backend *vk, uint32_t bits, int kind) {
                                 CA = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
     if (kind == VK_MEM_UPLOAD) return find_memory_type(vk, bits, HV | HC, 0, DL);
     if (kind == VK_MEM_DOWNLOAD) return find_memory_type(vk, bits, HV | HC, CA, DL);
+    if (kind == VK_MEM_SHARED) return find_memory_type(vk, bits, HV | HC, DL, 0);
     if (vk->unified) {
         int t = find_memory_type(vk, bits, DL | HV | HC, CA, 0);
         if (t >= 0) return t;
@@ -93,7 +94,8 @@ ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out
                              .size = alloc,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT |
+                                      (vk->bda ? VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT : 0),
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     if ((st = vk_check(vk, f->vkCreateBuffer(vk->dev, &bi, NULL, &b->buffer), "vkCreateBuffer",
                        err)))
@@ -105,7 +107,10 @@ ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out
         st = ue_fail(err, UE_ERR_DEVICE, "Vulkan: no memory type fits a %zu-byte buffer", size);
         goto fail;
     }
+    VkMemoryAllocateFlagsInfo af = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
+                                    .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT};
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                               .pNext = vk->bda ? &af : NULL,
                                .allocationSize = req.size,
                                .memoryTypeIndex = (uint32_t)type};
     if ((st = vk_check(vk, f->vkAllocateMemory(vk->dev, &ai, NULL, &b->memory),
@@ -116,6 +121,11 @@ ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out
     if ((st = vk_check(vk, f->vkBindBufferMemory(vk->dev, b->buffer, b->memory, 0),
                        "vkBindBufferMemory", err)))
         goto fail;
+    if (vk->bda) {
+        VkBufferDeviceAddressInfo dai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO,
+                                         .buffer = b->buffer};
+        b->addr = f->vkGetBufferDeviceAddress(vk->dev, &dai);
+    }
     VkMemoryPropertyFlags fl = vk->mem.memoryTypes[type].propertyFlags;
     if ((fl & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (fl & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)) {
         if ((st = vk_check(vk, f->vkMapMemory(vk->dev, b->memory, 0, VK_WHOLE_SIZE, 0, &ub->host),
@@ -381,6 +391,7 @@ static void vk_destroy(ue_backend *be) {
         vk_buffer_free(vk, vk->download);
         vk_buffer_free(vk, vk->partials);
         vk_buffer_free(vk, vk->sync);
+        vk_persist_destroy(vk);
         vk_repack_destroy(vk);
         vk_pipelines_destroy(vk);
         if (vk->fence) f->vkDestroyFence(vk->dev, vk->fence, NULL);
@@ -421,6 +432,7 @@ static const ue_backend_ops vk_ops = {
     .matmul_qkv = vk_op_matmul_qkv,
     .attention_rope = vk_op_attention_rope,
     .matmul_add_rms_norm = vk_op_matmul_add_rms_norm,
+    .decode_layer = vk_op_decode_layer,
     .sync = vk_sync,
 };
 
@@ -544,18 +556,28 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
         return ue_fail(err, UE_ERR_UNSUPPORTED, "Vulkan: %s lacks 16-bit storage buffer access",
                        vk->props.deviceName);
     vk->coopmat = vk_coopmat_probe(vk);
+    /* buffer device addresses and 64-bit integers: the one-dispatch decode layer */
+    VkPhysicalDeviceVulkan12Features has12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceFeatures2 has = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                     .pNext = &has12};
+    f->vkGetPhysicalDeviceFeatures2(vk->pdev, &has);
+    vk->bda = has12.bufferDeviceAddress && has.features.shaderInt64 && vk_persist_wanted(vk);
+    if (!vk->bda) vk->persist_g = 0;
     vk_coopmat_features on_cm = {.sType = VK_COOPMAT_FEATURES_STYPE, .cooperativeMatrix = VK_TRUE};
     VkPhysicalDeviceVulkan12Features on12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-        .pNext = &on_cm,
-        .shaderFloat16 = VK_TRUE,
-        .vulkanMemoryModel = VK_TRUE};
+        .pNext = vk->coopmat ? &on_cm : NULL,
+        .shaderFloat16 = (VkBool32)vk->coopmat,
+        .vulkanMemoryModel = (VkBool32)vk->coopmat,
+        .bufferDeviceAddress = (VkBool32)vk->bda};
     VkPhysicalDeviceVulkan11Features on11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-        .pNext = vk->coopmat ? &on12 : NULL,
+        .pNext = vk->coopmat || vk->bda ? &on12 : NULL,
         .storageBuffer16BitAccess = VK_TRUE};
     VkPhysicalDeviceFeatures2 on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                     .pNext = &on11};
+    on.features.shaderInt64 = (VkBool32)vk->bda;
     const char *cm_ext = "VK_KHR_cooperative_matrix";
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -571,7 +593,9 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
     VkResult cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
     if (cr != VK_SUCCESS && vk->coopmat) { /* without the matrix units, then */
         vk->coopmat = 0;
-        on11.pNext = NULL;
+        on12.pNext = NULL;
+        on12.shaderFloat16 = on12.vulkanMemoryModel = VK_FALSE;
+        on11.pNext = vk->bda ? &on12 : NULL;
         di.enabledExtensionCount = 0;
         di.ppEnabledExtensionNames = NULL;
         cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
@@ -641,7 +665,7 @@ ue_status ue_vk_backend_create(int index, ue_backend **out, ue_error *err) {
     if ((st = load_instance(vk, err)) || (st = pick_device(vk, index, err)) ||
         (st = create_device(vk, err)) || (st = vk_pipelines_create(vk, err)) ||
         (st = vk_buffer_alloc(vk, 64, VK_MEM_DEVICE, &vk->dummy, err)) ||
-        (st = vk_decode_init(vk, err)))
+        (st = vk_decode_init(vk, err)) || (st = vk_persist_init(vk, err)))
         goto fail;
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     int t = vk->props.deviceType <= VK_PHYSICAL_DEVICE_TYPE_CPU ? (int)vk->props.deviceType : 0;

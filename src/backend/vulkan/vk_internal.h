@@ -31,7 +31,8 @@
     X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCmdUpdateBuffer) X(vkCmdFillBuffer)      \
     X(vkCmdWriteTimestamp) X(vkCmdResetQueryPool) X(vkCreateQueryPool)                      \
     X(vkDestroyQueryPool) X(vkGetQueryPoolResults) X(vkQueueSubmit) X(vkCreateFence)        \
-    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle)
+    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle)            \
+    X(vkGetBufferDeviceAddress)
 
 typedef struct vk_fns {
     PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
@@ -64,6 +65,7 @@ typedef enum vk_pipe_id {
     VK_PIPE_ATTN_FULL,                           /* NULL where shared memory is too small */
     VK_PIPE_AVG_POOL,
     VK_PIPE_ATTENTION_DECF,                      /* attention_decf.comp (vk_decode.c) */
+    VK_PIPE_DECODE_LAYER,                        /* decode_layer.comp (vk_persist.c) */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -92,6 +94,7 @@ typedef struct vk_buf {
     size_t alloc_size;
     int mapped; /* host pointer is the mapped memory (host-visible and coherent) */
     int has_repacks; /* some weight matrix in it has a repacked copy (vk_repack.c) */
+    uint64_t addr;   /* device address where the device offers them, else 0 */
 } vk_buf;
 
 /* The window of buf holding bytes [lo, hi): its set and the byte where it starts. */
@@ -172,6 +175,13 @@ typedef struct vk_backend {
     ue_buffer *sync;
     uint32_t sync_next, sync_cap;
     uint64_t n_dispatch, n_barrier;   /* recorded so far (the profile reports them) */
+    /* one-dispatch decode layers (vk_persist.c): buffer device addresses on, grid and
+     * workgroup size (grid 0: off), records written since the last wait, the grid
+     * barriers' running arrival count, the records + counters block (host-visible) and
+     * the kernel's scratch (activations, attention partials, per-workgroup rows) */
+    int bda;
+    uint32_t persist_g, persist_wg, persist_next, persist_total;
+    ue_buffer *persist_mem, *persist_act;
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;
 } vk_backend;
@@ -190,7 +200,8 @@ int vk_coopmat_probe(vk_backend *vk);
 
 /* vk_device.c */
 ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out, ue_error *err);
-enum { VK_MEM_DEVICE = 0, VK_MEM_UPLOAD = 1, VK_MEM_DOWNLOAD = 2 };
+/* VK_MEM_SHARED: host-visible, device-local where possible (records the device reads) */
+enum { VK_MEM_DEVICE = 0, VK_MEM_UPLOAD = 1, VK_MEM_DOWNLOAD = 2, VK_MEM_SHARED = 3 };
 void vk_buffer_free(vk_backend *vk, ue_buffer *buf);
 ue_status vk_check(vk_backend *vk, VkResult r, const char *what, ue_error *err);
 
@@ -292,6 +303,16 @@ void vk_op_attention_rope(ue_backend *be, const ue_qk_rope_args *r, const ue_att
 void vk_op_matmul_add_rms_norm(ue_backend *be, const ue_tensor *w, const ue_tensor *y,
                                const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
                                const ue_tensor *w_next, float eps, const ue_tensor *xn);
+
+/* vk_persist.c: a decoded token's layer in one dispatch (decode_layer.comp) */
+/* Whether to build it (sets the grid and workgroup size; before the device exists). */
+int vk_persist_wanted(vk_backend *vk);
+uint32_t vk_persist_maxnq(const vk_backend *vk); /* its MAXNQ specialization */
+ue_status vk_persist_init(vk_backend *vk, ue_error *err); /* after the pipelines */
+void vk_persist_destroy(vk_backend *vk);
+/* After each wait: records reusable; an error when a grid barrier timed out. */
+ue_status vk_persist_after_wait(vk_backend *vk, ue_error *err);
+int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a);
 
 /* vk_ops_vision.c: the vision encoder's ops of backend.h */
 enum { VK_ATTN_FULL_SHMEM = 32384 }; /* bytes of shared memory attention_full.comp uses */

@@ -18,7 +18,8 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "copy_f32",   "copy_f16",     "attention",   "attn_merge",
                                   "add_rms_norm", "qk_norm_rope", "attention_dec",
                                   "attention_qb", "gelu",       "layer_norm",
-                                  "attention_full", "avg_pool", "attention_decf"};
+                                  "attention_full", "avg_pool", "attention_decf",
+                                  "decode_layer"};
     static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
                                      "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
                                      "mul_mvsg", "mul_mmc", "mul_mmcw", "mul_mmcb"};
@@ -111,6 +112,9 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     VkSpecializationMapEntry qb_entry = {0, 0, 4};
     VkSpecializationInfo qb_spec = {1, &qb_entry, sizeof qb_val, &qb_val};
     VkSpecializationInfo decf_spec = {1, &qb_entry, sizeof vk->attf_nq, &vk->attf_nq};
+    uint32_t dl_vals[2] = {vk->persist_wg, vk_persist_maxnq(vk)};
+    VkSpecializationMapEntry dl_entries[2] = {{0, 0, 4}, {1, 4, 4}};
+    VkSpecializationInfo dl_spec = {2, dl_entries, sizeof dl_vals, dl_vals};
     uint32_t spec[5] = {vk->mvf_wg, vk->mvf_nr, vk->mvf_rpw, vk->mvf_lanes, vk->mvf_unroll};
     VkSpecializationMapEntry entries[5] = {{0, 0, 4}, {1, 4, 4}, {2, 8, 4}, {3, 12, 4}, {4, 16, 4}};
     VkSpecializationInfo mvf_spec = {5, entries, sizeof spec, spec};
@@ -130,6 +134,7 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         /* the shaders with counters (set 4) only where the layout has a fifth set */
         if ((vk->n_sets < 5 || !vk->attf_nq) && id == VK_PIPE_ATTENTION_DECF) continue;
         if (vk->n_sets < 5 && id >= VK_PIPE_MUL_MVSN && id < VK_PIPE_MUL_MVSG) continue;
+        if (id == VK_PIPE_DECODE_LAYER && !vk->persist_g) continue;
         if (id >= VK_PIPE_MUL_MMC && (!spv || !vk->coopmat)) continue;
         /* optional: attention_full falls back on the attention kernels */
         if (id == VK_PIPE_ATTN_FULL &&
@@ -142,6 +147,7 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         VkShaderModule mod;
         VkResult r = f->vkCreateShaderModule(vk->dev, &mi, NULL, &mod);
         if (r != VK_SUCCESS && id >= VK_PIPE_MUL_MMCB) continue; /* optional: mul_mmc serves */
+        if (r != VK_SUCCESS && id == VK_PIPE_DECODE_LAYER) continue; /* optional: the ops serve */
         if (r != VK_SUCCESS && id >= VK_PIPE_MUL_MMC) { /* optional: the tiled path serves */
             vk->coopmat = 0;
             continue;
@@ -166,6 +172,7 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                           : id >= VK_PIPE_MUL_MMC        ? &mmc_spec
                           : id == VK_PIPE_ATTENTION_QB   ? &qb_spec
                           : id == VK_PIPE_ATTENTION_DECF ? &decf_spec
+                          : id == VK_PIPE_DECODE_LAYER   ? &dl_spec
                                                          : NULL},
             .layout = vk->pipe_layout};
         r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL, &vk->pipes[id]);
@@ -177,6 +184,10 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         if (r != VK_SUCCESS && id >= VK_PIPE_MUL_MMC) {
             vk->pipes[id] = VK_NULL_HANDLE;
             vk->coopmat = 0;
+            continue;
+        }
+        if (r != VK_SUCCESS && id == VK_PIPE_DECODE_LAYER) {
+            vk->pipes[id] = VK_NULL_HANDLE;
             continue;
         }
         if ((st = vk_check(vk, r, "vkCreateComputePipelines", err))) {

@@ -228,6 +228,7 @@ ue_status vk_flush(vk_backend *vk, ue_error *err) {
         vk->n_commands = 0;
         vk->n_written = vk->n_read = 0;
         vk->upload_used = 0;
+        if (st == UE_OK) st = vk_persist_after_wait(vk, err);
     }
     if (st == UE_OK && vk->deferred != UE_OK) {
         st = ue_fail(err, vk->deferred, "%s", vk->deferred_err.msg);
