@@ -40,12 +40,13 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Rec
     uint64_t x, xn, q, k, v, attn, part, o, g, h, kc, vc, sync; // state (f32)
     uint n_embd, n_head, n_head_kv, head_dim;
     uint pos, first, has_next, n_split;
-    uint split_keys, sync_base, pad0, pad1;
+    uint split_keys, sync_base, skip, pad1; // skip: phases left out (timing only)
     float eps, log2_base, freq_scale, scale;
 };
 layout(push_constant) uniform P { uint64_t rec; } p;
 
 shared vec4 sh_part[32];
+const uint KPI = 2u; // keys per attention iteration (host: splits of a multiple of KPI)
 shared uint sh_abort;
 
 float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
@@ -61,15 +62,21 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #define MV_XITEM q4k_x_item
 #define MV_XSUMS q4k_x_sums
 #define MV_DOT q4k_dot
+#define MV_WT Q4KW
+#define MV_LOAD q4k_load
 #include "include/dl_mv.glsl"
 #undef MV_FN
 #undef MV_XITEM
 #undef MV_XSUMS
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_FN mv_q6k
 #define MV_XITEM q6k_x_item
 #define MV_XSUMS no_x_sums8
 #define MV_DOT q6k_dot
+#define MV_WT Q6KW
+#define MV_LOAD q6k_load
 #include "include/dl_mv.glsl"
 #undef MV_FN
 #undef MV_QK
@@ -78,6 +85,8 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #undef MV_XITEM
 #undef MV_XSUMS
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_FN mv_q80
 #define MV_QK 32u
 #define MV_IPB 4u
@@ -85,13 +94,19 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #define MV_XITEM q80_x_item
 #define MV_XSUMS no_x_sums2
 #define MV_DOT q80_dot
+#define MV_WT Q80W
+#define MV_LOAD q80_load
 #include "include/dl_mv.glsl"
 #undef MV_FN
 #undef MV_XITEM
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_FN mv_q50
 #define MV_XITEM q50_x_item
 #define MV_DOT q50_dot
+#define MV_WT Q50W
+#define MV_LOAD q50_load
 #include "include/dl_mv.glsl"
 #undef MV_PAIR
 #undef MV_FN
@@ -101,6 +116,8 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #undef MV_XITEM
 #undef MV_XSUMS
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_PAIR 1
 #define MV_FN mvp_q4k
 #define MV_QK 256u
@@ -109,15 +126,21 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #define MV_XITEM q4k_x_item
 #define MV_XSUMS q4k_x_sums
 #define MV_DOT q4k_dot
+#define MV_WT Q4KW
+#define MV_LOAD q4k_load
 #include "include/dl_mv.glsl"
 #undef MV_FN
 #undef MV_XITEM
 #undef MV_XSUMS
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_FN mvp_q6k
 #define MV_XITEM q6k_x_item
 #define MV_XSUMS no_x_sums8
 #define MV_DOT q6k_dot
+#define MV_WT Q6KW
+#define MV_LOAD q6k_load
 #include "include/dl_mv.glsl"
 #undef MV_FN
 #undef MV_QK
@@ -126,6 +149,8 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #undef MV_XITEM
 #undef MV_XSUMS
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_FN mvp_q80
 #define MV_QK 32u
 #define MV_IPB 4u
@@ -133,13 +158,19 @@ float gelu_tanh(float s) { // as eltwise.comp's OP_GELU_MUL
 #define MV_XITEM q80_x_item
 #define MV_XSUMS no_x_sums2
 #define MV_DOT q80_dot
+#define MV_WT Q80W
+#define MV_LOAD q80_load
 #include "include/dl_mv.glsl"
 #undef MV_FN
 #undef MV_XITEM
 #undef MV_DOT
+#undef MV_WT
+#undef MV_LOAD
 #define MV_FN mvp_q50
 #define MV_XITEM q50_x_item
 #define MV_DOT q50_dot
+#define MV_WT Q50W
+#define MV_LOAD q50_load
 #include "include/dl_mv.glsl"
 
 // Units of m a workgroup pass covers (as the routine above counts them).
@@ -237,7 +268,7 @@ void norm_rope(Rec r, uint64_t a, uint b4, uint64_t nw, out vec4 o[MAXNQ]) {
 }
 
 // Phase 2: a subgroup per (KV head, split of split_keys keys from r.first), its query
-// heads two at a time; two keys per iteration with their loads together. The key at
+// heads two at a time; KPI keys per iteration with their loads together. The key at
 // r.pos is this token's: taken from the k / v rows (normed and rotated here) and written
 // to the cache by the subgroup whose split holds it.
 void attention_phase(Rec r) {
@@ -250,6 +281,7 @@ void attention_phase(Rec r) {
         uint kvh = item / r.n_split, sp = item % r.n_split;
         uint j0 = r.first + sp * r.split_keys, j1 = min(j0 + r.split_keys, r.pos + 1u);
         vec4 kn[MAXNQ], vn[MAXNQ];
+        for (uint i = 0u; i < MAXNQ; i++) kn[i] = vn[i] = vec4(0.0);
         bool has_new = j1 == r.pos + 1u;
         if (has_new) { // uniform
             norm_rope(r, r.k, kvh * (D / 4u), r.nk, kn);
@@ -274,12 +306,10 @@ void attention_phase(Rec r) {
                 m[t] = -1.0 / 0.0;
                 l[t] = 0.0;
             }
-            for (uint j = j0; j < j1; j += 2u) {
-                vec4 kv[2][MAXNQ], vv[2][MAXNQ];
-                bool ok[2];
-                for (uint u = 0u; u < 2u; u++) {
+            for (uint j = j0; j < j1; j += KPI) {
+                vec4 kv[KPI][MAXNQ], vv[KPI][MAXNQ];
+                for (uint u = 0u; u < KPI; u++) {
                     uint jj = min(j + u, j1 - 1u);
-                    ok[u] = j + u < j1;
                     for (uint i = 0u; i < MAXNQ; i++) {
                         uint c4 = jj * kvd4 + kvh * (D / 4u) + lane + S * i;
                         bool live = i < nq && jj != r.pos;
@@ -288,18 +318,22 @@ void attention_phase(Rec r) {
                     }
                 }
                 for (uint t = 0u; t < nh; t++) {
-                    float s[2];
-                    for (uint u = 0u; u < 2u; u++) {
+                    float sc[KPI];
+                    float mb = m[t];
+                    for (uint u = 0u; u < KPI; u++) {
                         float d = 0.0;
                         for (uint i = 0u; i < MAXNQ; i++) d += dot(q[t][i], kv[u][i]);
-                        s[u] = subgroupAdd(d);
+                        sc[u] = subgroupAdd(d);
+                        if (j + u < j1) mb = max(mb, sc[u]);
                     }
-                    float mb = max(m[t], ok[1] ? max(s[0], s[1]) : s[0]);
                     float corr = exp(m[t] - mb); // 0 while m is -inf
-                    float p0 = exp(s[0] - mb), p1 = ok[1] ? exp(s[1] - mb) : 0.0;
-                    l[t] = l[t] * corr + p0 + p1;
-                    for (uint i = 0u; i < MAXNQ; i++)
-                        acc[t][i] = acc[t][i] * corr + p0 * vv[0][i] + p1 * vv[1][i];
+                    l[t] *= corr;
+                    for (uint i = 0u; i < MAXNQ; i++) acc[t][i] *= corr;
+                    for (uint u = 0u; u < KPI; u++) {
+                        float pu = j + u < j1 ? exp(sc[u] - mb) : 0.0;
+                        l[t] += pu;
+                        for (uint i = 0u; i < MAXNQ; i++) acc[t][i] += pu * vv[u][i];
+                    }
                     m[t] = mb;
                 }
             }
@@ -312,47 +346,83 @@ void attention_phase(Rec r) {
     }
 }
 
-// Phase 3: attn[h][4c..] from the splits of head h (an invocation per (h, c)).
+// Phase 3: attn[h][4c..] from the splits of head h (an invocation per (h, c)), eight
+// splits' loads at a time, merged online.
 void merge_phase(Rec r) {
-    uint D4 = r.head_dim / 4u, n = r.n_head * D4;
+    uint D4 = r.head_dim / 4u, n = r.n_head * D4, ns = r.n_split;
     for (uint id = gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x; id < n;
          id += gl_NumWorkGroups.x * gl_WorkGroupSize.x) {
-        uint h = id / D4, c = id % D4, b0 = h * r.n_split * (D4 + 1u);
-        float M = -1.0 / 0.0;
-        for (uint s = 0u; s < r.n_split; s++) M = max(M, A4(r.part).v[b0 + s * (D4 + 1u)].x);
-        float L = 0.0;
+        uint h = id / D4, c = id % D4, b0 = h * ns * (D4 + 1u);
+        float M = -1.0 / 0.0, L = 0.0;
         vec4 a = vec4(0.0);
-        for (uint s = 0u; s < r.n_split; s++) {
-            uint b = b0 + s * (D4 + 1u);
-            vec2 ml = A4(r.part).v[b].xy;
-            float f = exp(ml.x - M);
-            L += f * ml.y;
-            a += f * A4(r.part).v[b + 1u + c];
+        for (uint s0 = 0u; s0 < ns; s0 += 8u) {
+            vec4 ml[8], ac[8];
+            for (uint j = 0u; j < 8u; j++) {
+                uint b = b0 + min(s0 + j, ns - 1u) * (D4 + 1u);
+                ml[j] = A4(r.part).v[b];
+                ac[j] = A4(r.part).v[b + 1u + c];
+            }
+            for (uint j = 0u; j < 8u; j++) {
+                if (s0 + j >= ns) break;
+                float Mn = max(M, ml[j].x), fo = exp(M - Mn), f = exp(ml[j].x - Mn);
+                L = L * fo + f * ml[j].y;
+                a = a * fo + f * ac[j];
+                M = Mn;
+            }
         }
         A4(r.attn).v[h * D4 + c] = a / L;
     }
 }
 
 // dst = src + rms_norm(o) * w_post, and (with w_next) dn = rms_norm(dst) * w_next, over
-// the workgroup; every invocation reads back only its own writes.
+// the workgroup in chunks of WG x BE_PER elements whose loads go out together; every
+// invocation reads back only its own writes.
+const uint BE_PER = 16u;
 void block_end(Rec r, uint64_t src, uint64_t o, uint64_t w_post, uint64_t dst,
                uint64_t w_next, uint64_t dn, bool next) {
     uint n = r.n_embd, tid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
     float s = 0.0;
-    for (uint i = tid; i < n; i += WG) {
-        float ov = A1(o).v[i];
-        s += ov * ov;
+    for (uint c0 = 0u; c0 < n; c0 += WG * BE_PER) {
+        float ov[BE_PER];
+        for (uint j = 0u; j < BE_PER; j++) {
+            uint i = c0 + tid + WG * j;
+            ov[j] = i < n ? A1(o).v[i] : 0.0;
+        }
+        for (uint j = 0u; j < BE_PER; j++) s += ov[j] * ov[j];
     }
     float inv = 1.0 / sqrt(wg_sum(s) / float(n) + r.eps);
     float s2 = 0.0;
-    for (uint i = tid; i < n; i += WG) {
-        float v = A1(src).v[i] + A1(o).v[i] * inv * R1(w_post).v[i];
-        A1(dst).v[i] = v;
-        s2 += v * v;
+    for (uint c0 = 0u; c0 < n; c0 += WG * BE_PER) {
+        float ov[BE_PER], xv[BE_PER], wv[BE_PER];
+        for (uint j = 0u; j < BE_PER; j++) {
+            uint i = c0 + tid + WG * j;
+            bool in_ = i < n;
+            ov[j] = in_ ? A1(o).v[i] : 0.0;
+            xv[j] = in_ ? A1(src).v[i] : 0.0;
+            wv[j] = in_ ? R1(w_post).v[i] : 0.0;
+        }
+        for (uint j = 0u; j < BE_PER; j++) {
+            uint i = c0 + tid + WG * j;
+            float v = xv[j] + ov[j] * inv * wv[j];
+            if (i < n) A1(dst).v[i] = v;
+            s2 += v * v;
+        }
     }
     if (!next) return; // uniform
     float inv2 = 1.0 / sqrt(wg_sum(s2) / float(n) + r.eps);
-    for (uint i = tid; i < n; i += WG) A1(dn).v[i] = A1(dst).v[i] * inv2 * R1(w_next).v[i];
+    for (uint c0 = 0u; c0 < n; c0 += WG * BE_PER) {
+        float xv[BE_PER], wv[BE_PER];
+        for (uint j = 0u; j < BE_PER; j++) {
+            uint i = c0 + tid + WG * j;
+            bool in_ = i < n;
+            xv[j] = in_ ? A1(dst).v[i] : 0.0;
+            wv[j] = in_ ? R1(w_next).v[i] : 0.0;
+        }
+        for (uint j = 0u; j < BE_PER; j++) {
+            uint i = c0 + tid + WG * j;
+            if (i < n) A1(dn).v[i] = xv[j] * inv2 * wv[j];
+        }
+    }
 }
 
 void main() {
@@ -360,31 +430,33 @@ void main() {
     if (gl_LocalInvocationID.x == 0u) sh_abort = 0u;
     g_target = r.sync_base;
     // 1. q, k, v
-    matvec(r.m[0], r.xn, r.q, 0u);
-    uint rot = mv_units(r.m[0]);
-    matvec(r.m[1], r.xn, r.k, rot);
-    matvec(r.m[2], r.xn, r.v, rot + mv_units(r.m[1]));
+    if ((r.skip & 1u) == 0u) {
+        matvec(r.m[0], r.xn, r.q, 0u);
+        uint rot = mv_units(r.m[0]);
+        matvec(r.m[1], r.xn, r.k, rot);
+        matvec(r.m[2], r.xn, r.v, rot + mv_units(r.m[1]));
+    }
     grid_sync(r);
     // 2, 3. attention
-    attention_phase(r);
+    if ((r.skip & 2u) == 0u) attention_phase(r);
     grid_sync(r);
-    merge_phase(r);
+    if ((r.skip & 4u) == 0u) merge_phase(r);
     grid_sync(r);
     // 4. output projection
-    matvec(r.m[3], r.attn, r.o, 0u);
+    if ((r.skip & 8u) == 0u) matvec(r.m[3], r.attn, r.o, 0u);
     grid_sync(r);
     // 5. attention block end (each workgroup its own copy), gate / up
     uint64_t hw = r.h + uint64_t(gl_WorkGroupID.x) * uint64_t(8u * r.n_embd);
     uint64_t hn = hw + uint64_t(4u * r.n_embd);
-    block_end(r, r.x, r.o, r.npa, hw, r.nffn, hn, true);
+    if ((r.skip & 16u) == 0u) block_end(r, r.x, r.o, r.npa, hw, r.nffn, hn, true);
     memoryBarrierBuffer();
     barrier();
-    matvec_pair(r.m[4], r.m[5], hn, r.g);
+    if ((r.skip & 32u) == 0u) matvec_pair(r.m[4], r.m[5], hn, r.g);
     grid_sync(r);
     // 6. down
-    matvec(r.m[6], r.g, r.o, 0u);
+    if ((r.skip & 64u) == 0u) matvec(r.m[6], r.g, r.o, 0u);
     grid_sync(r);
     // 7. the layer's end
-    if (gl_WorkGroupID.x != 0u) return;
+    if (gl_WorkGroupID.x != 0u || (r.skip & 128u) != 0u) return;
     block_end(r, hw, r.o, r.npf, r.x, r.nnext, r.xn, r.has_next != 0u);
 }

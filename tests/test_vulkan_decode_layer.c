@@ -4,9 +4,9 @@
  * (Q4_K, Q6_K, Q5_0, Q8_0, Q4_0), random residual stream and KV cache, first, sliding
  * and global positions. Checked: the new residual x, the next layer's normed input xn and
  * the whole KV cache (the rows at pos written, the rest untouched); every tensor sits
- * between guard bytes. Grid: UE_VK_PERSIST
- * workgroups (default 1, which every device runs; on a GPU the whole-model test and the
- * benchmarks use the multiprocessor-sized grid). Skips without a Vulkan device. */
+ * between guard bytes. Grid: UE_VK_PERSIST (default auto: multiprocessor-sized on GPUs
+ * that report their count, else one workgroup); a grid too large to be resident must be
+ * declined, not hang. Skips without a Vulkan device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "vk_twin.h"
 
 #include "backend/backend.h"
+#include "backend/vulkan/vk_backend.h"
 
 #ifdef UE_HAVE_VULKAN_BACKEND
 static ue_backend *g_cpu, *g_vk;
@@ -47,9 +48,8 @@ typedef struct acts {
     ue_tensor q, k, v, attn, o, g, u, d;
 } acts;
 
-/* The layer from the plain ops on the CPU backend (a: its CPU views). */
-static void cpu_layer(const ue_decode_layer_args *a, const acts *t) {
-    ue_backend *be = g_cpu;
+/* The layer from the plain ops on backend be (a, t: its views). */
+static void cpu_layer_on(ue_backend *be, const ue_decode_layer_args *a, const acts *t) {
     const ue_backend_ops *op = be->ops;
     op->matmul(be, &a->wq, &a->xn, &t->q);
     op->matmul(be, &a->wk, &a->xn, &t->k);
@@ -81,7 +81,8 @@ static void cpu_layer(const ue_decode_layer_args *a, const acts *t) {
     if (a->next_norm) op->rms_norm(be, &a->x, a->next_norm, a->eps, &a->xn);
 }
 
-static void check_layer(const shape *s, int64_t pos, int window, int has_next) {
+/* expect_taken 0: the op must decline, and the plain ops compose the layer instead. */
+static void check_layer(const shape *s, int64_t pos, int window, int has_next, int expect_taken) {
     int64_t E = s->n_embd, D = s->head_dim, HD = s->n_head * D, KVD = s->n_head_kv * D;
     enum { NW = 7, NN = 6 };
     twin w[NW] = {weights(s->t[0], E, HD), weights(s->t[1], E, KVD), weights(s->t[2], E, KVD),
@@ -124,8 +125,13 @@ static void check_layer(const shape *s, int64_t pos, int window, int has_next) {
     a[0].next_norm = has_next ? &nrm[5].c : NULL;
     a[1].next_norm = has_next ? &nrm[5].g : NULL;
     acts t = {q.c, k.c, v.c, attn.c, o.c, g.c, u.c, d.c};
-    cpu_layer(&a[0], &t);
-    assert_true(g_vk->ops->decode_layer(g_vk, &a[1]));
+    cpu_layer_on(g_cpu, &a[0], &t);
+    if (g_vk->ops->decode_layer(g_vk, &a[1]) != expect_taken)
+        fail_msg("decode_layer %s", expect_taken ? "declined" : "ran with a grid too large");
+    if (!expect_taken) {
+        acts tg = {q.g, k.g, v.g, attn.g, o.g, g.g, u.g, d.g};
+        cpu_layer_on(g_vk, &a[1], &tg);
+    }
     sync_both(g_cpu, g_vk);
 
     /* f32 sums in another order through a whole layer: the outputs are O(1) after the
@@ -163,23 +169,49 @@ static void test_decode_layer(void **state) {
                 {UE_TYPE_Q4_0, UE_TYPE_Q4_0, Q8, UE_TYPE_Q4_0, Q8, Q8, UE_TYPE_Q4_0}};
     const shape *shapes[] = {&k4, &k0, &kq};
     for (size_t i = 0; i < 3; i++) {
-        check_layer(shapes[i], 0, 0, 1);
-        check_layer(shapes[i], 37, 16, 1);
-        check_layer(shapes[i], 150, 0, 0);
+        check_layer(shapes[i], 0, 0, 1, 1);
+        check_layer(shapes[i], 37, 16, 1, 1);
+        check_layer(shapes[i], 150, 0, 0, 1);
     }
+}
+
+/* A grid that cannot be resident (more workgroups than a GPU keeps at once) is found out
+ * by the first call's check: the op declines (the plain ops then serve) instead of
+ * hanging, and the backend stays usable. Not on CPU devices: lavapipe interleaves its
+ * workgroups, so any grid passes the barriers there (slowly). */
+static void test_grid_too_large(void **state) {
+    (void)state;
+    if (strstr(g_vk->description, "(CPU")) {
+        printf("SKIP: a CPU Vulkan device runs any grid\n");
+        return;
+    }
+    setenv("UE_VK_PERSIST", "60000", 1);
+    ue_backend *vk = NULL;
+    ue_error err = {0};
+    const char *idx = getenv("UE_VK_DEVICE");
+    assert_int_equal(ue_vk_backend_create(idx ? atoi(idx) : 0, &vk, &err), UE_OK);
+    ue_backend *keep = g_vk;
+    g_vk = vk;
+    shape k4 = {256, 512, 4, 1, 256, 16,
+                {UE_TYPE_Q4_K, UE_TYPE_Q4_K, UE_TYPE_Q6_K, UE_TYPE_Q4_K, UE_TYPE_Q4_K,
+                 UE_TYPE_Q4_K, UE_TYPE_Q6_K}};
+    check_layer(&k4, 3, 0, 1, 0);
+    g_vk = keep;
+    vk->ops->destroy(vk);
 }
 #endif
 
 int main(void) {
 #ifdef UE_HAVE_VULKAN_BACKEND
     rnd_seed(0xdec0de1a7e5ull);
-    if (!getenv("UE_VK_PERSIST")) setenv("UE_VK_PERSIST", "1", 1);
+    if (!getenv("UE_VK_PERSIST")) setenv("UE_VK_PERSIST", "auto", 1);
     vk_twin_backends_open(&g_cpu, &g_vk);
     if (!g_vk->ops->decode_layer) {
         printf("SKIP: the Vulkan backend has no decode_layer\n");
         return UE_TEST_SKIP_CODE;
     }
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_decode_layer)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_decode_layer),
+                                       cmocka_unit_test(test_grid_too_large)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     vk_twin_backends_close(&g_cpu, &g_vk);
     return rc;

@@ -79,7 +79,7 @@ static void test_variants_match(void **state) {
     const char *model = getenv("UE_VK_CHECK_MODEL");
     if (!model) model = ue_test_model_path();
     static const char *all[] = {
-        "UE_VK_PERSIST=1",
+        "UE_VK_PERSIST=auto",
         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=4096",
         "UE_VK_QKV=1",
         "UE_VK_MVNORM=1",

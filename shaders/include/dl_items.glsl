@@ -4,7 +4,8 @@
 // instead of one type per compiled shader, since a layer mixes types (Q4_K_M files: Q4_K
 // and Q6_K; the 270M's 640-wide rows: Q5_0 and Q8_0). Per type T:
 //   T_x_item(xa, xb, ip, xv)   item ip's x values (xb: vec4 index of the block's x)
-//   T_dot(m, row, b, ip, xv, xs)  dot of item ip of block b of a row with xv
+//   T_load(m, row, b, ip)      the weight words of item ip of block b of a row (a TW)
+//   T_dot(w, ip, xv, xs)       their dot with xv
 // Repacked types (Q4_0, Q5_0, Q8_0, Q6_K) read the aligned planes of vk_repack.c.
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer W4 { uvec4 v[]; };
@@ -72,20 +73,24 @@ void scale_min_k(uvec4 h, uint b, out float sc, out float mn) {
         mn = float((hi >> 4) | (((h.z >> (8u * k + 6u)) & 3u) << 4));
     }
 }
-float q4k_dot(Mat m, uint row, uint b, uint ip, vec4 xv[8], vec2 xs) {
+// An item's weight words are loaded apart from their arithmetic, so a lane can have
+// several items' loads in flight (dl_mv.glsl).
+struct Q4KW { uvec4 h, q; };
+Q4KW q4k_load(Mat m, uint row, uint b, uint ip) {
     uint bb = row * m.row_bytes + b * 144u;
-    uint c = ip >> 1, l0 = (ip & 1u) << 4;
-    uvec4 h = ld128(m.base, bb);
-    uvec4 q = ld128(m.base, bb + 16u + 32u * c + l0);
+    return Q4KW(ld128(m.base, bb), ld128(m.base, bb + 16u + 32u * (ip >> 1) + ((ip & 1u) << 4)));
+}
+float q4k_dot(Q4KW w, uint ip, vec4 xv[8], vec2 xs) {
+    uint c = ip >> 1;
     vec3 al = vec3(0.0), ah = vec3(0.0);
     for (uint i = 0u; i < 4u; i++) {
-        acc4(al, q[i] & 0x0F0F0F0Fu, xv[i], 0.0);
-        acc4(ah, (q[i] >> 4) & 0x0F0F0F0Fu, xv[4u + i], 0.0);
+        acc4(al, w.q[i] & 0x0F0F0F0Fu, xv[i], 0.0);
+        acc4(ah, (w.q[i] >> 4) & 0x0F0F0F0Fu, xv[4u + i], 0.0);
     }
     float sc0, mn0, sc1, mn1;
-    scale_min_k(h, 2u * c, sc0, mn0);
-    scale_min_k(h, 2u * c + 1u, sc1, mn1);
-    vec2 dm = unpackHalf2x16(h.x);
+    scale_min_k(w.h, 2u * c, sc0, mn0);
+    scale_min_k(w.h, 2u * c + 1u, sc1, mn1);
+    vec2 dm = unpackHalf2x16(w.h.x);
     return dm.x * (sc0 * acc_total(al) + sc1 * acc_total(ah)) - dm.y * (mn0 * xs.x + mn1 * xs.y);
 }
 
@@ -99,23 +104,24 @@ void q6k_x_item(uint64_t xa, uint xb, uint ip, out vec4 xv[8]) {
         xv[4u + i] = X4(xa).v[lo + 16u + i];
     }
 }
-float q6k_dot(Mat m, uint row, uint b, uint ip, vec4 xv[8], vec2 xs) {
-    uint L = row * (m.k / 256u) + b;
-    uint h = ip >> 2, j = ip & 3u;
-    uvec4 ql = ld128(m.base, L * 128u + 64u * h + 16u * j);
-    uvec4 qh = ld128(m.base, m.pl1 + L * 64u + 32u * h + 16u * (j & 1u));
-    uvec2 sc = ld64(m.base, m.pl2 + L * 16u + 8u * h);
-    float d = unpackHalf2x16(ld16(m.base, m.pl3 + 2u * L)).x;
-    uint fs = 2u * (j >> 1);
+struct Q6KW { uvec4 ql, qh; uvec2 sc; uint d; };
+Q6KW q6k_load(Mat m, uint row, uint b, uint ip) {
+    uint L = row * (m.k / 256u) + b, h = ip >> 2, j = ip & 3u;
+    return Q6KW(ld128(m.base, L * 128u + 64u * h + 16u * j),
+                ld128(m.base, m.pl1 + L * 64u + 32u * h + 16u * (j & 1u)),
+                ld64(m.base, m.pl2 + L * 16u + 8u * h), ld16(m.base, m.pl3 + 2u * L));
+}
+float q6k_dot(Q6KW w, uint ip, vec4 xv[8], vec2 xs) {
+    uint j = ip & 3u, fs = 2u * (j >> 1);
     vec3 al = vec3(0.0), ah = vec3(0.0);
     for (uint i = 0u; i < 4u; i++) {
-        uint hl = qh[i] >> fs;
-        acc4(al, (ql[i] & 0x0F0F0F0Fu) | ((hl << 4) & 0x30303030u), xv[i], 32.0);
-        acc4(ah, ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hl & 0x30303030u), xv[4u + i], 32.0);
+        uint hl = w.qh[i] >> fs;
+        acc4(al, (w.ql[i] & 0x0F0F0F0Fu) | ((hl << 4) & 0x30303030u), xv[i], 32.0);
+        acc4(ah, ((w.ql[i] >> 4) & 0x0F0F0F0Fu) | (hl & 0x30303030u), xv[4u + i], 32.0);
     }
-    float s_lo = float(int(sc.x << (24u - 8u * j)) >> 24);
-    float s_hi = float(int(sc.y << (24u - 8u * j)) >> 24);
-    return d * (s_lo * acc_total(al) + s_hi * acc_total(ah));
+    float s_lo = float(int(w.sc.x << (24u - 8u * j)) >> 24);
+    float s_hi = float(int(w.sc.y << (24u - 8u * j)) >> 24);
+    return unpackHalf2x16(w.d).x * (s_lo * acc_total(al) + s_hi * acc_total(ah));
 }
 
 // Q8_0 planes: qs (32 bytes a block), d (f16). Item ip: bytes 8 ip .. 8 ip + 7.
@@ -129,14 +135,16 @@ void acc4_8(inout vec2 a, uint w, vec4 x) {
     a.y += x.y * f8(v & 0xFF00u, 128.0) + x.z * f8((v >> 8) & 0xFF00u, 128.0) +
            x.w * f8((v >> 16) & 0xFF00u, 128.0);
 }
-float q80_dot(Mat m, uint row, uint b, uint ip, vec4 xv[2], vec2 xs) {
+struct Q80W { uvec2 q; uint d; };
+Q80W q80_load(Mat m, uint row, uint b, uint ip) {
     uint L = row * (m.k / 32u) + b;
-    uvec2 q = ld64(m.base, L * 32u + 8u * ip);
-    float d = unpackHalf2x16(ld16(m.base, m.pl1 + 2u * L)).x;
+    return Q80W(ld64(m.base, L * 32u + 8u * ip), ld16(m.base, m.pl1 + 2u * L));
+}
+float q80_dot(Q80W w, uint ip, vec4 xv[2], vec2 xs) {
     vec2 a = vec2(0.0);
-    acc4_8(a, q.x, xv[0]);
-    acc4_8(a, q.y, xv[1]);
-    return d * (a.x + a.y * (1.0 / 256.0));
+    acc4_8(a, w.q.x, xv[0]);
+    acc4_8(a, w.q.y, xv[1]);
+    return unpackHalf2x16(w.d).x * (a.x + a.y * (1.0 / 256.0));
 }
 
 // Q4_0 / Q5_0 planes: qs (16 bytes a block), d (f16), Q5_0: qh (a word a block). Item ip:
@@ -146,21 +154,21 @@ void q50_x_item(uint64_t xa, uint xb, uint ip, out vec4 xv[2]) {
     xv[1] = X4(xa).v[xb + 4u + ip];
 }
 uint spread4(uint v) { return ((v * 0x00204081u) & 0x01010101u) << 4; }
-float q50_dot(Mat m, uint row, uint b, uint ip, vec4 xv[2], vec2 xs) {
+// qh: 0 for Q4_0 (whose values are offset by 8, Q5_0's by 16: the off field)
+struct Q50W { uint w, qh, d; float off; };
+Q50W q50_load(Mat m, uint row, uint b, uint ip) {
     uint L = row * (m.k / 32u) + b;
-    uint w = ld32(m.base, L * 16u + 4u * ip);
-    uint pl = w & 0x0F0F0F0Fu, ph = (w >> 4) & 0x0F0F0F0Fu;
-    float off = 8.0;
-    if (m.type == DL_Q50) {
-        uint qh = ld32(m.base, m.pl2 + 4u * L);
-        pl |= spread4((qh >> (4u * ip)) & 15u);
-        ph |= spread4((qh >> (16u + 4u * ip)) & 15u);
-        off = 16.0;
-    }
+    bool q5 = m.type == DL_Q50;
+    return Q50W(ld32(m.base, L * 16u + 4u * ip), q5 ? ld32(m.base, m.pl2 + 4u * L) : 0u,
+                ld16(m.base, m.pl1 + 2u * L), q5 ? 16.0 : 8.0);
+}
+float q50_dot(Q50W w, uint ip, vec4 xv[2], vec2 xs) {
+    uint pl = (w.w & 0x0F0F0F0Fu) | spread4((w.qh >> (4u * ip)) & 15u);
+    uint ph = ((w.w >> 4) & 0x0F0F0F0Fu) | spread4((w.qh >> (16u + 4u * ip)) & 15u);
     vec3 a = vec3(0.0);
-    acc4(a, pl, xv[0], off);
-    acc4(a, ph, xv[1], off);
-    return unpackHalf2x16(ld16(m.base, m.pl1 + 2u * L)).x * acc_total(a);
+    acc4(a, pl, xv[0], w.off);
+    acc4(a, ph, xv[1], w.off);
+    return unpackHalf2x16(w.d).x * acc_total(a);
 }
 vec2 no_x_sums2(vec4 xv[2]) { return vec2(0.0); }
 vec2 no_x_sums8(vec4 xv[8]) { return vec2(0.0); }

@@ -180,7 +180,8 @@ typedef struct vk_backend {
      * barriers' running arrival count, the records + counters block (host-visible) and
      * the kernel's scratch (activations, attention partials, per-workgroup rows) */
     int bda;
-    uint32_t persist_g, persist_wg, persist_next, persist_total;
+    uint32_t persist_g, persist_wg, persist_next, persist_total, persist_skip, persist_per_sm;
+    int persist_verified, persist_probing; /* the grid checked resident; a check running */
     ue_buffer *persist_mem, *persist_act;
     struct vk_repack *repacks;         /* open-addressing table (vk_repack.c) */
     size_t n_repacks, cap_repacks;

@@ -6,8 +6,11 @@
  * The grid must fit the device at once, which Vulkan does not promise: it is sized from
  * the multiprocessor count where the driver reports one (NVIDIA SM builtins, AMD shader
  * core properties) and left off elsewhere. UE_VK_PERSIST=0 switches it off, =G forces a
- * grid of G workgroups (tests: 1 on lavapipe); UE_VK_PERSIST_WG sets the workgroup size
- * (default 256) and UE_VK_PERSIST_PER_SM the workgroups per multiprocessor (default 2). */
+ * grid of G workgroups, =auto takes the sized grid or else one workgroup, which every
+ * device runs (the tests' setting); UE_VK_PERSIST_WG sets the workgroup size (default
+ * 256) and UE_VK_PERSIST_PER_SM the workgroups per multiprocessor (default 2).
+ * UE_VK_PERSIST_SKIP=mask leaves phases out (decode_layer.comp's bits; wrong results,
+ * for timing the phases only). */
 #ifdef UE_HAVE_VULKAN_BACKEND
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +28,7 @@ typedef struct dl_record {
     uint64_t nq, nk, npa, nffn, npf, nnext;
     uint64_t x, xn, q, k, v, attn, part, o, g, h, kc, vc, sync;
     uint32_t n_embd, n_head, n_head_kv, head_dim, pos, first, has_next, n_split;
-    uint32_t split_keys, sync_base, pad0, pad1;
+    uint32_t split_keys, sync_base, skip, pad1;
     float eps, log2_base, freq_scale, scale;
 } dl_record;
 _Static_assert(sizeof(dl_mat) == 48, "dl_mat must match decode_layer.comp's Mat");
@@ -33,8 +36,8 @@ _Static_assert(sizeof(dl_record) == 552, "dl_record must match decode_layer.comp
 
 enum {
     REC_STRIDE = 576, N_RECORDS = 4096, SYNC_BYTES = 256, /* host-visible block layout */
-    BARRIERS = 6,                                         /* grid barriers per dispatch */
-    MAX_SPLIT = 256, MIN_SPLIT_KEYS = 16,
+    BARRIERS = 6, ALL_PHASES = 255, /* decode_layer.comp's grid barriers, phase bits */
+    MAX_SPLIT = 256, MIN_SPLIT_KEYS = 8, KPI = 2, /* decode_layer.comp's keys per step */
     DL_Q4K = 0, DL_Q6K = 1, DL_Q50 = 2, DL_Q80 = 3, DL_Q40 = 4,
 };
 
@@ -84,22 +87,26 @@ static uint32_t multiprocessors(vk_backend *vk) {
 
 int vk_persist_wanted(vk_backend *vk) {
     const char *e = getenv("UE_VK_PERSIST");
-    if (e && atoi(e) <= 0) return 0;
+    if (e && strcmp(e, "auto") && atoi(e) <= 0) return 0;
     const char *w = getenv("UE_VK_PERSIST_WG");
     uint32_t wg = w && atoi(w) >= 32 && atoi(w) <= 1024 ? (uint32_t)atoi(w) : 256;
     uint32_t sg = vk->subgroup_size ? vk->subgroup_size : 32;
     if (wg % sg || wg / sg > 32 || wg > vk->props.limits.maxComputeWorkGroupSize[0]) return 0;
-    uint32_t g = 0;
-    if (e) {
+    uint32_t g = 0, per = 1;
+    if (e && strcmp(e, "auto")) {
         g = (uint32_t)atoi(e);
     } else {
         const char *ps = getenv("UE_VK_PERSIST_PER_SM");
-        uint32_t per = ps && atoi(ps) >= 1 && atoi(ps) <= 16 ? (uint32_t)atoi(ps) : 2;
+        per = ps && atoi(ps) >= 1 && atoi(ps) <= 16 ? (uint32_t)atoi(ps) : 2;
         g = multiprocessors(vk) * per;
+        if (!g && e) g = 1; /* "auto": one workgroup where the count is unknown (tests) */
     }
     if (g == 0 || g > vk->props.limits.maxComputeWorkGroupCount[0]) return 0;
     vk->persist_g = g;
+    vk->persist_per_sm = per;
     vk->persist_wg = wg;
+    const char *sk = getenv("UE_VK_PERSIST_SKIP");
+    vk->persist_skip = sk ? (uint32_t)strtoul(sk, NULL, 0) : 0;
     return 1;
 }
 
@@ -142,6 +149,7 @@ ue_status vk_persist_after_wait(vk_backend *vk, ue_error *err) {
     vk->persist_g = 0; /* off from now on; the plain ops serve */
     sync[0] = sync[1] = 0;
     vk->persist_total = 0;
+    if (vk->persist_probing) return UE_OK; /* grid_verified() tries a smaller grid */
     return ue_fail(err, UE_ERR_DEVICE,
                    "Vulkan: the one-dispatch decode layer's %u workgroups were not all resident "
                    "on %s (a grid barrier timed out), so that token's results are void; it is "
@@ -154,22 +162,24 @@ static uint64_t addr_of(const ue_tensor *t) {
 
 /* Lanes per row group and rows per group for a matrix: the fewest item rounds on the
  * busiest lane (units per workgroup x items per lane x rows), over the grid. */
-static void pick_layout(const vk_backend *vk, int64_t rows, int64_t items, dl_mat *m) {
+static void pick_layout(const vk_backend *vk, int64_t rows, int64_t items, uint32_t max_nr,
+                        dl_mat *m) {
     uint32_t sg = vk->subgroup_size, wg = vk->persist_wg, g = vk->persist_g;
     uint64_t best = UINT64_MAX;
     for (uint32_t gl = sg >= 16 ? 16 : sg; gl <= wg; gl *= 2) {
         if (wg % gl || (gl > sg && gl % sg)) continue;
-        for (uint32_t nr = 2; nr >= 1; nr--) {
+        for (uint32_t nr = max_nr; nr >= 1; nr--) {
             uint64_t rpw = (uint64_t)nr * (wg / gl), units = ((uint64_t)rows + rpw - 1) / rpw;
-            uint64_t cost = (units + g - 1) / g * (((uint64_t)items + gl - 1) / gl) * nr;
+            /* two items per lane per round (dl_mv.glsl) */
+            uint64_t cost = (units + g - 1) / g * (((uint64_t)items + 2 * gl - 1) / (2 * gl)) * nr;
             if (cost < best) best = cost, m->gl = gl, m->nr = nr;
         }
     }
 }
 
 /* The record's view of weight matrix w (n_in -> n_out); 0 when the kernel cannot read it. */
-static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_out, dl_mat *m,
-                  vk_range *rd) {
+static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_out,
+                  uint32_t max_nr, dl_mat *m, vk_range *rd) {
     int t = dl_type(w->type);
     const ue_type_traits *ti = ue_type_get(w->type);
     if (t < 0 || w->ne[0] != n_in || w->ne[1] != n_out || n_in % ti->block_size ||
@@ -191,7 +201,7 @@ static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_ou
         *rd = vk_range_of(w);
     }
     int64_t items = t == DL_Q4K || t == DL_Q6K ? n_in / 256 * 8 : n_in / 32 * 4;
-    pick_layout(vk, n_out, items, m);
+    pick_layout(vk, n_out, items, max_nr, m);
     return 1;
 }
 
@@ -215,9 +225,61 @@ static int scratch(vk_backend *vk, ue_buffer **buf, size_t bytes) {
     return vk_buffer_alloc(vk, bytes, VK_MEM_DEVICE, buf, &err) == UE_OK;
 }
 
+/* Records one dispatch of record rec (sync_base and skip filled in here). */
+static void dispatch_record(vk_backend *vk, dl_record *rec, const vk_range *rd, int n_rd,
+                            const vk_range *wr, int n_wr) {
+    if (vk->persist_next == N_RECORDS) { /* every record in flight: wait for them */
+        ue_error err = {0};
+        ue_status st = vk_flush(vk, &err);
+        if (st != UE_OK) {
+            vk_fail_deferred(vk, st, "%s", err.msg);
+            return;
+        }
+    }
+    rec->sync_base = vk->persist_total;
+    size_t off = SYNC_BYTES + (size_t)vk->persist_next++ * REC_STRIDE;
+    memcpy((char *)vk->persist_mem->host + off, rec, sizeof *rec);
+    uint64_t push = ((const vk_buf *)vk->persist_mem->impl)->addr + off;
+    VkDescriptorSet sets[4] = {0};
+    vk_dispatch(vk, VK_PIPE_DECODE_LAYER, sets, &push, sizeof push, vk->persist_g, 1, 1, rd, n_rd,
+                wr, n_wr);
+    vk->persist_total += (uint32_t)BARRIERS * vk->persist_g;
+}
+
+/* Whether a grid of persist_g workgroups is resident at once, which depends on the
+ * registers the driver gave the kernel: a dispatch that only passes its barriers, then
+ * half the grid while one times out (down to one workgroup per multiprocessor; a grid
+ * the user set is tried as it is). Done once, before the first layer. */
+static int grid_verified(vk_backend *vk) {
+    if (vk->persist_verified) return 1;
+    uint32_t g = vk->persist_g, floor = g / vk->persist_per_sm;
+    vk->persist_probing = 1;
+    for (; g >= floor && g > 0; g /= 2) {
+        vk->persist_g = g;
+        dl_record rec = {0};
+        rec.skip = ALL_PHASES;
+        rec.sync = ((const vk_buf *)vk->persist_mem->impl)->addr;
+        vk_range wr = {vk->persist_mem, 0, SYNC_BYTES};
+        dispatch_record(vk, &rec, NULL, 0, &wr, 1);
+        ue_error err = {0};
+        ue_status st = vk_flush(vk, &err); /* a timed-out probe turns persist_g to 0 */
+        if (st != UE_OK) { /* an earlier op's error: reported at the next sync */
+            vk_fail_deferred(vk, st, "%s", err.msg);
+            break;
+        }
+        if (vk->persist_g) {
+            vk->persist_verified = 1;
+            break;
+        }
+    }
+    vk->persist_probing = 0;
+    if (!vk->persist_verified) vk->persist_g = 0;
+    return vk->persist_verified;
+}
+
 int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a) {
     vk_backend *vk = (vk_backend *)be;
-    if (!vk->persist_g || vk->deferred != UE_OK) return 0;
+    if (!vk->persist_g || vk->deferred != UE_OK || !grid_verified(vk)) return 0;
     int64_t E = a->x.ne[0], D = a->head_dim, H = a->n_head, HKV = a->n_head_kv;
     int64_t F = a->w_gate.ne[1], kvd = HKV * D;
     uint32_t sg = vk->subgroup_size;
@@ -250,7 +312,8 @@ int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a) {
     const ue_tensor *mats[7] = {&a->wq, &a->wk, &a->wv, &a->wo, &a->w_gate, &a->w_up, &a->w_down};
     const int64_t ins[7] = {E, E, E, H * D, E, E, F}, outs[7] = {H * D, kvd, kvd, E, F, F, E};
     for (int i = 0; i < 7; i++)
-        if (!mat_of(vk, mats[i], ins[i], outs[i], &rec.m[i], &rd[n_rd++])) return 0;
+        if (!mat_of(vk, mats[i], ins[i], outs[i], i == 4 || i == 5 ? 1 : 2, &rec.m[i], &rd[n_rd++]))
+            return 0; /* gate/up: one row per group (dl_mv.glsl) */
     rec.m[5].gl = rec.m[4].gl, rec.m[5].nr = rec.m[4].nr; /* one layout for the pair */
 
     uint64_t *nw[6] = {&rec.nq, &rec.nk, &rec.npa, &rec.nffn, &rec.npf, &rec.nnext};
@@ -281,30 +344,16 @@ int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a) {
     int64_t sk = (nkeys * HKV + warps - 1) / warps;
     if (sk < MIN_SPLIT_KEYS) sk = MIN_SPLIT_KEYS;
     if (sk < (nkeys + MAX_SPLIT - 1) / MAX_SPLIT) sk = (nkeys + MAX_SPLIT - 1) / MAX_SPLIT;
-    sk += sk & 1;
+    sk = (sk + KPI - 1) / KPI * KPI;
     rec.n_embd = (uint32_t)E, rec.n_head = (uint32_t)H, rec.n_head_kv = (uint32_t)HKV;
     rec.head_dim = (uint32_t)D, rec.pos = (uint32_t)a->pos, rec.first = (uint32_t)first;
     rec.has_next = a->next_norm != NULL;
     rec.split_keys = (uint32_t)sk, rec.n_split = (uint32_t)((nkeys + sk - 1) / sk);
-    rec.sync_base = vk->persist_total;
+    rec.skip = vk->persist_skip;
     rec.eps = a->eps, rec.scale = a->scale, rec.freq_scale = a->freq_scale;
     rec.log2_base = (float)log2((double)a->base);
 
-    if (vk->persist_next == N_RECORDS) { /* every record in flight: wait for them */
-        ue_error err = {0};
-        ue_status st = vk_flush(vk, &err);
-        if (st != UE_OK) {
-            vk_fail_deferred(vk, st, "%s", err.msg);
-            return 1;
-        }
-    }
-    size_t off = SYNC_BYTES + (size_t)vk->persist_next++ * REC_STRIDE;
-    memcpy((char *)vk->persist_mem->host + off, &rec, sizeof rec);
-    uint64_t push = rec.sync + off;
-    VkDescriptorSet sets[4] = {0};
-    vk_dispatch(vk, VK_PIPE_DECODE_LAYER, sets, &push, sizeof push, vk->persist_g, 1, 1, rd, n_rd,
-                wr, n_wr);
-    vk->persist_total += (uint32_t)BARRIERS * vk->persist_g;
+    dispatch_record(vk, &rec, rd, n_rd, wr, n_wr);
     return 1;
 }
 
