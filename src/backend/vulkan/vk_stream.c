@@ -193,6 +193,8 @@ void vk_profile_report(vk_backend *vk) {
     fprintf(stderr, "  %-14s %10s %12.3f\n", "total", "", total / 1e6);
     fprintf(stderr, "  recorded: %llu dispatches, %llu barriers\n",
             (unsigned long long)vk->n_dispatch, (unsigned long long)vk->n_barrier);
+    if (vk->persist_g)
+        fprintf(stderr, "  decode_layer grid: %u workgroups of %u\n", vk->persist_g, vk->persist_wg);
 }
 
 ue_status vk_flush(vk_backend *vk, ue_error *err) {
