@@ -20,6 +20,7 @@
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 #include "include/common.glsl"
 #include "include/dl_items.glsl"
 
@@ -40,7 +41,7 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Rec
     uint64_t x, xn, q, k, v, attn, part, o, g, h, kc, vc, sync; // state (f32)
     uint n_embd, n_head, n_head_kv, head_dim;
     uint pos, first, has_next, n_split;
-    uint split_keys, sync_base, skip, pad1; // skip: phases left out (timing only)
+    uint split_keys, sync_base, skip, n_phases; // skip: phases left out (timing only)
     float eps, log2_base, freq_scale, scale;
 };
 layout(push_constant) uniform P { uint64_t rec; } p;
@@ -425,38 +426,42 @@ void block_end(Rec r, uint64_t src, uint64_t o, uint64_t w_post, uint64_t dst,
     }
 }
 
+// The phases run from one loop with one call site per routine: inlined at every call,
+// the mat-vec's type variants made a program much larger than the instruction cache.
 void main() {
     Rec r = Rec(p.rec);
     if (gl_LocalInvocationID.x == 0u) sh_abort = 0u;
     g_target = r.sync_base;
-    // 1. q, k, v
-    if ((r.skip & 1u) == 0u) {
-        matvec(r.m[0], r.xn, r.q, 0u);
-        uint rot = mv_units(r.m[0]);
-        matvec(r.m[1], r.xn, r.k, rot);
-        matvec(r.m[2], r.xn, r.v, rot + mv_units(r.m[1]));
-    }
-    grid_sync(r);
-    // 2, 3. attention
-    if ((r.skip & 2u) == 0u) attention_phase(r);
-    grid_sync(r);
-    if ((r.skip & 4u) == 0u) merge_phase(r);
-    grid_sync(r);
-    // 4. output projection
-    if ((r.skip & 8u) == 0u) matvec(r.m[3], r.attn, r.o, 0u);
-    grid_sync(r);
-    // 5. attention block end (each workgroup its own copy), gate / up
     uint64_t hw = r.h + uint64_t(gl_WorkGroupID.x) * uint64_t(8u * r.n_embd);
     uint64_t hn = hw + uint64_t(4u * r.n_embd);
-    if ((r.skip & 16u) == 0u) block_end(r, r.x, r.o, r.npa, hw, r.nffn, hn, true);
-    memoryBarrierBuffer();
-    barrier();
-    if ((r.skip & 32u) == 0u) matvec_pair(r.m[4], r.m[5], hn, r.g);
-    grid_sync(r);
-    // 6. down
-    if ((r.skip & 64u) == 0u) matvec(r.m[6], r.g, r.o, 0u);
-    grid_sync(r);
-    // 7. the layer's end
-    if (gl_WorkGroupID.x != 0u || (r.skip & 128u) != 0u) return;
-    block_end(r, hw, r.o, r.npf, r.x, r.nnext, r.xn, r.has_next != 0u);
+    [[dont_unroll]] for (uint ph = 0u; ph < r.n_phases; ph++) {
+        if (ph == 1u) {
+            if ((r.skip & 2u) == 0u) attention_phase(r);
+        } else if (ph == 2u) {
+            if ((r.skip & 4u) == 0u) merge_phase(r);
+        } else if (ph == 4u || ph == 6u) {
+            // 5. attention block end (each workgroup its own copy), then gate / up;
+            // 7. the layer's end (workgroup 0)
+            bool last = ph == 6u;
+            if (last && gl_WorkGroupID.x != 0u) break;
+            if ((r.skip & (last ? 128u : 16u)) == 0u)
+                block_end(r, last ? hw : r.x, r.o, last ? r.npf : r.npa, last ? r.x : hw,
+                          last ? r.nnext : r.nffn, last ? r.xn : hn, !last || r.has_next != 0u);
+            if (last) break;
+            memoryBarrierBuffer();
+            barrier();
+            if ((r.skip & 32u) == 0u) matvec_pair(r.m[4], r.m[5], hn, r.g);
+        } else {
+            // 1. q, k, v; 4. o; 6. down
+            uint j0 = ph == 0u ? 0u : (ph == 3u ? 3u : 6u), j1 = ph == 0u ? 3u : j0 + 1u;
+            uint bit = ph == 0u ? 1u : (ph == 3u ? 8u : 64u), rot = 0u;
+            [[dont_unroll]] for (uint j = j0; j < j1 && (r.skip & bit) == 0u; j++) {
+                uint64_t xa = j < 3u ? r.xn : (j == 3u ? r.attn : r.g);
+                uint64_t oa = j == 0u ? r.q : (j == 1u ? r.k : (j == 2u ? r.v : r.o));
+                matvec(r.m[j], xa, oa, rot);
+                rot += mv_units(r.m[j]);
+            }
+        }
+        grid_sync(r);
+    }
 }

@@ -28,7 +28,7 @@ typedef struct dl_record {
     uint64_t nq, nk, npa, nffn, npf, nnext;
     uint64_t x, xn, q, k, v, attn, part, o, g, h, kc, vc, sync;
     uint32_t n_embd, n_head, n_head_kv, head_dim, pos, first, has_next, n_split;
-    uint32_t split_keys, sync_base, skip, pad1;
+    uint32_t split_keys, sync_base, skip, n_phases;
     float eps, log2_base, freq_scale, scale;
 } dl_record;
 _Static_assert(sizeof(dl_mat) == 48, "dl_mat must match decode_layer.comp's Mat");
@@ -36,7 +36,7 @@ _Static_assert(sizeof(dl_record) == 552, "dl_record must match decode_layer.comp
 
 enum {
     REC_STRIDE = 576, N_RECORDS = 4096, SYNC_BYTES = 256, /* host-visible block layout */
-    BARRIERS = 6, ALL_PHASES = 255, /* decode_layer.comp's grid barriers, phase bits */
+    BARRIERS = 6, PHASES = 7, ALL_PHASES = 255, /* decode_layer.comp's barriers, phases */
     MAX_SPLIT = 256, MIN_SPLIT_KEYS = 8, KPI = 2, /* decode_layer.comp's keys per step */
     DL_Q4K = 0, DL_Q6K = 1, DL_Q50 = 2, DL_Q80 = 3, DL_Q40 = 4,
 };
@@ -237,6 +237,7 @@ static void dispatch_record(vk_backend *vk, dl_record *rec, const vk_range *rd, 
         }
     }
     rec->sync_base = vk->persist_total;
+    rec->n_phases = PHASES;
     size_t off = SYNC_BYTES + (size_t)vk->persist_next++ * REC_STRIDE;
     memcpy((char *)vk->persist_mem->host + off, rec, sizeof *rec);
     uint64_t push = ((const vk_buf *)vk->persist_mem->impl)->addr + off;
