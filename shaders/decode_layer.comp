@@ -376,26 +376,33 @@ void merge_phase(Rec r) {
 }
 
 // dst = src + rms_norm(o) * w_post, and (with w_next) dn = rms_norm(dst) * w_next, over
-// the workgroup in chunks of WG x BE_PER elements whose loads go out together; every
-// invocation reads back only its own writes.
+// the workgroup, BE_PER elements per invocation with their loads together: rows of up to
+// WG x BE_PER elements (every Gemma 3 width at 256 invocations) take one round trip of
+// loads, longer ones re-read their chunks.
 const uint BE_PER = 16u;
 void block_end(Rec r, uint64_t src, uint64_t o, uint64_t w_post, uint64_t dst,
                uint64_t w_next, uint64_t dn, bool next) {
     uint n = r.n_embd, tid = gl_LocalInvocationID.x, WG = gl_WorkGroupSize.x;
+    float ov[BE_PER], xv[BE_PER], wv[BE_PER], nv[BE_PER];
+    bool one = n <= WG * BE_PER;
     float s = 0.0;
     for (uint c0 = 0u; c0 < n; c0 += WG * BE_PER) {
-        float ov[BE_PER];
         for (uint j = 0u; j < BE_PER; j++) {
             uint i = c0 + tid + WG * j;
-            ov[j] = i < n ? A1(o).v[i] : 0.0;
+            bool in_ = i < n;
+            ov[j] = in_ ? A1(o).v[i] : 0.0;
+            if (one) { // every operand now: no second round trip
+                xv[j] = in_ ? A1(src).v[i] : 0.0;
+                wv[j] = in_ ? R1(w_post).v[i] : 0.0;
+                nv[j] = in_ && next ? R1(w_next).v[i] : 0.0;
+            }
         }
         for (uint j = 0u; j < BE_PER; j++) s += ov[j] * ov[j];
     }
     float inv = 1.0 / sqrt(wg_sum(s) / float(n) + r.eps);
     float s2 = 0.0;
     for (uint c0 = 0u; c0 < n; c0 += WG * BE_PER) {
-        float ov[BE_PER], xv[BE_PER], wv[BE_PER];
-        for (uint j = 0u; j < BE_PER; j++) {
+        for (uint j = 0u; j < BE_PER && !one; j++) {
             uint i = c0 + tid + WG * j;
             bool in_ = i < n;
             ov[j] = in_ ? A1(o).v[i] : 0.0;
@@ -405,6 +412,7 @@ void block_end(Rec r, uint64_t src, uint64_t o, uint64_t w_post, uint64_t dst,
         for (uint j = 0u; j < BE_PER; j++) {
             uint i = c0 + tid + WG * j;
             float v = xv[j] + ov[j] * inv * wv[j];
+            xv[j] = v;
             if (i < n) A1(dst).v[i] = v;
             s2 += v * v;
         }
@@ -412,16 +420,15 @@ void block_end(Rec r, uint64_t src, uint64_t o, uint64_t w_post, uint64_t dst,
     if (!next) return; // uniform
     float inv2 = 1.0 / sqrt(wg_sum(s2) / float(n) + r.eps);
     for (uint c0 = 0u; c0 < n; c0 += WG * BE_PER) {
-        float xv[BE_PER], wv[BE_PER];
-        for (uint j = 0u; j < BE_PER; j++) {
+        for (uint j = 0u; j < BE_PER && !one; j++) { // each invocation reads its own writes
             uint i = c0 + tid + WG * j;
             bool in_ = i < n;
             xv[j] = in_ ? A1(dst).v[i] : 0.0;
-            wv[j] = in_ ? R1(w_next).v[i] : 0.0;
+            nv[j] = in_ ? R1(w_next).v[i] : 0.0;
         }
         for (uint j = 0u; j < BE_PER; j++) {
             uint i = c0 + tid + WG * j;
-            if (i < n) A1(dn).v[i] = xv[j] * inv2 * wv[j];
+            if (i < n) A1(dn).v[i] = xv[j] * inv2 * nv[j];
         }
     }
 }

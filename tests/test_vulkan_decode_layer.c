@@ -167,8 +167,10 @@ static void test_decode_layer(void **state) {
     /* Q4_0 and Q8_0 files, heads of 128, two query heads per KV head */
     shape kq = {512, 512, 4, 2, 128, 160,
                 {UE_TYPE_Q4_0, UE_TYPE_Q4_0, Q8, UE_TYPE_Q4_0, Q8, Q8, UE_TYPE_Q4_0}};
-    const shape *shapes[] = {&k4, &k0, &kq};
-    for (size_t i = 0; i < 3; i++) {
+    /* rows wider than one block-end chunk of 256 x 16 (the 27B's 5376) */
+    shape kw = {4352, 512, 2, 1, 128, 160, {K4, K4, K6, K4, K4, K4, K6}};
+    const shape *shapes[] = {&k4, &k0, &kq, &kw};
+    for (size_t i = 0; i < 4; i++) {
         check_layer(shapes[i], 0, 0, 1, 1);
         check_layer(shapes[i], 37, 16, 1, 1);
         check_layer(shapes[i], 150, 0, 0, 1);

@@ -160,26 +160,29 @@ static uint64_t addr_of(const ue_tensor *t) {
     return ((const vk_buf *)t->buf->impl)->addr + t->offset;
 }
 
-/* Lanes per row group and rows per group for a matrix: the fewest item rounds on the
- * busiest lane (units per workgroup x items per lane x rows), over the grid. */
+/* Lanes per row group and rows per group for a matrix: the fewest bytes loaded by the
+ * busiest lane (units per workgroup x rounds of two items x (16 weight bytes per item
+ * and row + 128 bytes of x per item, which the rows of a group share; 32 values of x
+ * per item)), over the grid: x comes through L1 at eight times the weights' bytes. */
 static void pick_layout(const vk_backend *vk, int64_t rows, int64_t items, uint32_t max_nr,
-                        dl_mat *m) {
+                        uint32_t n_mats, dl_mat *m) {
     uint32_t sg = vk->subgroup_size, wg = vk->persist_wg, g = vk->persist_g;
     uint64_t best = UINT64_MAX;
     for (uint32_t gl = sg >= 16 ? 16 : sg; gl <= wg; gl *= 2) {
         if (wg % gl || (gl > sg && gl % sg)) continue;
         for (uint32_t nr = max_nr; nr >= 1; nr--) {
             uint64_t rpw = (uint64_t)nr * (wg / gl), units = ((uint64_t)rows + rpw - 1) / rpw;
-            /* two items per lane per round (dl_mv.glsl) */
-            uint64_t cost = (units + g - 1) / g * (((uint64_t)items + 2 * gl - 1) / (2 * gl)) * nr;
+            uint64_t rounds = (units + g - 1) / g * (((uint64_t)items + 2 * gl - 1) / (2 * gl));
+            uint64_t cost = rounds * (16 * nr * n_mats + 128);
             if (cost < best) best = cost, m->gl = gl, m->nr = nr;
         }
     }
 }
 
 /* The record's view of weight matrix w (n_in -> n_out); 0 when the kernel cannot read it. */
-static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_out,
-                  uint32_t max_nr, dl_mat *m, vk_range *rd) {
+/* pair: gate or up, summed together (one row per group; x shared by both). */
+static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_out, int pair,
+                  dl_mat *m, vk_range *rd) {
     int t = dl_type(w->type);
     const ue_type_traits *ti = ue_type_get(w->type);
     if (t < 0 || w->ne[0] != n_in || w->ne[1] != n_out || n_in % ti->block_size ||
@@ -201,7 +204,7 @@ static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_ou
         *rd = vk_range_of(w);
     }
     int64_t items = t == DL_Q4K || t == DL_Q6K ? n_in / 256 * 8 : n_in / 32 * 4;
-    pick_layout(vk, n_out, items, max_nr, m);
+    pick_layout(vk, n_out, items, pair ? 1 : 2, pair ? 2 : 1, m);
     return 1;
 }
 
@@ -313,8 +316,8 @@ int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a) {
     const ue_tensor *mats[7] = {&a->wq, &a->wk, &a->wv, &a->wo, &a->w_gate, &a->w_up, &a->w_down};
     const int64_t ins[7] = {E, E, E, H * D, E, E, F}, outs[7] = {H * D, kvd, kvd, E, F, F, E};
     for (int i = 0; i < 7; i++)
-        if (!mat_of(vk, mats[i], ins[i], outs[i], i == 4 || i == 5 ? 1 : 2, &rec.m[i], &rd[n_rd++]))
-            return 0; /* gate/up: one row per group (dl_mv.glsl) */
+        if (!mat_of(vk, mats[i], ins[i], outs[i], i == 4 || i == 5, &rec.m[i], &rd[n_rd++]))
+            return 0;
     rec.m[5].gl = rec.m[4].gl, rec.m[5].nr = rec.m[4].nr; /* one layout for the pair */
 
     uint64_t *nw[6] = {&rec.nq, &rec.nk, &rec.npa, &rec.nffn, &rec.npf, &rec.nnext};
