@@ -36,18 +36,7 @@ uvec2 ld64(uint64_t a, uint byte) { return W2(a).v[byte >> 3]; }
 uint ld32(uint64_t a, uint byte) { return W1(a).v[byte >> 2]; }
 uint ld16(uint64_t a, uint byte) { return (ld32(a, byte) >> (8u * (byte & 2u))) & 0xFFFFu; }
 
-const uint MAGIC = 0x4B000000u;
-const float MAGICF = 8388608.0;
-float f0(uint v, float off) { return uintBitsToFloat(v | MAGIC) - (MAGICF + off); }
-float f8(uint v, float off) { return uintBitsToFloat(v | MAGIC) - (MAGICF + off * 256.0); }
-float f16(uint v, float off) { return uintBitsToFloat(v | MAGIC) - (MAGICF + off * 65536.0); }
-void acc4(inout vec3 a, uint w, vec4 x, float off) {
-    a.x += x.x * f0(w & 0x7Fu, off);
-    a.y += x.y * f8(w & 0x7F00u, off);
-    a.z += x.z * f16(w & 0x7F0000u, off) + x.w * f16((w >> 8) & 0x7F0000u, off);
-}
-float acc_total(vec3 a) { return a.x + a.y * (1.0 / 256.0) + a.z * (1.0 / 65536.0); }
-float hsum(vec4 v) { return (v.x + v.y) + (v.z + v.w); }
+#include "mv_arith.glsl"
 
 // Q4_K in place: item ip = 16 bytes of 32-byte chunk c = ip / 2 (low nibbles: sub-block
 // 2c, high: 2c + 1), x as two runs of 16 values.
@@ -61,17 +50,6 @@ void q4k_x_item(uint64_t xa, uint xb, uint ip, out vec4 xv[8]) {
 }
 vec2 q4k_x_sums(vec4 xv[8]) {
     return vec2(hsum(xv[0] + xv[1] + xv[2] + xv[3]), hsum(xv[4] + xv[5] + xv[6] + xv[7]));
-}
-void scale_min_k(uvec4 h, uint b, out float sc, out float mn) {
-    if (b < 4u) {
-        sc = float((h.y >> (8u * b)) & 63u);
-        mn = float((h.z >> (8u * b)) & 63u);
-    } else {
-        uint k = b - 4u;
-        uint hi = (h.w >> (8u * k)) & 0xffu;
-        sc = float((hi & 15u) | (((h.y >> (8u * k + 6u)) & 3u) << 4));
-        mn = float((hi >> 4) | (((h.z >> (8u * k + 6u)) & 3u) << 4));
-    }
 }
 // An item's weight words are loaded apart from their arithmetic, so a lane can have
 // several items' loads in flight (dl_mv.glsl).
@@ -129,12 +107,6 @@ void q80_x_item(uint64_t xa, uint xb, uint ip, out vec4 xv[2]) {
     xv[0] = X4(xa).v[xb + 2u * ip];
     xv[1] = X4(xa).v[xb + 2u * ip + 1u];
 }
-void acc4_8(inout vec2 a, uint w, vec4 x) {
-    uint v = w ^ 0x80808080u;
-    a.x += x.x * f0(v & 0xFFu, 128.0);
-    a.y += x.y * f8(v & 0xFF00u, 128.0) + x.z * f8((v >> 8) & 0xFF00u, 128.0) +
-           x.w * f8((v >> 16) & 0xFF00u, 128.0);
-}
 struct Q80W { uvec2 q; uint d; };
 Q80W q80_load(Mat m, uint row, uint b, uint ip) {
     uint L = row * (m.k / 32u) + b;
@@ -153,7 +125,6 @@ void q50_x_item(uint64_t xa, uint xb, uint ip, out vec4 xv[2]) {
     xv[0] = X4(xa).v[xb + ip];
     xv[1] = X4(xa).v[xb + 4u + ip];
 }
-uint spread4(uint v) { return ((v * 0x00204081u) & 0x01010101u) << 4; }
 // qh: 0 for Q4_0 (whose values are offset by 8, Q5_0's by 16: the off field)
 struct Q50W { uint w, qh, d; float off; };
 Q50W q50_load(Mat m, uint row, uint b, uint ip) {

@@ -4,10 +4,7 @@
 // planes (one array per block field, blocks in row-major order), so every load is aligned;
 // Q4_K / Q5_K and F16 / BF16 / F32 rows are read in place.
 //
-// Quant values become floats without int-to-float conversion (a quarter-rate instruction
-// on NVIDIA): a field of up to 7 bits placed at bit p of a word ORed with 0x4B000000 is the
-// float 2^23 + q 2^p, exact; subtracting 2^23 + off 2^p leaves (q - off) 2^p. Products
-// are summed per bit position p in separate accumulators and scaled by 2^-p at the end.
+// Quant values become floats through exponent bits (mv_arith.glsl).
 //
 // Per type: QK (elements per block), IPB (items per block), XN (vec4s of x per item),
 //   x_item(xb, p, xa)          the item's x values (xb: vec4 index of the block's x)
@@ -62,24 +59,7 @@ uint plane(uint sel, uint i) {
     return sel == 0u ? p.pl3 : p.ul3;
 }
 
-const uint MAGIC = 0x4B000000u;
-const float MAGICF = 8388608.0;
-
-// q - off for a field at bit 0 / 8 / 16 of v (v holds only that field there).
-float f0(uint v, float off) { return uintBitsToFloat(v | MAGIC) - (MAGICF + off); }
-float f8(uint v, float off) { return uintBitsToFloat(v | MAGIC) - (MAGICF + off * 256.0); }
-float f16(uint v, float off) { return uintBitsToFloat(v | MAGIC) - (MAGICF + off * 65536.0); }
-
-// Four fields of at most 7 bits in the bytes of w, times x: sums kept per bit position
-// in a (a.x: 2^0, a.y: 2^8, a.z: 2^16).
-void acc4(inout vec3 a, uint w, vec4 x, float off) {
-    a.x += x.x * f0(w & 0x7Fu, off);
-    a.y += x.y * f8(w & 0x7F00u, off);
-    a.z += x.z * f16(w & 0x7F0000u, off) + x.w * f16((w >> 8) & 0x7F0000u, off);
-}
-float acc_total(vec3 a) { return a.x + a.y * (1.0 / 256.0) + a.z * (1.0 / 65536.0); }
-
-float hsum(vec4 v) { return (v.x + v.y) + (v.z + v.w); }
+#include "mv_arith.glsl"
 
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 // In place: header uvec4 at the block (d, dmin, 12 scale bytes); item p = 16 bytes of the
@@ -100,17 +80,6 @@ void x_item(uint xb, uint ip, out vec4 xa[XN]) {
     for (uint i = 0u; i < 4u; i++) {
         xa[i] = mx4[lo + i];
         xa[4u + i] = mx4[lo + 8u + i];
-    }
-}
-void scale_min_k(uvec4 h, uint b, out float sc, out float mn) {
-    if (b < 4u) {
-        sc = float((h.y >> (8u * b)) & 63u);
-        mn = float((h.z >> (8u * b)) & 63u);
-    } else {
-        uint k = b - 4u;
-        uint hi = (h.w >> (8u * k)) & 0xffu;
-        sc = float((hi & 15u) | (((h.y >> (8u * k + 6u)) & 3u) << 4));
-        mn = float((hi >> 4) | (((h.z >> (8u * k + 6u)) & 3u) << 4));
     }
 }
 float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
@@ -189,13 +158,6 @@ void x_item(uint xb, uint ip, out vec4 xa[XN]) {
     xa[1] = mx4[xb + 2u * ip + 1u];
 }
 vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
-// Four int8 in w (as unsigned + 128 after the xor) times x.
-void acc4_8(inout vec2 a, uint w, vec4 x) {
-    uint v = w ^ 0x80808080u;
-    a.x += x.x * f0(v & 0xFFu, 128.0);
-    a.y += x.y * f8(v & 0xFF00u, 128.0) + x.z * f8((v >> 8) & 0xFF00u, 128.0) +
-           x.w * f8((v >> 16) & 0xFF00u, 128.0);
-}
 float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
     uint L = row * (p.K / QK) + b;
     uvec2 q = ld64(sel, plane(sel, 0u) + L * 32u + 8u * ip);
@@ -222,8 +184,6 @@ vec2 x_sums(vec4 xa[XN]) { return vec2(hsum(xa[0] + xa[1]), 0.0); }
 #else
 vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
 #endif
-// Bits 0..3 of v spread to bit 4 of each byte.
-uint spread4(uint v) { return ((v * 0x00204081u) & 0x01010101u) << 4; }
 float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
     uint L = row * (p.K / QK) + b;
     uint w = ld32(sel, plane(sel, 0u) + L * 16u + 4u * ip);
