@@ -182,8 +182,8 @@ static void pick_layout(const vk_backend *vk, int64_t rows, int64_t items, uint3
     }
 }
 
-/* The record's view of weight matrix w (n_in -> n_out); 0 when the kernel cannot read it. */
-/* pair: gate or up, summed together (one row per group; x shared by both). */
+/* The record's view of weight matrix w (n_in -> n_out); 0 when the kernel cannot read it.
+ * pair: gate or up, summed together (one row per group; x shared by both). */
 static int mat_of(vk_backend *vk, const ue_tensor *w, int64_t n_in, int64_t n_out, int pair,
                   dl_mat *m, vk_range *rd) {
     int t = dl_type(w->type);
@@ -345,7 +345,8 @@ int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a) {
     wr[n_wr++] = (vk_range){vk->persist_act, 0, vk->persist_act->size};
     wr[n_wr++] = (vk_range){vk->persist_mem, 0, SYNC_BYTES};
 
-    /* key splits: about one per subgroup of the grid over all KV heads, at least 16 keys */
+    /* key splits: about one per subgroup of the grid over all KV heads, at least
+     * MIN_SPLIT_KEYS keys, a multiple of the kernel's keys per step, at most MAX_SPLIT */
     int64_t first = a->window > 0 && a->pos - a->window + 1 > 0 ? a->pos - a->window + 1 : 0;
     int64_t nkeys = a->pos - first + 1, warps = (int64_t)vk->persist_g * (vk->persist_wg / sg);
     int64_t sk = (nkeys * HKV + warps - 1) / warps;
