@@ -224,17 +224,10 @@ layout(set = 1, binding = 0) readonly buffer XB4 { vec4 xf4[]; };
 
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 #define NPART_MV 8u
+#include "mv_arith.glsl"
 // 6-bit scale and min of sub-block b from the 12 scale bytes held as three words.
 void scale_min_w(uvec3 s, uint b, out float sc, out float mn) {
-    if (b < 4u) {
-        sc = float((s.x >> (8u * b)) & 63u);
-        mn = float((s.y >> (8u * b)) & 63u);
-    } else {
-        uint k = b - 4u;
-        uint hi = (s.z >> (8u * k)) & 0xffu;  // byte b + 4
-        sc = float((hi & 15u) | (((s.x >> (8u * k + 6u)) & 3u) << 4));
-        mn = float((hi >> 4) | (((s.y >> (8u * k + 6u)) & 3u) << 4));
-    }
+    scale_min_k(uvec4(0u, s), b, sc, mn);
 }
 float dot_part_mv(uint bb, uint p, uint xi) {
     if (((bb & 15u) | (xi & 3u)) != 0u) { // unaligned: two narrow parts

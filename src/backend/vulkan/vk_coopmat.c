@@ -22,21 +22,9 @@ typedef struct coopmat_props {
 } coopmat_props;
 typedef VkResult (*pfn_coopmat_props)(VkPhysicalDevice, uint32_t *, coopmat_props *);
 
-static int has_extension(vk_backend *vk, const char *name) {
-    uint32_t n = 0;
-    if (vk->f.vkEnumerateDeviceExtensionProperties(vk->pdev, NULL, &n, NULL) != VK_SUCCESS || !n)
-        return 0;
-    VkExtensionProperties *e = calloc(n, sizeof *e);
-    int found = 0;
-    if (e && vk->f.vkEnumerateDeviceExtensionProperties(vk->pdev, NULL, &n, e) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
-    free(e);
-    return found;
-}
-
 int vk_coopmat_probe(vk_backend *vk) {
     if (getenv("UE_VK_NO_COOPMAT") || vk->subgroup_size != 32 ||
-        !has_extension(vk, "VK_KHR_cooperative_matrix"))
+        !vk_has_extension(vk, "VK_KHR_cooperative_matrix"))
         return 0;
     pfn_coopmat_props get = (pfn_coopmat_props)vk->f.vkGetInstanceProcAddr(
         vk->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");

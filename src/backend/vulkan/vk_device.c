@@ -54,6 +54,18 @@ static int memory_type_for(const vk_backend *vk, uint32_t bits, int kind) {
     return t >= 0 ? t : find_memory_type(vk, bits, 0, 0, 0);
 }
 
+int vk_has_extension(vk_backend *vk, const char *name) {
+    uint32_t n = 0;
+    if (vk->f.vkEnumerateDeviceExtensionProperties(vk->pdev, NULL, &n, NULL) != VK_SUCCESS || !n)
+        return 0;
+    VkExtensionProperties *e = calloc(n, sizeof *e);
+    int found = 0;
+    if (e && vk->f.vkEnumerateDeviceExtensionProperties(vk->pdev, NULL, &n, e) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
+    free(e);
+    return found;
+}
+
 ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out, ue_error *err) {
     *out = NULL;
     const vk_fns *f = &vk->f;

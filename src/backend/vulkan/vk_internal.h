@@ -204,6 +204,8 @@ ue_status vk_buffer_alloc(vk_backend *vk, size_t size, int kind, ue_buffer **out
 /* VK_MEM_SHARED: host-visible, device-local where possible (records the device reads) */
 enum { VK_MEM_DEVICE = 0, VK_MEM_UPLOAD = 1, VK_MEM_DOWNLOAD = 2, VK_MEM_SHARED = 3 };
 void vk_buffer_free(vk_backend *vk, ue_buffer *buf);
+/* Whether the physical device offers extension name. */
+int vk_has_extension(vk_backend *vk, const char *name);
 ue_status vk_check(vk_backend *vk, VkResult r, const char *what, ue_error *err);
 
 /* vk_pipelines.c */

@@ -55,21 +55,9 @@ static int dl_type(ue_type t) {
     }
 }
 
-static int has_extension(vk_backend *vk, const char *name) {
-    uint32_t n = 0;
-    if (vk->f.vkEnumerateDeviceExtensionProperties(vk->pdev, NULL, &n, NULL) != VK_SUCCESS || !n)
-        return 0;
-    VkExtensionProperties *e = calloc(n, sizeof *e);
-    int found = 0;
-    if (e && vk->f.vkEnumerateDeviceExtensionProperties(vk->pdev, NULL, &n, e) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
-    free(e);
-    return found;
-}
-
 /* Multiprocessors (SMs, CUs) the driver reports; 0 when it reports none. */
 static uint32_t multiprocessors(vk_backend *vk) {
-    if (has_extension(vk, "VK_NV_shader_sm_builtins")) {
+    if (vk_has_extension(vk, "VK_NV_shader_sm_builtins")) {
         VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm = {
             .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
@@ -77,7 +65,7 @@ static uint32_t multiprocessors(vk_backend *vk) {
         vk->f.vkGetPhysicalDeviceProperties2(vk->pdev, &p2);
         return sm.shaderSMCount;
     }
-    if (has_extension(vk, "VK_AMD_shader_core_properties")) {
+    if (vk_has_extension(vk, "VK_AMD_shader_core_properties")) {
         VkPhysicalDeviceShaderCorePropertiesAMD c = {
             .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
         VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
