@@ -7,6 +7,9 @@
 // where the type needs them: include/mmc_load.glsl) and activations converted, both to
 // f16 in shared memory; the next slice's loads are issued before the current slice's
 // products.
+// Split-K (grid z > 1, where the tiles alone leave the device short of workgroups):
+// workgroup z sums k in [z k_split, (z + 1) k_split) into its own partial output, part_stride
+// floats after the previous one (sum_parts.comp adds them).
 // Needs subgroups of 32 (host checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
@@ -17,6 +20,7 @@
 
 layout(local_size_x_id = 3) in; // 2 * BN invocations
 
+#define MV_PUSH_EXTRA uint k_split, part_stride;
 #include "include/mv_items.glsl"
 
 layout(set = 2, binding = 0) buffer OB { float of[]; };
@@ -53,15 +57,17 @@ void main() {
     uint wrow = min(row_base + (lr & (BM - 1u)), p.N - 1u); // rows past N: any valid row, not stored
     uint xtok = min(tok_base + lr, p.n_tok - 1u);
     uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
+    uint kb = gl_WorkGroupID.z * p.k_split, ke = min(p.K, kb + p.k_split);
+    uint o_off = p.o_off + gl_WorkGroupID.z * p.part_stride;
     Raw raw;
-    if (wl) raw = fetch(wrow, lk);
+    if (wl) raw = fetch(wrow, kb + lk);
     vec4 xv[4];
-    for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
-    for (uint k0 = 0u; k0 < p.K; k0 += BK) {
+    for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((kb + lk) >> 2) + i];
+    for (uint k0 = kb; k0 < ke; k0 += BK) {
         if (wl) store16(raw, k0 + lk, lr * LDS + lk / 4u);
         for (uint i = 0u; i < 4u; i++) xs[lr * LDS + lk / 4u + i] = h4(xv[i]);
         barrier();
-        if (PF == 1u && k0 + BK < p.K) { // next slice's loads, in flight during the products
+        if (PF == 1u && k0 + BK < ke) { // next slice's loads, in flight during the products
             if (wl) raw = fetch(wrow, k0 + BK + lk);
             for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
         }
@@ -78,7 +84,7 @@ void main() {
                 for (uint j = 0u; j < 2u; j++) acc[i][j] = coopMatMulAdd(a[i], b[j], acc[i][j]);
         }
         barrier();
-        if (PF == 0u && k0 + BK < p.K) {
+        if (PF == 0u && k0 + BK < ke) {
             if (wl) raw = fetch(wrow, k0 + BK + lk);
             for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((k0 + BK + lk) >> 2) + i];
         }
@@ -91,7 +97,7 @@ void main() {
         barrier();
         for (uint e = tid; e < BM * BN; e += WG) {
             uint row = row_base + e % BM, tok = tok_base + e / BM;
-            if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[e];
+            if (row < p.N && tok < p.n_tok) of[o_off + tok * p.o_stride + row] = cs[e];
         }
         return;
     }
@@ -106,7 +112,7 @@ void main() {
             subgroupBarrier();
             for (uint e = lane; e < 256u; e += 32u) {
                 uint row = row_base + sm + 16u * i + (e & 15u), tok = tok_base + sn + 16u * j + (e >> 4);
-                if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[sg * 256u + e];
+                if (row < p.N && tok < p.n_tok) of[o_off + tok * p.o_stride + row] = cs[sg * 256u + e];
             }
             subgroupBarrier();
         }

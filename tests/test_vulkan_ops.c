@@ -79,6 +79,9 @@ static void test_matmat_tiles(void **state) {
     /* whole 128 x 128 tiles (stored straight to the output) beside partial ones */
     check_matmul(UE_TYPE_Q4_K, 512, 272, 160);
     check_matmul(UE_TYPE_Q6_K, 512, 272, 160);
+    /* split-K with a shorter last slice (5 slices: 4 x 576 + 512) */
+    check_matmul(UE_TYPE_Q4_K, 2816, 40, 70);
+    check_matmul(UE_TYPE_Q6_K, 2816, 40, 70);
 }
 
 /* get_rows dequantizes exactly as the CPU does; only the scale product may round. */
@@ -492,6 +495,8 @@ static int has_matrix_units(void) {
 int main(void) {
     rnd_seed(0x2545f4914f6cdd1dull);
     setenv("UE_VK_MMC_MIN", "0", 1); /* the matrix-unit kernel for every test size */
+    /* split-K wherever a size allows it (below 48 workgroups by default) */
+    if (!getenv("UE_VK_MMC_SPLIT")) setenv("UE_VK_MMC_SPLIT", "100000", 1);
     if (!getenv("UE_VK_ATTQB")) setenv("UE_VK_ATTQB", "4", 1); /* query blocks tested too */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_get_rows_every_type),
@@ -514,7 +519,8 @@ int main(void) {
     unsetenv("UE_VK_TEST_RANGE");
     g_windowed = 0;
     if (rc || !has_matrix_units()) return rc;
-    /* Matrix-unit variants: 128 x 128 tiles for every size; the f32 dequantization. */
+    /* Matrix-unit variants: 128 x 128 tiles for every size; the f32 dequantization; tiles
+     * without split-K. */
     const struct CMUnitTest tiles[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_matmat_tiles),
     };
@@ -524,8 +530,14 @@ int main(void) {
         return rc;
     setenv("UE_VK_MMCB", "1000000000", 1);
     setenv("UE_VK_HDQ", "0", 1);
-    return cmocka_run_group_tests_name("vulkan ops, f32 dequantization", tiles,
-                                       setup_backends, teardown_backends);
+    if ((rc = cmocka_run_group_tests_name("vulkan ops, f32 dequantization", tiles,
+                                          setup_backends, teardown_backends)))
+        return rc;
+    /* mul_mmc without split-K */
+    unsetenv("UE_VK_HDQ");
+    setenv("UE_VK_MMC_SPLIT", "0", 1);
+    return cmocka_run_group_tests_name("vulkan ops, no split-K", tiles, setup_backends,
+                                       teardown_backends);
 }
 
 #else /* built without the Vulkan backend */

@@ -402,6 +402,7 @@ static void vk_destroy(ue_backend *be) {
         vk_buffer_free(vk, vk->upload);
         vk_buffer_free(vk, vk->download);
         vk_buffer_free(vk, vk->partials);
+        vk_buffer_free(vk, vk->mmc_parts);
         vk_buffer_free(vk, vk->sync);
         vk_persist_destroy(vk);
         vk_repack_destroy(vk);

@@ -66,6 +66,7 @@ typedef enum vk_pipe_id {
     VK_PIPE_AVG_POOL,
     VK_PIPE_ATTENTION_DECF,                      /* attention_decf.comp (vk_decode.c) */
     VK_PIPE_DECODE_LAYER,                        /* decode_layer.comp (vk_persist.c) */
+    VK_PIPE_SUM_PARTS,                           /* sum_parts.comp: split-K mul_mmc */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -160,6 +161,10 @@ typedef struct vk_backend {
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
     uint32_t mmc_epi, mmc_pf, mmc_bn;  /* mul_mmc.comp variant (vk_pipelines.c) */
     uint32_t mmc_hdq;                  /* Q4_K / Q6_K dequantized in f16 pairs (mmc_load.glsl) */
+    uint32_t mmc_split_below, mmc_split_groups; /* split-K: grids below, to about (vk_ops.c) */
+    int mmc_side_by_side;              /* recording matmuls that run together: no split-K */
+    ue_buffer *mmc_parts;              /* its partial sums: a ring (vk_ops.c) */
+    size_t mmc_parts_next;
     int64_t mmcb_min_weights, mmcb_min_tokens; /* where mul_mmcb.comp serves (vk_pipelines.c) */
     uint32_t att_qb;                   /* queries per attention_qb workgroup; 0: not used */
     uint32_t mvf_wg, mvf_nr, mvf_rpw, mvf_lanes, mvf_unroll; /* mul_mvf.comp sizes */

@@ -13,6 +13,8 @@ enum {
     MV_MAX_TOKENS = 4,   /* up to this many tokens take the matrix-vector kernel */
     MM_TILE = 64,        /* BM = BN of mul_mm.comp */
     MMC_TILE_M = 64,     /* BM of mul_mmc.comp (BN: vk->mmc_bn) */
+    MMC_SPLIT_MIN_K = 512, /* shortest split-K slice of mul_mmc.comp (mmc_splits) */
+    MMC_PARTS_BYTES = 16 << 20, /* the split-K partials' ring, at least */
     MMCB_TILE = 128,     /* BM = BN of mul_mmcb.comp */
     MMC_WIDE_WEIGHTS = 1 << 21, /* 4B's smallest matrix has 2.6M weights, 270M's largest 1.3M */
     /* mul_mmc for matrices of at least this many weights; UE_VK_MMC_MIN overrides it
@@ -185,6 +187,57 @@ int64_t vk_mmc_min_weights(void) {
     return e ? atoll(e) : MMC_MIN_WEIGHTS;
 }
 
+/* The push constants of mul_mmc.comp / mul_mmcb.comp (include/mv_items.glsl's block, then
+ * mul_mmc's split-K fields). */
+typedef struct mmc_push {
+    uint32_t x_off, x_stride, o_off, o_stride, K, N, row_bytes, pl[4], ul[4], n_tok;
+    uint32_t k_split, part_stride;
+} mmc_push;
+
+/* K slices for mul_mmc.comp when its tiles give fewer than vk->mmc_split_below
+ * workgroups (short prompts: the 270M's down projection has 10 at 64 tokens, the 4B's
+ * o and down 40), about vk->mmc_split_groups workgroups in all: at most 8 slices, each at
+ * least MMC_SPLIT_MIN_K long and a multiple of 32 (k_split); 1: no split, also for
+ * matmuls recorded side by side (q, k, v). Measured on an H200 (docs/PERFORMANCE.md,
+ * runs 41-45): shorter slices, splits of grids of 64+ workgroups and of q / k / v did
+ * not pay for the partial sums and their added dispatch. */
+static uint32_t mmc_splits(const vk_backend *vk, uint32_t groups, int64_t K, uint32_t *k_split) {
+    if (groups >= vk->mmc_split_below || vk->mmc_side_by_side) return 1;
+    uint32_t want = (vk->mmc_split_groups + groups - 1) / groups;
+    int64_t most = K / MMC_SPLIT_MIN_K < 8 ? K / MMC_SPLIT_MIN_K : 8;
+    if (want > most) want = (uint32_t)most;
+    if (want <= 1) return 1;
+    int64_t len = ((K + want - 1) / want + 31) / 32 * 32;
+    *k_split = (uint32_t)len;
+    return (uint32_t)((K + len - 1) / len);
+}
+
+/* Room for split-K partial sums: the next region of a ring in its own buffer, so
+ * independent matmuls (q, k, v) do not wait for each other's partials (the stream's
+ * hazards are by byte range); NULL when it cannot be had (then no split). */
+static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at) {
+    size_t region = (bytes + 255) & ~(size_t)255;
+    if (region > vk_max_span(vk)) return NULL;
+    if (!vk->mmc_parts || vk->mmc_parts->size < 4 * region) {
+        size_t size = 4 * region < MMC_PARTS_BYTES ? MMC_PARTS_BYTES : 4 * region;
+        ue_error err = {0};
+        if (vk->mmc_parts) {
+            if (vk_flush(vk, &err) != UE_OK) { /* recorded commands may use the old one */
+                vk_fail_deferred(vk, err.code, "%s", err.msg);
+                return NULL;
+            }
+            vk_buffer_free(vk, vk->mmc_parts);
+            vk->mmc_parts = NULL;
+        }
+        if (vk_buffer_alloc(vk, size, VK_MEM_DEVICE, &vk->mmc_parts, &err) != UE_OK) return NULL;
+        vk->mmc_parts_next = 0;
+    }
+    if (vk->mmc_parts_next + region > vk->mmc_parts->size) vk->mmc_parts_next = 0;
+    *at = vk->mmc_parts_next;
+    vk->mmc_parts_next += region;
+    return vk->mmc_parts;
+}
+
 /* Records mul_mmc.comp (prefill on the matrix units) for piece w; 0 when the device,
  * type or layouts do not allow it (then the caller uses mul_mm). */
 static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x,
@@ -195,12 +248,10 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
         K * w->ne[1] < vk->mmc_min_weights ||
         (x->offset - bx->base) % 16 || x->ne[0] % 4 || out->offset % 4)
         return 0;
-    struct {
-        uint32_t x_off, x_stride, o_off, o_stride, K, N, row_bytes, pl[4], ul[4], n_tok;
-    } pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)x->ne[0],
+    mmc_push pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)x->ne[0],
             (uint32_t)((out->offset - bo->base) / 4 + (size_t)r0), (uint32_t)out->ne[0],
             (uint32_t)K, (uint32_t)w->ne[1], (uint32_t)ue_type_row_bytes(w->type, K),
-            {0, 0, 0, 0}, {0, 0, 0, 0}, (uint32_t)x->ne[1]};
+            {0, 0, 0, 0}, {0, 0, 0, 0}, (uint32_t)x->ne[1], (uint32_t)K, 0};
     VkDescriptorSet sets[4] = {VK_NULL_HANDLE, bx->set, bo->set, VK_NULL_HANDLE};
     vk_range rd[2] = {{0}, range_of(x)};
     if (!vk_mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
@@ -217,9 +268,32 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
      * fixes one width) */
     int wide = !getenv("UE_VK_MMC") && x->ne[1] >= 256 && vk->pipes[VK_PIPE_MUL_MMCW + t] &&
                K * w->ne[1] >= MMC_WIDE_WEIGHTS;
-    vk_dispatch(vk, (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t, sets, &pc, sizeof pc,
-                ceil_div(w->ne[1], MMC_TILE_M), ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn), 1, rd,
-                2, &wr, 1);
+    int pipe = (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t;
+    uint32_t gx = ceil_div(w->ne[1], MMC_TILE_M), gy = ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn);
+    uint32_t splits = mmc_splits(vk, gx * gy, K, &pc.k_split);
+    if (splits > 1) {
+        /* the splits' partial tiles [splits][tokens][rows], then their sum into out */
+        uint32_t N = (uint32_t)w->ne[1], n_tok = (uint32_t)x->ne[1];
+        size_t part_bytes = (size_t)splits * n_tok * N * sizeof(float), at = 0;
+        ue_buffer *pb = mmc_partials(vk, part_bytes, &at);
+        if (pb) {
+            vk_bind bp = vk_window(vk, pb, at, at + part_bytes);
+            vk_range pr = {pb, at, at + part_bytes};
+            mmc_push ps = pc;
+            ps.o_off = (uint32_t)((at - bp.base) / 4), ps.o_stride = N, ps.part_stride = n_tok * N;
+            sets[2] = bp.set;
+            vk_dispatch(vk, pipe, sets, &ps, sizeof ps, gx, gy, splits, rd, 2, &pr, 1);
+            struct {
+                uint32_t p_off, part_stride, N, o_off, o_stride, splits;
+            } sc = {ps.o_off, ps.part_stride, N, pc.o_off, pc.o_stride, splits};
+            VkDescriptorSet ssets[4] = {bp.set, VK_NULL_HANDLE, bo->set, VK_NULL_HANDLE};
+            vk_dispatch(vk, VK_PIPE_SUM_PARTS, ssets, &sc, sizeof sc, ceil_div(N, 256), n_tok, 1,
+                        &pr, 1, &wr, 1);
+            return 1;
+        }
+        pc.k_split = (uint32_t)K; /* no room for the partials: one pass */
+    }
+    vk_dispatch(vk, pipe, sets, &pc, sizeof pc, gx, gy, 1, rd, 2, &wr, 1);
     return 1;
 }
 

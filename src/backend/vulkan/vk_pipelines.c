@@ -19,7 +19,7 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "add_rms_norm", "qk_norm_rope", "attention_dec",
                                   "attention_qb", "gelu",       "layer_norm",
                                   "attention_full", "avg_pool", "attention_decf",
-                                  "decode_layer"};
+                                  "decode_layer", "sum_parts"};
     static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
                                      "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
                                      "mul_mvsg", "mul_mmc", "mul_mmcw", "mul_mmcb"};
@@ -96,6 +96,12 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     if (env_b && sscanf(env_b, "%lld,%lld", &mw, &mt) < 2) mt = 1;
     vk->mmcb_min_weights = mw, vk->mmcb_min_tokens = mt;
     vk->mmc_hdq = env_h ? (uint32_t)(atoi(env_h) == 1) : 1;
+    /* split-K for mul_mmc grids of fewer workgroups than this, to about mmc_split_groups
+     * (vk_ops.c's mmc_splits); UE_VK_MMC_SPLIT=below[,groups] sets them, 0 off */
+    const char *env_s = getenv("UE_VK_MMC_SPLIT");
+    unsigned below = 64, groups = 96; /* the best of run 45's sweep (H200) */
+    if (env_s && sscanf(env_s, "%u,%u", &below, &groups) < 1) below = 0;
+    vk->mmc_split_below = below, vk->mmc_split_groups = groups ? groups : 1;
     vk->att_qb = 4;
     if (env_qb && atoi(env_qb) >= 0 && atoi(env_qb) <= 8) vk->att_qb = (uint32_t)atoi(env_qb);
     uint32_t mmc_wg = 2 * vk->mmc_bn;
