@@ -163,6 +163,7 @@ typedef struct vk_backend {
     uint32_t mmc_hdq;                  /* Q4_K / Q6_K dequantized in f16 pairs (mmc_load.glsl) */
     uint32_t mmc_split_below, mmc_split_groups; /* split-K: grids below, to about (vk_ops.c) */
     int mmc_side_by_side;              /* recording matmuls that run together: no split-K */
+    int64_t mmcw_min_tokens;           /* 128-token mul_mmc tiles from this batch (0: rule) */
     ue_buffer *mmc_parts;              /* its partial sums: a ring (vk_ops.c) */
     size_t mmc_parts_next;
     int64_t mmcb_min_weights, mmcb_min_tokens; /* where mul_mmcb.comp serves (vk_pipelines.c) */

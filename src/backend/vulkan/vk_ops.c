@@ -212,6 +212,15 @@ static uint32_t mmc_splits(const vk_backend *vk, uint32_t groups, int64_t K, uin
     return (uint32_t)((K + len - 1) / len);
 }
 
+/* Whether a batch of n tokens takes 128-token tiles (matrices of MMC_WIDE_WEIGHTS+):
+ * from 256 tokens, and shorter batches that leave at most 32 of a tile's tokens idle
+ * (H200, 4B: 128 tokens +21% over 64-token tiles, 192 -3.5%, run 47), unless
+ * UE_VK_MMCW_MIN fixes a threshold (vk->mmcw_min_tokens). */
+static int mmcw_batch(const vk_backend *vk, int64_t n) {
+    if (vk->mmcw_min_tokens > 0) return n >= vk->mmcw_min_tokens;
+    return n >= 256 || (n >= 96 && (128 - n % 128) % 128 <= 32);
+}
+
 /* Room for split-K partial sums: the next region of a ring in its own buffer, so
  * independent matmuls (q, k, v) do not wait for each other's partials (the stream's
  * hazards are by byte range); NULL when it cannot be had (then no split). */
@@ -265,8 +274,8 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     }
     /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
      * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups; UE_VK_MMC
-     * fixes one width) */
-    int wide = !getenv("UE_VK_MMC") && x->ne[1] >= 256 && vk->pipes[VK_PIPE_MUL_MMCW + t] &&
+     * fixes one width) and in short ones that fill them (mmcw_batch) */
+    int wide = !getenv("UE_VK_MMC") && mmcw_batch(vk, x->ne[1]) && vk->pipes[VK_PIPE_MUL_MMCW + t] &&
                K * w->ne[1] >= MMC_WIDE_WEIGHTS;
     int pipe = (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t;
     uint32_t gx = ceil_div(w->ne[1], MMC_TILE_M), gy = ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn);
