@@ -9,6 +9,7 @@
 // results straight to the output, edge tiles through a 16 x 16 staging area. The small
 // loops are unrolled by attribute: without it the H100 driver ran this kernel 6.5x slower
 // (accumulators not kept in registers, presumably). Used for large matrices (vk_ops.c).
+// Split-K as mul_mmc.comp (grid z: k slices into partial outputs, sum_parts.comp adds them).
 // Needs subgroups of 32 (host checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
@@ -20,6 +21,7 @@
 
 layout(local_size_x = 256) in;
 
+#define MV_PUSH_EXTRA uint k_split, part_stride;
 #include "include/mv_items.glsl"
 
 layout(set = 2, binding = 0) buffer OB { float of[]; };
@@ -50,22 +52,24 @@ void main() {
     uint wrow = min(row_base + lr, p.N - 1u); // rows past N: any valid row, not stored
     uint xtok = min(tok_base + lr, p.n_tok - 1u);
     uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
-    uint so = lr * LDS + lk / 4u, nk = p.K / BK;
-    Raw raw = fetch(wrow, lk);
+    uint kb = gl_WorkGroupID.z * p.k_split, nk = (min(p.K, kb + p.k_split) - kb) / BK;
+    uint o_off = p.o_off + gl_WorkGroupID.z * p.part_stride;
+    uint so = lr * LDS + lk / 4u;
+    Raw raw = fetch(wrow, kb + lk);
     vec4 xv[4];
-    [[unroll]] for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + (lk >> 2) + i];
-    store16(raw, lk, so);
+    [[unroll]] for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((kb + lk) >> 2) + i];
+    store16(raw, kb + lk, so);
     [[unroll]] for (uint i = 0u; i < 4u; i++) xs[so + i] = h4(xv[i]);
     if (nk > 1u) {
-        raw = fetch(wrow, BK + lk);
-        [[unroll]] for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((BK + lk) >> 2) + i];
+        raw = fetch(wrow, kb + BK + lk);
+        [[unroll]] for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((kb + BK + lk) >> 2) + i];
     }
     for (uint s = 0u; s < nk; s++) {
         // slice s is in buffer s & 1; every product of slice s - 1 (the other buffer) is done
         barrier();
         uint cw = (s & 1u) * WBUF, cx = (s & 1u) * XBUF;
         if (s + 1u < nk) {
-            uint nw = WBUF - cw, nx = XBUF - cx, k1 = (s + 1u) * BK + lk;
+            uint nw = WBUF - cw, nx = XBUF - cx, k1 = kb + (s + 1u) * BK + lk;
             store16(raw, k1, nw + so);
             [[unroll]] for (uint i = 0u; i < 4u; i++) xs[nx + so + i] = h4(xv[i]);
             if (s + 2u < nk) {
@@ -91,12 +95,12 @@ void main() {
     // Output token-major (column-major with rows as M): a whole tile straight to memory
     // where columns start 16-byte aligned; otherwise each 16 x 16 result that lies inside
     // goes straight, a partial one through cs, one subgroup at a time (edge tiles only).
-    bool aligned = ((p.o_off | p.o_stride) & 3u) == 0u;
+    bool aligned = ((o_off | p.o_stride) & 3u) == 0u;
     if (aligned && row_base + BM <= p.N && tok_base + BN <= p.n_tok) {
         [[unroll]] for (uint i = 0u; i < 4u; i++)
             [[unroll]] for (uint j = 0u; j < 2u; j++)
                 coopMatStore(acc[i][j], of,
-                             p.o_off + (tok_base + sn + 16u * j) * p.o_stride + row_base + sm + 16u * i,
+                             o_off + (tok_base + sn + 16u * j) * p.o_stride + row_base + sm + 16u * i,
                              p.o_stride, gl_CooperativeMatrixLayoutColumnMajor);
         return;
     }
@@ -109,7 +113,7 @@ void main() {
                 uint r0 = row_base + sm + 16u * i, t0 = tok_base + sn + 16u * j;
                 if (r0 >= p.N || t0 >= p.n_tok) continue;
                 if (aligned && r0 + 16u <= p.N && t0 + 16u <= p.n_tok) {
-                    coopMatStore(acc[i][j], of, p.o_off + t0 * p.o_stride + r0, p.o_stride,
+                    coopMatStore(acc[i][j], of, o_off + t0 * p.o_stride + r0, p.o_stride,
                                  gl_CooperativeMatrixLayoutColumnMajor);
                     continue;
                 }
@@ -118,7 +122,7 @@ void main() {
                 subgroupBarrier();
                 for (uint e = lane; e < 256u; e += 32u) {
                     uint row = r0 + (e & 15u), tok = t0 + (e >> 4);
-                    if (row < p.N && tok < p.n_tok) of[p.o_off + tok * p.o_stride + row] = cs[e];
+                    if (row < p.N && tok < p.n_tok) of[o_off + tok * p.o_stride + row] = cs[e];
                 }
                 subgroupBarrier();
             }

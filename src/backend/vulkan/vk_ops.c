@@ -247,6 +247,37 @@ static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at) {
     return vk->mmc_parts;
 }
 
+/* Records a tile kernel (mul_mmc.comp / mul_mmcb.comp) over a gx x gy grid into the
+ * output of pc / bo, split-K where mmc_splits says so: the slices' partial tiles
+ * [splits][tokens][rows] in the ring, then their sum into the output. */
+static void record_tiles(vk_backend *vk, int pipe, VkDescriptorSet sets[4], mmc_push *pc,
+                         uint32_t gx, uint32_t gy, const vk_range rd[2], const vk_range *wr,
+                         const vk_bind *bo) {
+    uint32_t splits = mmc_splits(vk, gx * gy, pc->K, &pc->k_split);
+    if (splits > 1) {
+        uint32_t N = pc->N, n_tok = pc->n_tok;
+        size_t part_bytes = (size_t)splits * n_tok * N * sizeof(float), at = 0;
+        ue_buffer *pb = mmc_partials(vk, part_bytes, &at);
+        if (pb) {
+            vk_bind bp = vk_window(vk, pb, at, at + part_bytes);
+            vk_range pr = {pb, at, at + part_bytes};
+            mmc_push ps = *pc;
+            ps.o_off = (uint32_t)((at - bp.base) / 4), ps.o_stride = N, ps.part_stride = n_tok * N;
+            VkDescriptorSet psets[4] = {sets[0], sets[1], bp.set, sets[3]};
+            vk_dispatch(vk, pipe, psets, &ps, sizeof ps, gx, gy, splits, rd, 2, &pr, 1);
+            struct {
+                uint32_t p_off, part_stride, N, o_off, o_stride, splits;
+            } sc = {ps.o_off, ps.part_stride, N, pc->o_off, pc->o_stride, splits};
+            VkDescriptorSet ssets[4] = {bp.set, VK_NULL_HANDLE, bo->set, VK_NULL_HANDLE};
+            vk_dispatch(vk, VK_PIPE_SUM_PARTS, ssets, &sc, sizeof sc, ceil_div(N, 256), n_tok, 1,
+                        &pr, 1, wr, 1);
+            return;
+        }
+    }
+    pc->k_split = pc->K; /* one pass */
+    vk_dispatch(vk, pipe, sets, pc, sizeof *pc, gx, gy, 1, rd, 2, wr, 1);
+}
+
 /* Records mul_mmc.comp (prefill on the matrix units) for piece w; 0 when the device,
  * type or layouts do not allow it (then the caller uses mul_mm). */
 static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x,
@@ -268,41 +299,18 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     /* 128 x 128 tiles (mul_mmcb.comp) for large matrices (vk->mmcb_min_*) */
     if (vk->pipes[VK_PIPE_MUL_MMCB + t] && K * w->ne[1] >= vk->mmcb_min_weights &&
         x->ne[1] >= vk->mmcb_min_tokens) {
-        vk_dispatch(vk, VK_PIPE_MUL_MMCB + t, sets, &pc, sizeof pc, ceil_div(w->ne[1], MMCB_TILE),
-                    ceil_div(x->ne[1], MMCB_TILE), 1, rd, 2, &wr, 1);
+        record_tiles(vk, VK_PIPE_MUL_MMCB + t, sets, &pc, ceil_div(w->ne[1], MMCB_TILE),
+                     ceil_div(x->ne[1], MMCB_TILE), rd, &wr, bo);
         return 1;
     }
     /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
      * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups; UE_VK_MMC
      * fixes one width) and in short ones that fill them (mmcw_batch) */
-    int wide = !getenv("UE_VK_MMC") && mmcw_batch(vk, x->ne[1]) && vk->pipes[VK_PIPE_MUL_MMCW + t] &&
-               K * w->ne[1] >= MMC_WIDE_WEIGHTS;
-    int pipe = (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t;
-    uint32_t gx = ceil_div(w->ne[1], MMC_TILE_M), gy = ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn);
-    uint32_t splits = mmc_splits(vk, gx * gy, K, &pc.k_split);
-    if (splits > 1) {
-        /* the splits' partial tiles [splits][tokens][rows], then their sum into out */
-        uint32_t N = (uint32_t)w->ne[1], n_tok = (uint32_t)x->ne[1];
-        size_t part_bytes = (size_t)splits * n_tok * N * sizeof(float), at = 0;
-        ue_buffer *pb = mmc_partials(vk, part_bytes, &at);
-        if (pb) {
-            vk_bind bp = vk_window(vk, pb, at, at + part_bytes);
-            vk_range pr = {pb, at, at + part_bytes};
-            mmc_push ps = pc;
-            ps.o_off = (uint32_t)((at - bp.base) / 4), ps.o_stride = N, ps.part_stride = n_tok * N;
-            sets[2] = bp.set;
-            vk_dispatch(vk, pipe, sets, &ps, sizeof ps, gx, gy, splits, rd, 2, &pr, 1);
-            struct {
-                uint32_t p_off, part_stride, N, o_off, o_stride, splits;
-            } sc = {ps.o_off, ps.part_stride, N, pc.o_off, pc.o_stride, splits};
-            VkDescriptorSet ssets[4] = {bp.set, VK_NULL_HANDLE, bo->set, VK_NULL_HANDLE};
-            vk_dispatch(vk, VK_PIPE_SUM_PARTS, ssets, &sc, sizeof sc, ceil_div(N, 256), n_tok, 1,
-                        &pr, 1, &wr, 1);
-            return 1;
-        }
-        pc.k_split = (uint32_t)K; /* no room for the partials: one pass */
-    }
-    vk_dispatch(vk, pipe, sets, &pc, sizeof pc, gx, gy, 1, rd, 2, &wr, 1);
+    int wide = !getenv("UE_VK_MMC") && mmcw_batch(vk, x->ne[1]) &&
+               vk->pipes[VK_PIPE_MUL_MMCW + t] && K * w->ne[1] >= MMC_WIDE_WEIGHTS;
+    record_tiles(vk, (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t, sets, &pc,
+                 ceil_div(w->ne[1], MMC_TILE_M), ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn), rd,
+                 &wr, bo);
     return 1;
 }
 
