@@ -85,14 +85,16 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
      * model's smaller matrices were faster with 64) */
     uint32_t mmcw_vals[6] = {vk->mmc_epi, vk->mmc_epi ? 256 / 32 * 256 : 64 * 128, vk->mmc_pf,
                              256, 128, 0};
-    /* mul_mmcb.comp (128 x 128 tiles) for matrices of 2M+ weights in batches of 256+
-     * tokens (H100, 4B: pp512 12.5k t/s against 8.1k on mul_mmc's tiles, pp384 11.0k vs
-     * 8.9k, pp256 8.5k vs 8.2k, pp192 even, pp128 2-5k vs 6.0k; the 270M model's matrices
-     * are all smaller); UE_VK_MMCB="weights[,tokens]" sets both minima
-     * (tokens 1 unless given). Q4_K / Q6_K dequantized in f16 pairs (4B pp512: +16%);
-     * UE_VK_HDQ=0: the f32 path */
+    /* mul_mmcb.comp (128 x 128 tiles) for matrices of 2M+ weights in batches of 65+
+     * tokens (H100, 4B, before split-K: pp512 12.5k t/s against 8.1k on mul_mmc's tiles,
+     * pp384 11.0k vs 8.9k, pp256 8.5k vs 8.2k, pp192 even, pp128 2-5k vs 6.0k; with
+     * split-K, H200, run 50: pp96 6.4k vs 5.8k, pp128 8.4k vs 7.1k, pp192 9.6k vs 6.8k,
+     * pp224 10.7k vs 7.4k; run 51: pp80 5.2k vs 3.7k, pp48 / pp64 3-4% slower than the
+     * 64-token mul_mmc tiles; the 270M model's matrices are all smaller);
+     * UE_VK_MMCB="weights[,tokens]" sets both minima (tokens 1 unless given). Q4_K / Q6_K
+     * dequantized in f16 pairs (4B pp512: +16%); UE_VK_HDQ=0: the f32 path */
     const char *env_b = getenv("UE_VK_MMCB"), *env_h = getenv("UE_VK_HDQ");
-    long long mw = 1 << 21, mt = 256;
+    long long mw = 1 << 21, mt = 65;
     if (env_b && sscanf(env_b, "%lld,%lld", &mw, &mt) < 2) mt = 1;
     vk->mmcb_min_weights = mw, vk->mmcb_min_tokens = mt;
     vk->mmc_hdq = env_h ? (uint32_t)(atoi(env_h) == 1) : 1;
