@@ -234,6 +234,18 @@ static void matmul_block_end(const ue_gemma3 *m, const ue_tensor *w, const ue_te
     }
 }
 
+/* A layer's attention kind: sliding window (0: global), RoPE base and position scale. */
+typedef struct layer_attn {
+    int window;
+    float base, freq_scale;
+} layer_attn;
+
+static layer_attn layer_attn_of(const ue_gemma3_hparams *hp, const ue_gemma3_layer *L) {
+    layer_attn a = {0, hp->rope_base_global, hp->rope_scale_global};
+    if (!L->is_global) a = (layer_attn){hp->sliding_window, hp->rope_base_local, 1.0f};
+    return a;
+}
+
 static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n,
                             int64_t pos0, int bidirectional, const fusion *f) {
     const ue_gemma3_hparams *hp = &m->hp;
@@ -254,20 +266,19 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
         ops->matmul(be, &L->wv, &xn, &v);
     }
 
-    float base = L->is_global ? hp->rope_base_global : hp->rope_base_local;
-    float scale = L->is_global ? hp->rope_scale_global : 1.0f;
+    layer_attn la = layer_attn_of(hp, L);
     ue_tensor kc = ue_tensor_rows(&s->k_cache[il], pos0, n);
     ue_tensor vc = ue_tensor_rows(&s->v_cache[il], pos0, n);
     ue_attention_args args = {
         .q = q, .k_cache = s->k_cache[il], .v_cache = s->v_cache[il], .out = attn,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
-        .pos0 = pos0, .window = L->is_global ? 0 : hp->sliding_window,
+        .pos0 = pos0, .window = la.window,
         .scale = hp->attn_scale,
         .bidir_begin = pos0, .bidir_end = bidirectional ? pos0 + n : pos0,
     };
     ue_qk_rope_args qa = {.q = q, .k = k, .v = v, .q_norm = L->q_norm, .k_norm = L->k_norm,
                           .k_dst = kc, .v_dst = vc, .head_dim = hp->head_dim, .eps = hp->eps,
-                          .pos0 = pos0, .base = base, .freq_scale = scale};
+                          .pos0 = pos0, .base = la.base, .freq_scale = la.freq_scale};
     if (f->att_rope) {
         ops->attention_rope(be, &qa, &args);
     } else if (f->qk_rope) {
@@ -278,8 +289,8 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
         ue_tensor kh = ue_tensor_reshape(&k, hp->head_dim, (int64_t)n * hp->n_head_kv);
         ops->rms_norm(be, &qh, &L->q_norm, hp->eps, &qh);
         ops->rms_norm(be, &kh, &L->k_norm, hp->eps, &kh);
-        ops->rope(be, &q, hp->head_dim, hp->head_dim, pos0, base, scale);
-        ops->rope(be, &k, hp->head_dim, hp->head_dim, pos0, base, scale);
+        ops->rope(be, &q, hp->head_dim, hp->head_dim, pos0, la.base, la.freq_scale);
+        ops->rope(be, &k, hp->head_dim, hp->head_dim, pos0, la.base, la.freq_scale);
         ops->copy_rows(be, &k, &kc);
         ops->copy_rows(be, &v, &vc);
     }
@@ -312,24 +323,24 @@ static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, con
 
 /* One token's layer as the backend's decode_layer (with the fused norms' convention);
  * 0 when the backend has none or declines these operands. */
-static int decode_layer(const ue_gemma3 *m, ue_gemma3_state *s, int il, int64_t pos) {
+static int decode_layer(const ue_gemma3 *m, ue_gemma3_state *s, int il, int64_t pos,
+                        const ue_tensor *next_norm) {
     const ue_gemma3_hparams *hp = &m->hp;
     const ue_gemma3_layer *L = &m->layers[il];
     ue_backend *be = m->be;
     if (!be->ops->decode_layer) return 0;
+    layer_attn la = layer_attn_of(hp, L);
     ue_decode_layer_args a = {
         .wq = L->wq, .wk = L->wk, .wv = L->wv, .wo = L->wo,
         .w_gate = L->w_gate, .w_up = L->w_up, .w_down = L->w_down,
         .q_norm = L->q_norm, .k_norm = L->k_norm, .post_attn_norm = L->post_attn_norm,
         .ffn_norm = L->ffn_norm, .post_ffw_norm = L->post_ffw_norm,
-        .next_norm = il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm,
+        .next_norm = next_norm,
         .x = ue_tensor_rows(&s->x, 0, 1), .xn = ue_tensor_rows(&s->xn, 0, 1),
         .k_cache = s->k_cache[il], .v_cache = s->v_cache[il],
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
-        .pos = pos, .window = L->is_global ? 0 : hp->sliding_window,
-        .eps = hp->eps, .scale = hp->attn_scale,
-        .base = L->is_global ? hp->rope_base_global : hp->rope_base_local,
-        .freq_scale = L->is_global ? hp->rope_scale_global : 1.0f,
+        .pos = pos, .window = la.window, .eps = hp->eps, .scale = hp->attn_scale,
+        .base = la.base, .freq_scale = la.freq_scale,
     };
     return be->ops->decode_layer(be, &a);
 }
@@ -394,10 +405,11 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
         m->be->ops->rms_norm(m->be, &x, &m->layers[0].attn_norm, hp->eps, &xn);
     }
     for (int il = 0; il < hp->n_layer; il++) {
-        if (n == 1 && !in->embd && f.norm_add && decode_layer(m, s, il, pos0)) continue;
+        const ue_tensor *next_norm =
+            il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
+        if (n == 1 && !in->embd && f.norm_add && decode_layer(m, s, il, pos0, next_norm)) continue;
         attention_block(m, s, il, n, pos0, in->embd != NULL, &f);
-        ffn_block(m, s, il, n, &f,
-                  il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm);
+        ffn_block(m, s, il, n, &f, next_norm);
     }
 
     size_t vocab_bytes = (size_t)hp->n_vocab * sizeof(float);
