@@ -163,7 +163,6 @@ typedef struct vk_backend {
     uint32_t mmc_hdq;                  /* Q4_K / Q6_K dequantized in f16 pairs (mmc_load.glsl) */
     uint32_t mmc_split_below, mmc_split_groups; /* split-K: grids below, to about (vk_ops.c) */
     int mmc_side_by_side;              /* recording matmuls that run together: no split-K */
-    int64_t mmcw_min_tokens;           /* 128-token mul_mmc tiles from this batch (0: rule) */
     ue_buffer *mmc_parts;              /* its partial sums: a ring (vk_ops.c) */
     size_t mmc_parts_next;
     int64_t mmcb_min_weights, mmcb_min_tokens; /* where mul_mmcb.comp serves (vk_pipelines.c) */
@@ -284,6 +283,9 @@ int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, co
                    const ue_tensor *out, int64_t r0, const vk_bind *bx, const vk_bind *bo);
 int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uint32_t pl[4],
                    vk_range *rd);
+/* *buf holding at least `bytes` (device memory): kept when big enough, else remade after
+ * the recorded work, which may use the old one, has finished. */
+ue_status vk_buffer_reserve(vk_backend *vk, ue_buffer **buf, size_t bytes, ue_error *err);
 ue_buffer *vk_partials(vk_backend *vk, size_t bytes);
 
 /* vk_fused.c: the fused ops of backend.h (composed from the plain ops where the

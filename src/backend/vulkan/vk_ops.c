@@ -212,14 +212,11 @@ static uint32_t mmc_splits(const vk_backend *vk, uint32_t groups, int64_t K, uin
     return (uint32_t)((K + len - 1) / len);
 }
 
-/* Whether a batch of n tokens takes 128-token tiles (matrices of MMC_WIDE_WEIGHTS+):
- * from 256 tokens, and shorter batches that leave at most 32 of a tile's tokens idle
- * (H200, 4B: 128 tokens +21% over 64-token tiles, 192 -3.5%, run 47), unless
- * UE_VK_MMCW_MIN fixes a threshold (vk->mmcw_min_tokens). */
-static int mmcw_batch(const vk_backend *vk, int64_t n) {
-    if (vk->mmcw_min_tokens > 0) return n >= vk->mmcw_min_tokens;
-    return n >= 256 || (n >= 96 && (128 - n % 128) % 128 <= 32);
-}
+/* Whether a batch of n tokens takes 128-token tiles (matrices of MMC_WIDE_WEIGHTS+, where
+ * mul_mmcb.comp does not serve them): from 256 tokens, and shorter batches that leave at
+ * most 32 of a tile's tokens idle (H200, 4B: 128 tokens +21% over 64-token tiles, 192
+ * -3.5%, run 47). */
+static int mmcw_batch(int64_t n) { return n >= 256 || (n >= 96 && (128 - n % 128) % 128 <= 32); }
 
 /* Room for split-K partial sums: the next region of a ring in its own buffer, so
  * independent matmuls (q, k, v) do not wait for each other's partials (the stream's
@@ -228,17 +225,9 @@ static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at) {
     size_t region = (bytes + 255) & ~(size_t)255;
     if (region > vk_max_span(vk)) return NULL;
     if (!vk->mmc_parts || vk->mmc_parts->size < 4 * region) {
-        size_t size = 4 * region < MMC_PARTS_BYTES ? MMC_PARTS_BYTES : 4 * region;
         ue_error err = {0};
-        if (vk->mmc_parts) {
-            if (vk_flush(vk, &err) != UE_OK) { /* recorded commands may use the old one */
-                vk_fail_deferred(vk, err.code, "%s", err.msg);
-                return NULL;
-            }
-            vk_buffer_free(vk, vk->mmc_parts);
-            vk->mmc_parts = NULL;
-        }
-        if (vk_buffer_alloc(vk, size, VK_MEM_DEVICE, &vk->mmc_parts, &err) != UE_OK) return NULL;
+        size_t size = 4 * region < MMC_PARTS_BYTES ? MMC_PARTS_BYTES : 4 * region;
+        if (vk_buffer_reserve(vk, &vk->mmc_parts, size, &err) != UE_OK) return NULL;
         vk->mmc_parts_next = 0;
     }
     if (vk->mmc_parts_next + region > vk->mmc_parts->size) vk->mmc_parts_next = 0;
@@ -306,7 +295,7 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
      * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups; UE_VK_MMC
      * fixes one width) and in short ones that fill them (mmcw_batch) */
-    int wide = !getenv("UE_VK_MMC") && mmcw_batch(vk, x->ne[1]) &&
+    int wide = !getenv("UE_VK_MMC") && mmcw_batch(x->ne[1]) &&
                vk->pipes[VK_PIPE_MUL_MMCW + t] && K * w->ne[1] >= MMC_WIDE_WEIGHTS;
     record_tiles(vk, (wide ? VK_PIPE_MUL_MMCW : VK_PIPE_MUL_MMC) + t, sets, &pc,
                  ceil_div(w->ne[1], MMC_TILE_M), ceil_div(x->ne[1], wide ? 128 : vk->mmc_bn), rd,
@@ -446,17 +435,24 @@ void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst)
 }
 
 /* The backend's buffer for flash-decoding partials, at least `bytes` large. */
-ue_buffer *vk_partials(vk_backend *vk, size_t bytes) {
-    if (vk->partials && vk->partials->size >= bytes) return vk->partials;
-    ue_error err = {0};
-    ue_status st = UE_OK;
-    if (vk->partials) {
-        st = vk_flush(vk, &err); /* recorded commands may use the old one */
-        vk_buffer_free(vk, vk->partials);
-        vk->partials = NULL;
+ue_status vk_buffer_reserve(vk_backend *vk, ue_buffer **buf, size_t bytes, ue_error *err) {
+    if (*buf && (*buf)->size >= bytes) return UE_OK;
+    if (*buf) {
+        ue_error ferr = {0};
+        ue_status st = vk_flush(vk, &ferr); /* recorded commands may use the old one */
+        if (st != UE_OK) { /* an earlier op's error: reported at the next sync too */
+            vk_fail_deferred(vk, st, "%s", ferr.msg);
+            return ue_fail(err, st, "%s", ferr.msg);
+        }
+        vk_buffer_free(vk, *buf);
+        *buf = NULL;
     }
-    if (bytes < (4u << 20)) bytes = 4u << 20;
-    if (st == UE_OK) st = vk_buffer_alloc(vk, bytes, VK_MEM_DEVICE, &vk->partials, &err);
+    return vk_buffer_alloc(vk, bytes, VK_MEM_DEVICE, buf, err);
+}
+
+ue_buffer *vk_partials(vk_backend *vk, size_t bytes) {
+    ue_error err = {0};
+    ue_status st = vk_buffer_reserve(vk, &vk->partials, bytes < (4u << 20) ? 4u << 20 : bytes, &err);
     if (st != UE_OK) {
         vk_fail_deferred(vk, st, "%s", err.msg);
         return NULL;

@@ -203,22 +203,6 @@ static int f32_len(const ue_tensor *t, int64_t n) {
     return t->type == UE_TYPE_F32 && t->ne[0] * t->ne[1] == n && t->offset % 16 == 0;
 }
 
-/* Scratch of at least `bytes` in *buf: made on first use, remade larger (after the work
- * in flight) when a call needs more; 0 when that fails. */
-static int scratch(vk_backend *vk, ue_buffer **buf, size_t bytes) {
-    if (*buf && (*buf)->size >= bytes) return 1;
-    ue_error err = {0};
-    if (*buf) {
-        if (vk_flush(vk, &err) != UE_OK) {
-            vk_fail_deferred(vk, err.code, "%s", err.msg);
-            return 0;
-        }
-        vk_buffer_free(vk, *buf);
-        *buf = NULL;
-    }
-    return vk_buffer_alloc(vk, bytes, VK_MEM_DEVICE, buf, &err) == UE_OK;
-}
-
 /* Records one dispatch of record rec (sync_base and skip filled in here). */
 static void dispatch_record(vk_backend *vk, dl_record *rec, const vk_range *rd, int n_rd,
                             const vk_range *wr, int n_wr) {
@@ -299,7 +283,10 @@ int vk_op_decode_layer(ue_backend *be, const ue_decode_layer_args *a) {
     size_t act_off[6], at = 0;
     for (int i = 0; i < 6; i++) act_off[i] = at, at += ((size_t)act[i] * 4 + 15) & ~(size_t)15;
     size_t part_off = at, h_off = part_off + (size_t)H * MAX_SPLIT * (size_t)(D + 4) * 4;
-    if (!scratch(vk, &vk->persist_act, h_off + (size_t)vk->persist_g * 8 * (size_t)E)) return 0;
+    ue_error err = {0};
+    if (vk_buffer_reserve(vk, &vk->persist_act, h_off + (size_t)vk->persist_g * 8 * (size_t)E,
+                          &err) != UE_OK)
+        return 0;
 
     dl_record rec = {0};
     vk_range rd[24];

@@ -104,9 +104,6 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     unsigned below = 64, groups = 96; /* the best of run 45's sweep (H200) */
     if (env_s && sscanf(env_s, "%u,%u", &below, &groups) < 1) below = 0;
     vk->mmc_split_below = below, vk->mmc_split_groups = groups ? groups : 1;
-    /* 128-token mul_mmc tiles from this many tokens (UE_VK_MMCW_MIN; 0: vk_ops.c's rule) */
-    const char *env_w = getenv("UE_VK_MMCW_MIN");
-    vk->mmcw_min_tokens = env_w && atoi(env_w) > 0 ? atoi(env_w) : 0;
     vk->att_qb = 4;
     if (env_qb && atoi(env_qb) >= 0 && atoi(env_qb) <= 8) vk->att_qb = (uint32_t)atoi(env_qb);
     uint32_t mmc_wg = 2 * vk->mmc_bn;
