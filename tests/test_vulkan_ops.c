@@ -328,8 +328,8 @@ static void test_matvec_rewritten_weights(void **state) {
  * dispatch) and in two (the sum's norm as a second dispatch). */
 static void test_add_rms_norm(void **state) {
     (void)state;
-    int64_t shapes[][2] = {{640, 1}, {2560, 3}, {67, 2}, {4500, 2}}; /* last: past registers */
-    for (size_t s = 0; s < 4; s++)
+    int64_t shapes[][2] = {{640, 1}, {2560, 3}, {67, 2}, {5376, 2}, {8300, 2}}; /* last: past registers */
+    for (size_t s = 0; s < 5; s++)
         for (int mode = 0; mode < 3; mode++) { /* 0: one weight buffer, 1: two, 2: no next */
             int64_t n = shapes[s][0], rows = shapes[s][1];
             float *o = random_f32(n * rows, 3.0f), *x = random_f32(n * rows, 3.0f);
