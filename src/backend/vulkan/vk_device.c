@@ -591,7 +591,19 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
     VkPhysicalDeviceFeatures2 on = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                     .pNext = &on11};
     on.features.shaderInt64 = (VkBool32)vk->bda;
-    const char *cm_ext = "VK_KHR_cooperative_matrix";
+    /* UE_VK_PIPE_STATS (kernel work): the driver's statistics of each pipeline (registers,
+     * spills, shared memory), where it offers them */
+    vk->pipe_stats = getenv("UE_VK_PIPE_STATS") &&
+                     vk_has_extension(vk, "VK_KHR_pipeline_executable_properties");
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR on_pe = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pNext = &on11,
+        .pipelineExecutableInfo = VK_TRUE};
+    if (vk->pipe_stats) on.pNext = &on_pe;
+    const char *exts[2];
+    uint32_t n_ext = 0;
+    if (vk->coopmat) exts[n_ext++] = "VK_KHR_cooperative_matrix";
+    if (vk->pipe_stats) exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                   .queueFamilyIndex = vk->queue_family,
@@ -601,16 +613,18 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
                              .pNext = &on,
                              .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qi,
-                             .enabledExtensionCount = vk->coopmat ? 1 : 0,
-                             .ppEnabledExtensionNames = vk->coopmat ? &cm_ext : NULL};
+                             .enabledExtensionCount = n_ext,
+                             .ppEnabledExtensionNames = n_ext ? exts : NULL};
     VkResult cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
     if (cr != VK_SUCCESS && vk->coopmat) { /* without the matrix units, then */
         vk->coopmat = 0;
         on12.pNext = NULL;
         on12.shaderFloat16 = on12.vulkanMemoryModel = VK_FALSE;
         on11.pNext = vk->bda ? &on12 : NULL;
-        di.enabledExtensionCount = 0;
-        di.ppEnabledExtensionNames = NULL;
+        n_ext = 0;
+        if (vk->pipe_stats) exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
+        di.enabledExtensionCount = n_ext;
+        di.ppEnabledExtensionNames = n_ext ? exts : NULL;
         cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
     }
     ue_status st = vk_check(vk, cr, "vkCreateDevice", err);

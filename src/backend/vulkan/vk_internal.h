@@ -157,6 +157,7 @@ typedef struct vk_backend {
     vk_profile *prof;                  /* NULL unless UE_VK_PROFILE is set */
     uint32_t subgroup_size;
     int no_mvf;
+    int pipe_stats;                    /* UE_VK_PIPE_STATS: print the compiler's statistics */
     int coopmat;                       /* mul_mmc.comp pipelines in use */
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
     uint32_t mmc_epi, mmc_pf, mmc_bn;  /* mul_mmc.comp variant (vk_pipelines.c) */

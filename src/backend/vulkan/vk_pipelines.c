@@ -56,6 +56,51 @@ const char *vk_pipe_name(int id) {
     return pipe_shader(id, names[id], sizeof names[id]);
 }
 
+/* UE_VK_PIPE_STATS: one line per pipeline on stderr with the driver's statistics of its
+ * executables (registers, spills, shared memory: what bounds a kernel's occupancy). */
+static void print_pipe_stats(vk_backend *vk, int id) {
+    PFN_vkGetPipelineExecutablePropertiesKHR get_exe =
+        (PFN_vkGetPipelineExecutablePropertiesKHR)vk->f.vkGetDeviceProcAddr(
+            vk->dev, "vkGetPipelineExecutablePropertiesKHR");
+    PFN_vkGetPipelineExecutableStatisticsKHR get_stats =
+        (PFN_vkGetPipelineExecutableStatisticsKHR)vk->f.vkGetDeviceProcAddr(
+            vk->dev, "vkGetPipelineExecutableStatisticsKHR");
+    if (!get_exe || !get_stats) return;
+    VkPipelineInfoKHR pinfo = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = vk->pipes[id]};
+    uint32_t n_exe = 0;
+    if (get_exe(vk->dev, &pinfo, &n_exe, NULL) != VK_SUCCESS) return;
+    for (uint32_t e = 0; e < n_exe && e < 4; e++) {
+        VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+                                          .pipeline = vk->pipes[id],
+                                          .executableIndex = e};
+        VkPipelineExecutableStatisticKHR st[32];
+        uint32_t n = 32;
+        for (uint32_t i = 0; i < n; i++)
+            st[i] = (VkPipelineExecutableStatisticKHR){
+                .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+        VkResult r = get_stats(vk->dev, &ei, &n, st);
+        if (r != VK_SUCCESS && r != VK_INCOMPLETE) continue;
+        fprintf(stderr, "pipeline %s:", vk_pipe_name(id));
+        for (uint32_t i = 0; i < n; i++) {
+            fprintf(stderr, " %s=", st[i].name);
+            switch (st[i].format) {
+            case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+                fprintf(stderr, "%u", (unsigned)st[i].value.b32);
+                break;
+            case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+                fprintf(stderr, "%lld", (long long)st[i].value.i64);
+                break;
+            case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+                fprintf(stderr, "%llu", (unsigned long long)st[i].value.u64);
+                break;
+            default:
+                fprintf(stderr, "%g", st[i].value.f64);
+            }
+        }
+        fputc('\n', stderr);
+    }
+}
+
 ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
     const vk_fns *f = &vk->f;
     VkDescriptorSetLayout sets[5] = {vk->set_layout, vk->set_layout, vk->set_layout,
@@ -183,6 +228,7 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
                           : id == VK_PIPE_DECODE_LAYER   ? &dl_spec
                                                          : NULL},
             .layout = vk->pipe_layout};
+        if (vk->pipe_stats) pi.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
         r = f->vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pi, NULL, &vk->pipes[id]);
         f->vkDestroyShaderModule(vk->dev, mod, NULL);
         if (r != VK_SUCCESS && id >= VK_PIPE_MUL_MMCB) {
@@ -202,6 +248,7 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
             ue_error_prefix(err, "shader %s", name);
             return st;
         }
+        if (vk->pipe_stats) print_pipe_stats(vk, id);
     }
     return UE_OK;
 }
