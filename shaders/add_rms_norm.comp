@@ -2,15 +2,22 @@
 // The end of a Gemma block in one dispatch, one workgroup per row:
 //   x += rms_norm(o) * w_post;  then, with has_next, xn = rms_norm(x) * w_next
 // (the next block's input norm). Arithmetic as rms_norm.comp and eltwise.comp's add.
-// Rows of up to WG * PER = 8192 elements (every Gemma 3 width: the 27B's 5376 too) are
+// Rows of up to WG * PER elements (4096; 8192 with -DWIDE, every Gemma 3 width) are
 // held in registers, every load issued up front (the op is latency-bound: one row per
-// token; the loop below cost the 27B 30 us a call, ~4 ms a token on an H100, run 55);
-// longer rows loop over memory.
+// token); longer rows loop over memory (the 27B's 5376 there took 30 us a call on an
+// H100, ~4 ms of a decoded token: run 55; in 16 registers each of 256 invocations, the
+// 2560-wide 4B rows lost 8% of its decode speed: run 57).
 #include "include/common.glsl"
 
+#ifdef WIDE // rows of 4097..8192 (the 27B's 5376): more invocations, as few loads each
+#define WG 1024u
+#define PER 8u
+layout(local_size_x = 1024) in;
+#else
 #define WG 256u
-#define PER 32u
+#define PER 16u
 layout(local_size_x = 256) in;
+#endif
 
 layout(set = 0, binding = 0) readonly buffer OB { float o_[]; };
 layout(set = 1, binding = 0) buffer XB { float xf[]; };

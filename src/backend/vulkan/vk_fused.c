@@ -69,7 +69,7 @@ void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_p
     vk_range rd[4] = {vk_range_of(o), vk_range_of(x), vk_range_of(w_post), vk_range_of(ws[1])};
     vk_range wr[2] = {vk_range_of(x), vk_range_of(xn)};
     uint32_t rows = (uint32_t)x->ne[1], gx = rows < 65535 ? rows : 65535;
-    vk_dispatch(vk, VK_PIPE_ADD_RMS_NORM, sets, &pc, sizeof pc, gx, (rows + gx - 1) / gx, 1, rd, 4,
+    vk_dispatch(vk, n > 4096 ? VK_PIPE_ADD_RMS_NORM_W : VK_PIPE_ADD_RMS_NORM, sets, &pc, sizeof pc, gx, (rows + gx - 1) / gx, 1, rd, 4,
                 wr, w_next ? 2 : 1);
 }
 

@@ -67,6 +67,7 @@ typedef enum vk_pipe_id {
     VK_PIPE_ATTENTION_DECF,                      /* attention_decf.comp (vk_decode.c) */
     VK_PIPE_DECODE_LAYER,                        /* decode_layer.comp (vk_persist.c) */
     VK_PIPE_SUM_PARTS,                           /* sum_parts.comp: split-K mul_mmc */
+    VK_PIPE_ADD_RMS_NORM_W,                      /* add_rms_norm.comp for rows of 4097+ */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,

@@ -10,7 +10,7 @@ VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg mul_mvs mul_mvsn mu
           $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
                                     add_rms_norm.spv qk_norm_rope.spv attention_dec.spv \
                                     attention_qb.spv attention_decf.spv layer_norm.spv \
-                                    attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv \
+                                    attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv add_rms_norm_w.spv \
                                     add.spv gelu_mul.spv gelu.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
 
@@ -46,6 +46,9 @@ $(BUILD)/spv/add.spv $(BUILD)/spv/gelu_mul.spv $(BUILD)/spv/gelu.spv $(BUILD)/sp
 		shaders/eltwise.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DOP_$$(basename $@ .spv | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/add_rms_norm_w.spv: shaders/add_rms_norm.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DWIDE $< -o $@
 $(BUILD)/spv/%.spv: shaders/%.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) $< -o $@
