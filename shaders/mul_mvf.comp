@@ -53,8 +53,8 @@ void main() {
                 uint it = min(it0 + G * u, nitems - 1u);
                 float live_u = it0 + G * u < nitems ? 1.0 : 0.0;
                 uint b = it / IPB, ip = it % IPB;
-                vec4 xa[XN];
-                x_item(xrow + b * (QK / 4u), ip, xa);
+                XT xa[XN];
+                x_item(xrow, b, ip, xa);
                 vec2 xs = x_sums(xa);
                 for (uint r = 0u; r < NR; r++) {
                     uint row = min(row0 + r, p.N - 1u); // rows past N: any valid row, not stored

@@ -482,15 +482,21 @@ static int teardown_backends(void **state) {
 }
 
 /* Whether the default device runs the matrix-unit kernels (its description says so). */
-static int has_matrix_units(void) {
+/* The description of the test device's backend (what it offers: matrix units, integer
+ * dot products), "" when none can be made. */
+static const char *vk_description(void) {
+    static char desc[sizeof ((ue_backend *)0)->description];
     ue_error err = {0};
     const char *idx = getenv("UE_VK_DEVICE");
     ue_backend *vk = NULL;
-    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &vk, &err) != UE_OK) return 0;
-    int yes = strstr(vk->description, "matrix units") != NULL;
+    desc[0] = '\0';
+    if (ue_vk_backend_create(idx ? atoi(idx) : 0, &vk, &err) != UE_OK) return desc;
+    snprintf(desc, sizeof desc, "%s", vk->description);
     vk->ops->destroy(vk);
-    return yes;
+    return desc;
 }
+
+static int has_matrix_units(void) { return strstr(vk_description(), "matrix units") != NULL; }
 
 int main(void) {
     rnd_seed(0x2545f4914f6cdd1dull);
@@ -507,6 +513,24 @@ int main(void) {
         cmocka_unit_test(test_matmul_gelu),       cmocka_unit_test(test_matmat_tiles),
     };
     int rc = cmocka_run_group_tests_name("vulkan ops", tests, setup_backends, teardown_backends);
+    if (rc) return rc;
+    /* Every mat-vec on mul_mvf / mul_mvg (mul_mvs serves few rows by default): Q4_K and
+     * Q6_K there take x as 16-bit integers with integer dot products where the device has
+     * them (the description says so), then with f32 x. */
+    const struct CMUnitTest mvf[] = {
+        cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_matvec_long_rows),
+        cmocka_unit_test(test_matmul_gelu),
+    };
+    setenv("UE_VK_MVS", "0", 1);
+    printf("mat-vecs on mul_mvf: %s\n", vk_description());
+    if ((rc = cmocka_run_group_tests_name("vulkan ops, mul_mvf (16-bit x where offered)", mvf,
+                                          setup_backends, teardown_backends)))
+        return rc;
+    setenv("UE_VK_Q16", "0", 1);
+    rc = cmocka_run_group_tests_name("vulkan ops, mul_mvf with f32 x", mvf, setup_backends,
+                                     teardown_backends);
+    unsetenv("UE_VK_Q16");
+    unsetenv("UE_VK_MVS");
     if (rc) return rc;
     /* Again with a 64 KiB storage-buffer range: weights through windows and row pieces. */
     setenv("UE_VK_TEST_RANGE", "65536", 1);

@@ -22,7 +22,7 @@ enum { N_MAX = 96 };
 static int g_batch = 58, g_decode = 12;
 
 static const char *k_vars[] = {"UE_VK_QKV", "UE_VK_MVNORM", "UE_VK_ATTF", "UE_VK_MVS",
-                               "UE_VK_PERSIST"};
+                               "UE_VK_PERSIST", "UE_VK_Q16"};
 
 /* Applies "NAME=value NAME=value" after clearing every variant variable. */
 static void apply(const char *setting) {
@@ -81,13 +81,15 @@ static void test_variants_match(void **state) {
     static const char *all[] = {
         "UE_VK_PERSIST=auto",
         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=4096",
+        "UE_VK_MVS=0",             /* every mat-vec on mul_mvf: 16-bit x for Q4_K / Q6_K */
+        "UE_VK_MVS=0 UE_VK_Q16=0", /* the same with f32 x */
         "UE_VK_QKV=1",
         "UE_VK_MVNORM=1",
         "UE_VK_ATTF=1",
         "UE_VK_MVS=1000000000,128,2,64,1",
         "UE_VK_QKV=1 UE_VK_MVNORM=1 UE_VK_ATTF=1 UE_VK_MVS=1000000000,256,2,256,1",
     };
-    size_t n_settings = 2;
+    size_t n_settings = 4;
     if (getenv("UE_VK_FULL")) n_settings = sizeof all / sizeof all[0], g_batch = 30, g_decode = 60;
     int n_vocab = 0, nv = 0;
     float *ref = run(model, "UE_VK_PERSIST=0", &n_vocab);

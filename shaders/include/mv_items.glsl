@@ -7,7 +7,7 @@
 // Quant values become floats through exponent bits (mv_arith.glsl).
 //
 // Per type: QK (elements per block), IPB (items per block), XN (vec4s of x per item),
-//   x_item(xb, p, xa)          the item's x values (xb: vec4 index of the block's x)
+//   x_item(xrow, b, p, xa)     the item's x values (xrow: vec4 index of the token's x row)
 //   item_dot(sel, row, b, p, xa, xs)  dot of item p of block b of a row with xa
 // xsum-dependent terms (Q4_1, Q5_1, Q4_K, Q5_K mins) use x sums made once per item.
 
@@ -61,6 +61,11 @@ uint plane(uint sel, uint i) {
 
 #include "mv_arith.glsl"
 
+#ifdef XQ16 // x as 16-bit integers (quant_q16.comp): the integer-dot items
+#include "mvq_items.glsl"
+#else
+#define XT vec4
+
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 // In place: header uvec4 at the block (d, dmin, 12 scale bytes); item p = 16 bytes of the
 // 32-byte chunk c = p / 2 (low nibbles: sub-block 2c, high: 2c + 1), x as two runs of 16.
@@ -74,7 +79,8 @@ uint plane(uint sel, uint i) {
 #define BB 176u
 #define QSO 48u
 #endif
-void x_item(uint xb, uint ip, out vec4 xa[XN]) {
+void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
+    uint xb = xrow + b * (QK / 4u);
     uint c = ip >> 1, l0 = (ip & 1u) << 2; // l0 in vec4s
     uint lo = xb + 16u * c + l0;
     for (uint i = 0u; i < 4u; i++) {
@@ -82,7 +88,7 @@ void x_item(uint xb, uint ip, out vec4 xa[XN]) {
         xa[4u + i] = mx4[lo + 8u + i];
     }
 }
-float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
+float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     uint bb = plane(sel, 0u) + row * p.row_bytes + b * BB;
     uint c = ip >> 1, l0 = (ip & 1u) << 4;
     uvec4 h = ld128(sel, bb);
@@ -106,7 +112,7 @@ float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
     vec2 dm = unpackHalf2x16(h.x);
     return dm.x * (sc0 * acc_total(al) + sc1 * acc_total(ah)) - dm.y * (mn0 * xs.x + mn1 * xs.y);
 }
-vec2 x_sums(vec4 xa[XN]) {
+vec2 x_sums(XT xa[XN]) {
     return vec2(hsum(xa[0] + xa[1] + xa[2] + xa[3]), hsum(xa[4] + xa[5] + xa[6] + xa[7]));
 }
 
@@ -118,7 +124,8 @@ vec2 x_sums(vec4 xa[XN]) {
 #define QK 256u
 #define IPB 8u
 #define XN 8u
-void x_item(uint xb, uint ip, out vec4 xa[XN]) {
+void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
+    uint xb = xrow + b * (QK / 4u);
     uint h = ip >> 2, j = ip & 3u;
     uint lo = xb + 32u * h + 4u * j;
     for (uint i = 0u; i < 4u; i++) {
@@ -126,8 +133,8 @@ void x_item(uint xb, uint ip, out vec4 xa[XN]) {
         xa[4u + i] = mx4[lo + 16u + i];
     }
 }
-vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
-float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
+vec2 x_sums(XT xa[XN]) { return vec2(0.0); }
+float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     uint L = row * (p.K / QK) + b;
     uint h = ip >> 2, j = ip & 3u;
     uvec4 ql = ld128(sel, plane(sel, 0u) + L * 128u + 64u * h + 16u * j);
@@ -153,12 +160,13 @@ float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
 #define QK 32u
 #define IPB 4u
 #define XN 2u
-void x_item(uint xb, uint ip, out vec4 xa[XN]) {
+void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
+    uint xb = xrow + b * (QK / 4u);
     xa[0] = mx4[xb + 2u * ip];
     xa[1] = mx4[xb + 2u * ip + 1u];
 }
-vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
-float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
+vec2 x_sums(XT xa[XN]) { return vec2(0.0); }
+float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     uint L = row * (p.K / QK) + b;
     uvec2 q = ld64(sel, plane(sel, 0u) + L * 32u + 8u * ip);
     float d = unpackHalf2x16(ld16(sel, plane(sel, 1u) + 2u * L)).x;
@@ -175,16 +183,17 @@ float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
 #define QK 32u
 #define IPB 4u
 #define XN 2u
-void x_item(uint xb, uint ip, out vec4 xa[XN]) {
+void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
+    uint xb = xrow + b * (QK / 4u);
     xa[0] = mx4[xb + ip];
     xa[1] = mx4[xb + 4u + ip];
 }
 #if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
-vec2 x_sums(vec4 xa[XN]) { return vec2(hsum(xa[0] + xa[1]), 0.0); }
+vec2 x_sums(XT xa[XN]) { return vec2(hsum(xa[0] + xa[1]), 0.0); }
 #else
-vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
+vec2 x_sums(XT xa[XN]) { return vec2(0.0); }
 #endif
-float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
+float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     uint L = row * (p.K / QK) + b;
     uint w = ld32(sel, plane(sel, 0u) + L * 16u + 4u * ip);
     uint pl = w & 0x0F0F0F0Fu, ph = (w >> 4) & 0x0F0F0F0Fu;
@@ -216,11 +225,12 @@ float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
 #define QK 8u
 #define IPB 1u
 #define XN 2u
-void x_item(uint xb, uint ip, out vec4 xa[XN]) {
+void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
+    uint xb = xrow + b * (QK / 4u);
     xa[0] = mx4[xb];
     xa[1] = mx4[xb + 1u];
 }
-vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
+vec2 x_sums(XT xa[XN]) { return vec2(0.0); }
 vec2 two(uint w) {
 #if defined(TYPE_F16)
     return unpackHalf2x16(w);
@@ -228,7 +238,7 @@ vec2 two(uint w) {
     return vec2(uintBitsToFloat(w << 16), uintBitsToFloat(w & 0xFFFF0000u));
 #endif
 }
-float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
+float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     uvec4 q = ld128(sel, plane(sel, 0u) + row * p.row_bytes + 16u * b);
     return dot(vec4(two(q.x), two(q.y)), xa[0]) + dot(vec4(two(q.z), two(q.w)), xa[1]);
 }
@@ -237,12 +247,13 @@ float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
 #define QK 4u
 #define IPB 1u
 #define XN 1u
-void x_item(uint xb, uint ip, out vec4 xa[XN]) { xa[0] = mx4[xb]; }
-vec2 x_sums(vec4 xa[XN]) { return vec2(0.0); }
-float item_dot(uint sel, uint row, uint b, uint ip, vec4 xa[XN], vec2 xs) {
+void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) { xa[0] = mx4[xrow + b]; }
+vec2 x_sums(XT xa[XN]) { return vec2(0.0); }
+float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     return dot(uintBitsToFloat(ld128(sel, plane(sel, 0u) + row * p.row_bytes + 16u * b)), xa[0]);
 }
 
 #else
 #error "no weight type selected (-DTYPE_...)"
 #endif
+#endif // XQ16

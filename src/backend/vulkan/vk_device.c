@@ -600,10 +600,27 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
         .pNext = &on11,
         .pipelineExecutableInfo = VK_TRUE};
     if (vk->pipe_stats) on.pNext = &on_pe;
-    const char *exts[2];
+    /* integer dot products (Vulkan 1.3's, through the extension: the instance asks 1.2):
+     * the mat-vecs over 16-bit x (mvq_items.glsl); UE_VK_Q16=0 keeps f32 x */
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR has_dot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+    const char *q16 = getenv("UE_VK_Q16");
+    if (vk_has_extension(vk, "VK_KHR_shader_integer_dot_product") && !(q16 && !strcmp(q16, "0"))) {
+        VkPhysicalDeviceFeatures2 hd = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                        .pNext = &has_dot};
+        f->vkGetPhysicalDeviceFeatures2(vk->pdev, &hd);
+        vk->idot = has_dot.shaderIntegerDotProduct;
+    }
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR on_dot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
+        .pNext = on.pNext,
+        .shaderIntegerDotProduct = VK_TRUE};
+    if (vk->idot) on.pNext = &on_dot;
+    const char *exts[3];
     uint32_t n_ext = 0;
     if (vk->coopmat) exts[n_ext++] = "VK_KHR_cooperative_matrix";
     if (vk->pipe_stats) exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
+    if (vk->idot) exts[n_ext++] = "VK_KHR_shader_integer_dot_product";
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                   .queueFamilyIndex = vk->queue_family,
@@ -623,6 +640,7 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
         on11.pNext = vk->bda ? &on12 : NULL;
         n_ext = 0;
         if (vk->pipe_stats) exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
+        if (vk->idot) exts[n_ext++] = "VK_KHR_shader_integer_dot_product";
         di.enabledExtensionCount = n_ext;
         di.ppEnabledExtensionNames = n_ext ? exts : NULL;
         cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
@@ -696,9 +714,9 @@ ue_status ue_vk_backend_create(int index, ue_backend **out, ue_error *err) {
         goto fail;
     static const char *types[] = {"other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU"};
     int t = vk->props.deviceType <= VK_PHYSICAL_DEVICE_TYPE_CPU ? (int)vk->props.deviceType : 0;
-    snprintf(vk->base.description, sizeof vk->base.description, "Vulkan: %.100s (%s%s%s)",
+    snprintf(vk->base.description, sizeof vk->base.description, "Vulkan: %.80s (%s%s%s%s)",
              vk->props.deviceName, types[t], vk->unified ? ", unified memory" : "",
-             vk->coopmat ? ", matrix units" : "");
+             vk->coopmat ? ", matrix units" : "", vk->idot ? ", integer dot products" : "");
     *out = &vk->base;
     return UE_OK;
 fail:

@@ -68,6 +68,7 @@ typedef enum vk_pipe_id {
     VK_PIPE_DECODE_LAYER,                        /* decode_layer.comp (vk_persist.c) */
     VK_PIPE_SUM_PARTS,                           /* sum_parts.comp: split-K mul_mmc */
     VK_PIPE_ADD_RMS_NORM_W,                      /* add_rms_norm.comp for rows of 4097+ */
+    VK_PIPE_QUANT_Q16,                           /* quant_q16.comp: x for the integer dots */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -77,7 +78,9 @@ typedef enum vk_pipe_id {
     VK_PIPE_MUL_MVS = VK_PIPE_MUL_MVG + VK_N_WTYPES,  /* split-K mat-vec (mul_mvs.comp) */
     VK_PIPE_MUL_MVSN = VK_PIPE_MUL_MVS + VK_N_WTYPES, /* the same + add_rms_norm epilogue */
     VK_PIPE_MUL_MVSG = VK_PIPE_MUL_MVSN + VK_N_WTYPES, /* the same, gate/up product */
-    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVSG + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
+    VK_PIPE_MUL_MVFQ = VK_PIPE_MUL_MVSG + VK_N_WTYPES, /* mul_mvf over 16-bit integer x */
+    VK_PIPE_MUL_MVGQ = VK_PIPE_MUL_MVFQ + VK_N_WTYPES, /* the same, gate/up product */
+    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVGQ + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
     VK_PIPE_MUL_MMCW = VK_PIPE_MUL_MMC + VK_N_WTYPES, /* the same, 128-token tiles */
     VK_PIPE_MUL_MMCB = VK_PIPE_MUL_MMCW + VK_N_WTYPES, /* mul_mmcb.comp: 128 x 128 tiles */
     VK_PIPE_COUNT = VK_PIPE_MUL_MMCB + VK_N_WTYPES
@@ -159,6 +162,7 @@ typedef struct vk_backend {
     uint32_t subgroup_size;
     int no_mvf;
     int pipe_stats;                    /* UE_VK_PIPE_STATS: print the compiler's statistics */
+    int idot;                          /* integer dot products on: mat-vecs over 16-bit x */
     int coopmat;                       /* mul_mmc.comp pipelines in use */
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
     uint32_t mmc_epi, mmc_pf, mmc_bn;  /* mul_mmc.comp variant (vk_pipelines.c) */

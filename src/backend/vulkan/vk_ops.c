@@ -151,6 +151,29 @@ int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uin
     return 1;
 }
 
+static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at);
+
+/* x (n_tok rows of K floats) quantized for the integer-dot mat-vecs (quant_q16.comp) into
+ * the next region of the scratch ring; its window and range, or 0 when no room. */
+static int quantize_q16(vk_backend *vk, const ue_tensor *x, const vk_bind *bx, vk_bind *bq,
+                        vk_range *rq) {
+    int64_t K = x->ne[0];
+    size_t row = (size_t)K * 2 + (size_t)K / 4, bytes = row * (size_t)x->ne[1], at = 0;
+    ue_buffer *qb = mmc_partials(vk, bytes, &at);
+    if (!qb) return 0;
+    *bq = vk_window(vk, qb, at, at + bytes);
+    *rq = (vk_range){qb, at, at + bytes};
+    struct {
+        uint32_t x_off, x_stride, q_off, q_stride, K;
+    } pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)K, (uint32_t)((at - bq->base) / 16),
+            (uint32_t)(row / 16), (uint32_t)K};
+    VkDescriptorSet sets[4] = {bx->set, VK_NULL_HANDLE, bq->set, VK_NULL_HANDLE};
+    vk_range rx = range_of(x);
+    vk_dispatch(vk, VK_PIPE_QUANT_Q16, sets, &pc, sizeof pc, ceil_div(K / 32, 64),
+                (uint32_t)x->ne[1], 1, &rx, 1, rq, 1);
+    return 1;
+}
+
 /* Records mul_mvf.comp (or, with w_up, the fused gelu(w x) * (w_up x) of mul_mvg) for
  * piece w (rows r0.. of the matrix); 0 when the layouts do not allow it (then the caller
  * uses mul_mv). */
@@ -174,6 +197,15 @@ int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, co
     vk_range rd[3] = {{0}, range_of(x), {0}};
     if (!vk_mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     if (w_up && !vk_mvf_weights(vk, w_up, &sets[3], pc.ul, &rd[2])) return 0;
+    /* Q4_K / Q6_K with integer dot products: x quantized to 16 bits first */
+    int qpipe = (w_up ? VK_PIPE_MUL_MVGQ : VK_PIPE_MUL_MVFQ) + t;
+    vk_bind bq;
+    if (vk->idot && vk->pipes[qpipe] && K % 64 == 0 && quantize_q16(vk, x, bx, &bq, &rd[1])) {
+        pipe = qpipe;
+        sets[1] = bq.set;
+        pc.x_off = (uint32_t)((rd[1].lo - bq.base) / 4);
+        pc.x_stride = (uint32_t)(K / 2 + K / 16); /* words per row: 2.25 K bytes */
+    }
     vk_range wr = range_of(out);
     uint32_t gx, gy;
     fold(ceil_div(w->ne[1], vk->mvf_rpw), &gx, &gy);

@@ -10,9 +10,17 @@ VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg mul_mvs mul_mvsn mu
           $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
                                     add_rms_norm.spv qk_norm_rope.spv attention_dec.spv \
                                     attention_qb.spv attention_decf.spv layer_norm.spv \
-                                    attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv add_rms_norm_w.spv \
+                                    attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv add_rms_norm_w.spv quant_q16.spv \
                                     add.spv gelu_mul.spv gelu.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
+# mat-vecs over x as 16-bit integers (integer dot products): the types of Q4_K_M files
+VK_SPV += $(foreach f,mul_mvfq mul_mvgq,$(foreach t,q4_k q6_k,$(BUILD)/spv/$(f)_$(t).spv))
+$(BUILD)/spv/mul_mvfq_%.spv: shaders/mul_mvf.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DXQ16 -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
+$(BUILD)/spv/mul_mvgq_%.spv: shaders/mul_mvf.comp $(VK_INC)
+	@mkdir -p $(dir $@)
+	$(GLSLC) $(GLSLC_FLAGS) -DXQ16 -DGATE_UP -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
 
 $(BUILD)/spv/mul_mv_%.spv: shaders/mul_mv.comp $(VK_INC)
 	@mkdir -p $(dir $@)
