@@ -7,6 +7,9 @@
 // token); longer rows loop over memory (the 27B's 5376 there took 30 us a call on an
 // H100, ~4 ms of a decoded token: run 55; in 16 registers each of 256 invocations, the
 // 2560-wide 4B rows lost 8% of its decode speed: run 57).
+// With -DQ16OUT (rows in registers, n a multiple of 64, has_next) xn is also written as
+// 16-bit integers for the integer-dot mat-vecs that read it (quant_q16.comp's layout and
+// arithmetic, set 4), which saves them a quantizing dispatch.
 #include "include/common.glsl"
 
 #ifdef WIDE // rows of 4097..8192 (the 27B's 5376): more invocations, as few loads each
@@ -28,7 +31,51 @@ layout(push_constant) uniform P {
     uint o_off, o_stride, x_off, x_stride, n_off, n_stride;
     uint wp_off, wn_off, n, n_rows, has_next;
     float eps;
+    uint q_off, q_stride; // Q16OUT: 16-byte units
 } p;
+
+#ifdef Q16OUT
+layout(set = 4, binding = 0) writeonly buffer QB { uvec4 q4[]; };
+layout(set = 4, binding = 0) writeonly buffer QF { float qf[]; };
+// per 32-block: max |xn| (float bits: ordered as uints for non-negative floats) and the
+// integer sum; the hi / lo bytes gathered into words (rows of up to 8192)
+shared uint q_max[256];
+shared int q_sum[256];
+shared uint q_hi[2048], q_lo[2048];
+
+// xn[i] = v for i < n (this invocation's values, i = tid + WG j) to Q16, written at row
+// qr; shared state zeroed before (and a barrier since).
+void store_q16(float v[PER], uint tid, uint qr) {
+    uint n = p.n;
+    for (uint j = 0u; j < PER; j++) {
+        uint i = tid + WG * j;
+        if (i < n) atomicMax(q_max[i / 32u], floatBitsToUint(abs(v[j])));
+    }
+    barrier();
+    for (uint j = 0u; j < PER; j++) {
+        uint i = tid + WG * j;
+        if (i >= n) continue;
+        float dd = uintBitsToFloat(q_max[i / 32u]) / 32767.0, id = dd != 0.0 ? 1.0 / dd : 0.0;
+        int q = int(clamp(roundEven(v[j] * id), -32767.0, 32767.0));
+        uint u = uint(q), sh = 8u * (i % 4u);
+        atomicOr(q_hi[i / 4u], ((u >> 8) & 0xFFu) << sh);
+        atomicOr(q_lo[i / 4u], (u & 0xFFu) << sh);
+        atomicAdd(q_sum[i / 32u], q);
+    }
+    barrier();
+    for (uint w = tid; w < n / 16u; w += WG) {
+        q4[qr + w] = uvec4(q_hi[4u * w], q_hi[4u * w + 1u], q_hi[4u * w + 2u], q_hi[4u * w + 3u]);
+        q4[qr + n / 16u + w] =
+            uvec4(q_lo[4u * w], q_lo[4u * w + 1u], q_lo[4u * w + 2u], q_lo[4u * w + 3u]);
+    }
+    uint f = 4u * qr + n / 2u;
+    for (uint b = tid; b < n / 32u; b += WG) {
+        float dd = uintBitsToFloat(q_max[b]) / 32767.0;
+        qf[f + b] = dd;
+        qf[f + n / 32u + b] = dd * float(q_sum[b]);
+    }
+}
+#endif
 
 void main() {
     uint row = wg_linear(), tid = gl_LocalInvocationID.x;
@@ -36,6 +83,10 @@ void main() {
     uint orow = p.o_off + row * p.o_stride, xrow = p.x_off + row * p.x_stride;
     uint nrow = p.n_off + row * p.n_stride;
     if (p.n <= WG * PER) { // uniform
+#ifdef Q16OUT
+        for (uint k = tid; k < p.n / 4u; k += WG) q_hi[k] = q_lo[k] = 0u;
+        for (uint k = tid; k < p.n / 32u; k += WG) q_max[k] = 0u, q_sum[k] = 0;
+#endif
         float ov[PER], xv[PER], wp[PER], wn[PER];
         for (uint j = 0u; j < PER; j++) {
             uint i = tid + WG * j;
@@ -61,8 +112,12 @@ void main() {
         float inv2 = 1.0 / sqrt(s2 / float(p.n) + p.eps);
         for (uint j = 0u; j < PER; j++) {
             uint i = tid + WG * j;
-            if (i < p.n) nf[nrow + i] = xv[j] * inv2 * wn[j];
+            xv[j] = xv[j] * inv2 * wn[j];
+            if (i < p.n) nf[nrow + i] = xv[j];
         }
+#ifdef Q16OUT
+        store_q16(xv, tid, p.q_off + row * p.q_stride);
+#endif
         return;
     }
     float s = 0.0;

@@ -288,6 +288,67 @@ static void test_matvec_long_rows(void **state) {
     }
 }
 
+/* add_rms_norm's xn read by a mat-vec (through the 16-bit integer copy the norm writes
+ * beside it, where the device has integer dot products), then changed by another op and
+ * read again: the second mat-vec must see the new values, not the stale copy. */
+static void test_norm_then_matvec(void **state) {
+    (void)state;
+    ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K};
+    int64_t widths[] = {2560, 5376}, rows = 37; /* the 4B's rows, the 27B's (wide kernel) */
+    for (size_t i = 0; i < 2; i++)
+        for (size_t s = 0; s < 2; s++) {
+            ue_type type = types[i];
+            int64_t n = widths[s];
+            uint8_t *w = malloc(ue_type_row_bytes(type, n) * (size_t)rows);
+            assert_non_null(w);
+            random_rows(type, w, n, rows);
+            float *o = random_f32(n, 3.0f), *x = random_f32(n, 3.0f);
+            float *nw = random_f32(2 * n, 1.0f), *y = random_f32(n, 1.0f);
+            twin tw = twin_new(g_cpu, g_vk, type, n, rows, w);
+            twin to = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, o);
+            twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, x);
+            twin tn = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, NULL);
+            twin tnw = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 2, nw);
+            twin ty = twin_new(g_cpu, g_vk, UE_TYPE_F32, n, 1, y);
+            twin out1 = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, 1, NULL);
+            twin out2 = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, 1, NULL);
+            for (int g = 0; g < 2; g++) {
+                ue_backend *be = g ? g_vk : g_cpu;
+#define V(t) (g ? &(t).g : &(t).c)
+                ue_tensor wp = ue_tensor_rows(V(tnw), 0, 1), wn = ue_tensor_rows(V(tnw), 1, 1);
+                be->ops->add_rms_norm(be, V(to), &wp, V(tx), &wn, 1e-6f, V(tn));
+                be->ops->matmul(be, V(tw), V(tn), V(out1));
+                be->ops->add(be, V(tn), V(ty));
+                be->ops->matmul(be, V(tw), V(tn), V(out2));
+#undef V
+            }
+            sync_both(g_cpu, g_vk);
+            float *xn2 = malloc((size_t)n * sizeof *xn2), *xn1 = malloc((size_t)n * sizeof *xn1);
+            assert_true(xn1 && xn2);
+            memcpy(xn2, (const uint8_t *)tn.cb->host + TWIN_GUARD, (size_t)n * sizeof *xn2);
+            for (int64_t j = 0; j < n; j++) xn1[j] = xn2[j] - y[j];
+            double *m1 = matmul_mag(type, w, xn1, n, rows, 1), *m2 = matmul_mag(type, w, xn2, n, rows, 1);
+            char what[96];
+            snprintf(what, sizeof what, "%s mat-vec of add_rms_norm's xn, n=%lld",
+                     ue_type_get(type)->name, (long long)n);
+            compare_f32(&out1, what, 1e-6, 2e-5, m1);
+            snprintf(what, sizeof what, "%s mat-vec of xn changed after the norm, n=%lld",
+                     ue_type_get(type)->name, (long long)n);
+            compare_f32(&out2, what, 1e-6, 2e-5, m2);
+            free(m1);
+            free(m2);
+            free(xn1);
+            free(xn2);
+            free(w);
+            free(o);
+            free(x);
+            free(nw);
+            free(y);
+            twin *all[] = {&tw, &to, &tx, &tn, &tnw, &ty, &out1, &out2};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) twin_free(all[k]);
+        }
+}
+
 /* Weights rewritten after a mat-vec used them: the backend's repacked copy (Q6_K, Q8_0)
  * must follow the new contents. */
 static void test_matvec_rewritten_weights(void **state) {
@@ -511,6 +572,7 @@ int main(void) {
         cmocka_unit_test(test_matvec_long_rows),  cmocka_unit_test(test_matvec_rewritten_weights),
         cmocka_unit_test(test_add_rms_norm),      cmocka_unit_test(test_qk_norm_rope),
         cmocka_unit_test(test_matmul_gelu),       cmocka_unit_test(test_matmat_tiles),
+        cmocka_unit_test(test_norm_then_matvec),
     };
     int rc = cmocka_run_group_tests_name("vulkan ops", tests, setup_backends, teardown_backends);
     if (rc) return rc;
@@ -519,7 +581,7 @@ int main(void) {
      * them (the description says so), then with f32 x. */
     const struct CMUnitTest mvf[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_matvec_long_rows),
-        cmocka_unit_test(test_matmul_gelu),
+        cmocka_unit_test(test_matmul_gelu),       cmocka_unit_test(test_norm_then_matvec),
     };
     setenv("UE_VK_MVS", "0", 1);
     printf("mat-vecs on mul_mvf: %s\n", vk_description());

@@ -8,8 +8,9 @@
 
 uint wg_linear() { return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x; }
 
-// Subgroups of at least 4 lanes are assumed: 64 slots cover workgroups of up to 256.
-#define RED_SLOTS 64
+// One slot per subgroup: 128 cover workgroups of up to 1024 invocations (add_rms_norm's
+// wide variant) in subgroups of 8 (lavapipe) or more, and of up to 512 in subgroups of 4.
+#define RED_SLOTS 128
 shared float red_sh[RED_SLOTS];
 
 // Sum of v over the workgroup, returned to every invocation. Contains barriers: call it

@@ -197,6 +197,17 @@ static int mvs_record(vk_backend *vk, const ue_tensor *const *w, const ue_tensor
         if (nm->w_next) wr[n_wr++] = vk_range_of(nm->xn);
         pc.slot = sync_slots(vk, 1, &wr[n_wr++]);
     }
+    /* Q4_K / Q6_K over x as 16-bit integers where a producer left it so (add_rms_norm):
+     * integer dot products, no quantizing dispatch of their own (one costs about what
+     * these small mat-vecs gain) */
+    vk_bind bq;
+    if (vk->idot && !nm && !w_up && K % 64 == 0 && vk->pipes[VK_PIPE_MUL_MVSQ + t] &&
+        vk_q16_cached(vk, x, &bq, &rd[1])) {
+        pipe = VK_PIPE_MUL_MVSQ + t;
+        sets[1] = bq.set;
+        pc.x_off = (uint32_t)((rd[1].lo - bq.base) / 4);
+        pc.x_stride = (uint32_t)(K / 2 + K / 16); /* words per row: 2.25 K bytes */
+    }
     uint32_t groups = ceil_div(N, vk->mvs_rpw);
     uint32_t gx = groups < MAX_GRID_X ? groups : MAX_GRID_X, gy = ceil_div(groups, gx);
     vk_dispatch(vk, pipe, sets, &pc, sizeof pc, gx, gy, (uint32_t)n_tok, rd, n_rd, wr, n_wr);

@@ -176,6 +176,7 @@ fail:
 
 void vk_buffer_free(vk_backend *vk, ue_buffer *ub) {
     if (!ub) return;
+    vk_q16_touch(vk, ub, 0, SIZE_MAX);
     vk_buf *b = ub->impl;
     const vk_fns *f = &vk->f;
     if (b) {
@@ -272,6 +273,7 @@ static ue_status vk_write(ue_backend *be, ue_buffer *buf, size_t offset, const v
     if (b->mapped) {
         /* Commands recorded before this write must see the old contents. */
         if (vk_pending(vk) && (st = vk_flush(vk, err)) != UE_OK) return st;
+        vk_q16_touch(vk, buf, offset, offset + size);
         memcpy((char *)buf->host + offset, src, size);
         return UE_OK;
     }

@@ -69,6 +69,8 @@ typedef enum vk_pipe_id {
     VK_PIPE_SUM_PARTS,                           /* sum_parts.comp: split-K mul_mmc */
     VK_PIPE_ADD_RMS_NORM_W,                      /* add_rms_norm.comp for rows of 4097+ */
     VK_PIPE_QUANT_Q16,                           /* quant_q16.comp: x for the integer dots */
+    VK_PIPE_ADD_RMS_NORM_Q,                      /* add_rms_norm + xn as 16-bit integers */
+    VK_PIPE_ADD_RMS_NORM_WQ,                     /* the same, rows of 4097..8192 */
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -80,7 +82,8 @@ typedef enum vk_pipe_id {
     VK_PIPE_MUL_MVSG = VK_PIPE_MUL_MVSN + VK_N_WTYPES, /* the same, gate/up product */
     VK_PIPE_MUL_MVFQ = VK_PIPE_MUL_MVSG + VK_N_WTYPES, /* mul_mvf over 16-bit integer x */
     VK_PIPE_MUL_MVGQ = VK_PIPE_MUL_MVFQ + VK_N_WTYPES, /* the same, gate/up product */
-    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVGQ + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
+    VK_PIPE_MUL_MVSQ = VK_PIPE_MUL_MVGQ + VK_N_WTYPES, /* mul_mvs over 16-bit integer x */
+    VK_PIPE_MUL_MMC = VK_PIPE_MUL_MVSQ + VK_N_WTYPES, /* mat-mat on matrix units, + type index */
     VK_PIPE_MUL_MMCW = VK_PIPE_MUL_MMC + VK_N_WTYPES, /* the same, 128-token tiles */
     VK_PIPE_MUL_MMCB = VK_PIPE_MUL_MMCW + VK_N_WTYPES, /* mul_mmcb.comp: 128 x 128 tiles */
     VK_PIPE_COUNT = VK_PIPE_MUL_MMCB + VK_N_WTYPES
@@ -163,6 +166,14 @@ typedef struct vk_backend {
     int no_mvf;
     int pipe_stats;                    /* UE_VK_PIPE_STATS: print the compiler's statistics */
     int idot;                          /* integer dot products on: mat-vecs over 16-bit x */
+    /* x range src as 16-bit integers (written by add_rms_norm beside its f32 xn) in the
+     * scratch ring at `at`: mat-vecs reading src use it while valid (a write to src or
+     * a newer ring region ends it) */
+    struct {
+        vk_range src, at;
+        vk_bind bind;
+        int valid;
+    } q16;
     int coopmat;                       /* mul_mmc.comp pipelines in use */
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */
     uint32_t mmc_epi, mmc_pf, mmc_bn;  /* mul_mmc.comp variant (vk_pipelines.c) */
@@ -231,15 +242,27 @@ ue_status vk_begin(vk_backend *vk, ue_error *err);
  * memory an earlier unbarriered command wrote (or writes what one read). */
 void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_range *writes,
                int n_writes);
+/* A write to [lo, hi) of buf (hi: SIZE_MAX for the whole buffer, freed): the 16-bit
+ * integer copy of x (vk->q16) ends if it was there or was made from there. */
+void vk_q16_touch(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
 /* The window of buf covering [lo, hi); a deferred error (and the dummy buffer) when no
  * window holds it all. */
 vk_bind vk_window(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
+/* vk_ops.c: room for n_tok rows of k 16-bit integer x (mvq_items.glsl's layout) in the
+ * scratch ring, its window and range (0: none); and x as 16-bit integers where a
+ * producer left it (0: not there). */
+int vk_q16_room(vk_backend *vk, int64_t k, int64_t n_tok, vk_bind *bq, vk_range *rq);
+int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_range *rq);
 /* Bytes a tensor may span and still fit one window of any buffer of this device. */
 size_t vk_max_span(const vk_backend *vk);
 /* Records one dispatch of pipeline `pipe` with sets 0..3 (VK_NULL_HANDLE: dummy). */
 void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const void *push,
                  size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz,
                  const vk_range *reads, int n_reads, const vk_range *writes, int n_writes);
+/* The same with set 4 given (where the layout has 5 sets; else it is the counters). */
+void vk_dispatch5(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], VkDescriptorSet set4,
+                  const void *push, size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz,
+                  const vk_range *reads, int n_reads, const vk_range *writes, int n_writes);
 /* Submits what was recorded and waits for it (and for chunks submitted before). */
 ue_status vk_flush(vk_backend *vk, ue_error *err);
 /* Whether recorded or submitted work has not been waited for. */

@@ -153,16 +153,35 @@ int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uin
 
 static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at);
 
-/* x (n_tok rows of K floats) quantized for the integer-dot mat-vecs (quant_q16.comp) into
- * the next region of the scratch ring; its window and range, or 0 when no room. */
-static int quantize_q16(vk_backend *vk, const ue_tensor *x, const vk_bind *bx, vk_bind *bq,
-                        vk_range *rq) {
-    int64_t K = x->ne[0];
-    size_t row = (size_t)K * 2 + (size_t)K / 4, bytes = row * (size_t)x->ne[1], at = 0;
+int vk_q16_room(vk_backend *vk, int64_t k, int64_t n_tok, vk_bind *bq, vk_range *rq) {
+    size_t bytes = ((size_t)k * 2 + (size_t)k / 4) * (size_t)n_tok, at = 0;
     ue_buffer *qb = mmc_partials(vk, bytes, &at);
     if (!qb) return 0;
     *bq = vk_window(vk, qb, at, at + bytes);
     *rq = (vk_range){qb, at, at + bytes};
+    return 1;
+}
+
+int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_range *rq) {
+    vk_range r = range_of(x);
+    if (!vk->q16.valid || r.buf != vk->q16.src.buf || r.lo != vk->q16.src.lo ||
+        r.hi != vk->q16.src.hi)
+        return 0;
+    *bq = vk->q16.bind;
+    *rq = vk->q16.at;
+    return 1;
+}
+
+/* x (n_tok rows of K floats) quantized for the integer-dot mat-vecs (quant_q16.comp) into
+ * the next region of the scratch ring, unless a producer left it so; its window and range,
+ * or 0 when no room. */
+static int quantize_q16(vk_backend *vk, const ue_tensor *x, const vk_bind *bx, vk_bind *bq,
+                        vk_range *rq) {
+    if (vk_q16_cached(vk, x, bq, rq)) return 1;
+    int64_t K = x->ne[0];
+    size_t row = (size_t)K * 2 + (size_t)K / 4;
+    if (!vk_q16_room(vk, K, x->ne[1], bq, rq)) return 0;
+    size_t at = rq->lo;
     struct {
         uint32_t x_off, x_stride, q_off, q_stride, K;
     } pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)K, (uint32_t)((at - bq->base) / 16),
@@ -171,6 +190,7 @@ static int quantize_q16(vk_backend *vk, const ue_tensor *x, const vk_bind *bx, v
     vk_range rx = range_of(x);
     vk_dispatch(vk, VK_PIPE_QUANT_Q16, sets, &pc, sizeof pc, ceil_div(K / 32, 64),
                 (uint32_t)x->ne[1], 1, &rx, 1, rq, 1);
+    vk->q16.src = rx, vk->q16.at = *rq, vk->q16.bind = *bq, vk->q16.valid = 1;
     return 1;
 }
 
@@ -255,6 +275,7 @@ static int mmcw_batch(int64_t n) { return n >= 256 || (n >= 96 && (128 - n % 128
  * hazards are by byte range); NULL when it cannot be had (then no split). */
 static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at) {
     size_t region = (bytes + 255) & ~(size_t)255;
+    vk->q16.valid = 0; /* the ring may come round to its region */
     if (region > vk_max_span(vk)) return NULL;
     if (!vk->mmc_parts || vk->mmc_parts->size < 4 * region) {
         ue_error err = {0};

@@ -60,6 +60,12 @@ static void barrier(vk_backend *vk) {
     vk->n_barrier++;
 }
 
+void vk_q16_touch(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi) {
+    vk_range w = {buf, lo, hi};
+    if (vk->q16.valid && (overlaps(&w, &vk->q16.src) || overlaps(&w, &vk->q16.at)))
+        vk->q16.valid = 0; /* the integer copy is stale or gone */
+}
+
 void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_range *writes,
                int n_writes) {
     int need = 0;
@@ -73,6 +79,7 @@ void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_rang
     for (int i = 0; i < n_writes; i++)
         if (((const vk_buf *)writes[i].buf->impl)->has_repacks)
             vk_repack_touch(vk, writes[i].buf, writes[i].lo, writes[i].hi);
+    for (int i = 0; i < n_writes; i++) vk_q16_touch(vk, writes[i].buf, writes[i].lo, writes[i].hi);
     for (int i = 0; i < n_reads; i++) vk->read[vk->n_read++] = reads[i];
     for (int i = 0; i < n_writes; i++) vk->written[vk->n_written++] = writes[i];
 }
@@ -80,6 +87,13 @@ void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_rang
 void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const void *push,
                  size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz,
                  const vk_range *reads, int n_reads, const vk_range *writes, int n_writes) {
+    vk_dispatch5(vk, pipe, sets, VK_NULL_HANDLE, push, push_size, gx, gy, gz, reads, n_reads,
+                 writes, n_writes);
+}
+
+void vk_dispatch5(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], VkDescriptorSet set4,
+                  const void *push, size_t push_size, uint32_t gx, uint32_t gy, uint32_t gz,
+                  const vk_range *reads, int n_reads, const vk_range *writes, int n_writes) {
     if (vk->deferred != UE_OK) return; /* reported at sync */
     ue_error err = {0};
     ue_status st = vk_begin(vk, &err);
@@ -101,7 +115,7 @@ void vk_dispatch(vk_backend *vk, int pipe, const VkDescriptorSet sets[4], const 
     VkDescriptorSet bound[5];
     for (int i = 0; i < 4; i++)
         bound[i] = sets[i] ? sets[i] : ((vk_buf *)vk->dummy->impl)->sets[0];
-    bound[4] = ((vk_buf *)(vk->sync ? vk->sync : vk->dummy)->impl)->sets[0];
+    bound[4] = set4 ? set4 : ((vk_buf *)(vk->sync ? vk->sync : vk->dummy)->impl)->sets[0];
     f->vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipes[pipe]);
     f->vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipe_layout, 0,
                                vk->n_sets, bound, 0, NULL);
