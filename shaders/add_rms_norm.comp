@@ -34,12 +34,8 @@ layout(push_constant) uniform P {
     uint q_off, q_stride; // Q16OUT: 16-byte units
 } p;
 
-#ifdef Q16_SUBGROUP
-#extension GL_KHR_shader_subgroup_clustered : require
-#endif
 #ifdef Q16OUT
 layout(set = 4, binding = 0) writeonly buffer QB { uvec4 q4[]; };
-layout(set = 4, binding = 0) writeonly buffer QW { uint qw[]; };
 layout(set = 4, binding = 0) writeonly buffer QF { float qf[]; };
 // per 32-block: max |xn| (float bits: ordered as uints for non-negative floats) and the
 // integer sum; the hi / lo bytes gathered into words (rows of up to 8192)
@@ -47,47 +43,10 @@ shared uint q_max[256];
 shared int q_sum[256];
 shared uint q_hi[2048], q_lo[2048];
 
-#ifdef Q16_SUBGROUP
-// The same where a subgroup of 32+ lanes holds whole 32-blocks (i = tid + WG j: lanes
-// side by side hold elements side by side): block max and sum in clusters of 32 lanes,
-// bytes gathered into words in clusters of 4, no shared memory or barrier (the shared
-// path below cost the 4B's decode 3 us a call on an H100, run 61).
-void store_q16_subgroup(float v[PER], uint tid, uint qr) {
-    uint n = p.n, f = 4u * qr + n / 2u, lane = gl_SubgroupInvocationID;
-    for (uint j = 0u; j < PER; j++) {
-        uint i = tid + WG * j;
-        if (i >= n) continue; // whole clusters of 32 (n is a multiple of 64)
-        float dd = subgroupClusteredMax(abs(v[j]), 32u) / 32767.0;
-        float id = dd != 0.0 ? 1.0 / dd : 0.0;
-        int q = int(clamp(roundEven(v[j] * id), -32767.0, 32767.0));
-        uint u = uint(q), sh = 8u * (lane % 4u);
-        uint hi = subgroupClusteredOr(((u >> 8) & 0xFFu) << sh, 4u);
-        uint lo = subgroupClusteredOr((u & 0xFFu) << sh, 4u);
-        int sum = subgroupClusteredAdd(q, 32u);
-        if (lane % 4u == 0u) {
-            qw[4u * qr + i / 4u] = hi;
-            qw[4u * qr + n / 4u + i / 4u] = lo;
-        }
-        if (lane % 32u == 0u) {
-            qf[f + i / 32u] = dd;
-            qf[f + n / 32u + i / 32u] = dd * float(sum);
-        }
-    }
-}
-
-#endif
-
 // xn[i] = v for i < n (this invocation's values, i = tid + WG j) to Q16, written at row
-// qr; shared state zeroed before (and a barrier since). With -DQ16_SUBGROUP (host: the
-// device's subgroups have 32+ lanes and clustered operations) through the subgroups.
+// qr; shared state zeroed before (and a barrier since).
 void store_q16(float v[PER], uint tid, uint qr) {
     uint n = p.n;
-#ifdef Q16_SUBGROUP
-    if (gl_SubgroupSize >= 32u) { // uniform
-        store_q16_subgroup(v, tid, qr);
-        return;
-    }
-#endif
     for (uint j = 0u; j < PER; j++) {
         uint i = tid + WG * j;
         if (i < n) atomicMax(q_max[i / 32u], floatBitsToUint(abs(v[j])));

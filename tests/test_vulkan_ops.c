@@ -294,8 +294,7 @@ static void test_matvec_long_rows(void **state) {
 static void test_norm_then_matvec(void **state) {
     (void)state;
     ue_type types[] = {UE_TYPE_Q4_K, UE_TYPE_Q6_K};
-    /* the 4B's rows, the 27B's (wide kernel, a last partial pass) */
-    int64_t widths[] = {2560, 5376}, rows = 37;
+    int64_t widths[] = {2560, 5376}, rows = 37; /* the 4B's rows, the 27B's (wide kernel) */
     for (size_t i = 0; i < 2; i++)
         for (size_t s = 0; s < 2; s++) {
             ue_type type = types[i];

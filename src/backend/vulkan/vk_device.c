@@ -530,9 +530,6 @@ static ue_status pick_device(vk_backend *vk, int index, ue_error *err) {
                        "Vulkan: %s lacks subgroup arithmetic or shuffles in compute shaders (subgroup size %u)",
                        vk->props.deviceName, sg.subgroupSize);
     vk->subgroup_size = sg.subgroupSize;
-    /* add_rms_norm's 16-bit integer output through clustered subgroup operations */
-    vk->q16_subgroup = sg.subgroupSize >= 32 &&
-                       (sg.supportedOperations & VK_SUBGROUP_FEATURE_CLUSTERED_BIT) != 0;
     vk->no_mvf = getenv("UE_VK_NO_MVF") != NULL; /* kernel comparisons: the old mat-vec */
     vk->mmc_min_weights = vk_mmc_min_weights();
     /* a fifth descriptor set (the epilogue counters) where the device binds that many */

@@ -77,9 +77,7 @@ void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_p
               vk->pipes[pipe + (VK_PIPE_ADD_RMS_NORM_Q - VK_PIPE_ADD_RMS_NORM)] &&
               vk_q16_room(vk, n, rows, &bq, &wr[2]);
     if (q16) {
-        int sg = vk->pipes[VK_PIPE_ADD_RMS_NORM_QS] && vk->pipes[VK_PIPE_ADD_RMS_NORM_WQS];
-        pipe = n > 4096 ? (sg ? VK_PIPE_ADD_RMS_NORM_WQS : VK_PIPE_ADD_RMS_NORM_WQ)
-                        : (sg ? VK_PIPE_ADD_RMS_NORM_QS : VK_PIPE_ADD_RMS_NORM_Q);
+        pipe = n > 4096 ? VK_PIPE_ADD_RMS_NORM_WQ : VK_PIPE_ADD_RMS_NORM_Q;
         pc.q_off = (uint32_t)((wr[2].lo - bq.base) / 16);
         pc.q_stride = (uint32_t)(n / 8 + n / 64); /* 2.25 n bytes */
     }

@@ -71,8 +71,6 @@ typedef enum vk_pipe_id {
     VK_PIPE_QUANT_Q16,                           /* quant_q16.comp: x for the integer dots */
     VK_PIPE_ADD_RMS_NORM_Q,                      /* add_rms_norm + xn as 16-bit integers */
     VK_PIPE_ADD_RMS_NORM_WQ,                     /* the same, rows of 4097..8192 */
-    VK_PIPE_ADD_RMS_NORM_QS,                     /* the two through subgroup clusters */
-    VK_PIPE_ADD_RMS_NORM_WQS,
     VK_PIPE_MUL_MV,                              /* + type index */
     VK_PIPE_MUL_MM = VK_PIPE_MUL_MV + VK_N_WTYPES,
     VK_PIPE_GET_ROWS = VK_PIPE_MUL_MM + VK_N_WTYPES,
@@ -168,7 +166,6 @@ typedef struct vk_backend {
     int no_mvf;
     int pipe_stats;                    /* UE_VK_PIPE_STATS: print the compiler's statistics */
     int idot;                          /* integer dot products on: mat-vecs over 16-bit x */
-    int q16_subgroup;                  /* subgroups of 32+ with clustered operations */
     /* x range src as 16-bit integers (written by add_rms_norm beside its f32 xn) in the
      * scratch ring at `at`: mat-vecs reading src use it while valid (a write to src or
      * a newer ring region ends it) */

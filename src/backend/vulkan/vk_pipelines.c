@@ -19,8 +19,7 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "add_rms_norm", "qk_norm_rope", "attention_dec",
                                   "attention_qb", "gelu",       "layer_norm",
                                   "attention_full", "avg_pool", "attention_decf",
-                                  "decode_layer", "sum_parts",  "add_rms_norm_w", "quant_q16", "add_rms_norm_q", "add_rms_norm_wq",
-                                  "add_rms_norm_qs", "add_rms_norm_wqs"};
+                                  "decode_layer", "sum_parts",  "add_rms_norm_w", "quant_q16", "add_rms_norm_q", "add_rms_norm_wq"};
     static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
                                      "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
                                      "mul_mvsg", "mul_mvfq", "mul_mvgq", "mul_mvsq", "mul_mmc",
@@ -189,10 +188,8 @@ ue_status vk_pipelines_create(vk_backend *vk, ue_error *err) {
         /* the integer-dot mat-vecs: Q4_K and Q6_K, where the device has the dots */
         if ((!spv || !vk->idot) && id >= VK_PIPE_MUL_MVFQ && id < VK_PIPE_MUL_MMC) continue;
         if (!vk->idot && id == VK_PIPE_QUANT_Q16) continue;
-        if ((!vk->idot || vk->n_sets < 5) && id >= VK_PIPE_ADD_RMS_NORM_Q &&
-            id <= VK_PIPE_ADD_RMS_NORM_WQS)
-            continue;
-        if (!vk->q16_subgroup && (id == VK_PIPE_ADD_RMS_NORM_QS || id == VK_PIPE_ADD_RMS_NORM_WQS))
+        if ((!vk->idot || vk->n_sets < 5) &&
+            (id == VK_PIPE_ADD_RMS_NORM_Q || id == VK_PIPE_ADD_RMS_NORM_WQ))
             continue;
         /* the shaders with counters (set 4) only where the layout has a fifth set */
         if ((vk->n_sets < 5 || !vk->attf_nq) && id == VK_PIPE_ATTENTION_DECF) continue;

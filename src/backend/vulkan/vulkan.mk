@@ -12,7 +12,6 @@ VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg mul_mvs mul_mvsn mu
                                     attention_qb.spv attention_decf.spv layer_norm.spv \
                                     attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv add_rms_norm_w.spv quant_q16.spv \
                                     add_rms_norm_q.spv add_rms_norm_wq.spv \
-                                    add_rms_norm_qs.spv add_rms_norm_wqs.spv \
                                     add.spv gelu_mul.spv gelu.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
 # mat-vecs over x as 16-bit integers (integer dot products): the types of Q4_K_M files
@@ -26,12 +25,6 @@ $(BUILD)/spv/add_rms_norm_q.spv: shaders/add_rms_norm.comp $(VK_INC)
 $(BUILD)/spv/add_rms_norm_wq.spv: shaders/add_rms_norm.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DQ16OUT -DWIDE $< -o $@
-$(BUILD)/spv/add_rms_norm_qs.spv: shaders/add_rms_norm.comp $(VK_INC)
-	@mkdir -p $(dir $@)
-	$(GLSLC) $(GLSLC_FLAGS) -DQ16OUT -DQ16_SUBGROUP $< -o $@
-$(BUILD)/spv/add_rms_norm_wqs.spv: shaders/add_rms_norm.comp $(VK_INC)
-	@mkdir -p $(dir $@)
-	$(GLSLC) $(GLSLC_FLAGS) -DQ16OUT -DQ16_SUBGROUP -DWIDE $< -o $@
 $(BUILD)/spv/mul_mvfq_%.spv: shaders/mul_mvf.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DXQ16 -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
