@@ -61,6 +61,29 @@ uint plane(uint sel, uint i) {
 
 #include "mv_arith.glsl"
 
+#if defined(TYPE_Q6_K)
+// Item p of Q6_K block b of a row, from the repacked planes (ql at pl0, qh at pl1, int8
+// scales at pl2, d at pl3): its two runs of 16 six-bit values as bytes (lo6: elements
+// 128 h + 16 j.., hi6: 128 h + 64 + 16 j.., h = p / 4, j = p % 4), their scales and d.
+void q6k_item(uint sel, uint row, uint b, uint ip, out uvec4 lo6, out uvec4 hi6, out float s_lo,
+              out float s_hi, out float d) {
+    uint L = row * (p.K / 256u) + b;
+    uint h = ip >> 2, j = ip & 3u;
+    uvec4 ql = ld128(sel, plane(sel, 0u) + L * 128u + 64u * h + 16u * j);
+    uvec4 qh = ld128(sel, plane(sel, 1u) + L * 64u + 32u * h + 16u * (j & 1u));
+    uvec2 sc = ld64(sel, plane(sel, 2u) + L * 16u + 8u * h);
+    d = unpackHalf2x16(ld16(sel, plane(sel, 3u) + 2u * L)).x;
+    uint fs = 2u * (j >> 1);
+    for (uint i = 0u; i < 4u; i++) {
+        uint hl = qh[i] >> fs;
+        lo6[i] = (ql[i] & 0x0F0F0F0Fu) | ((hl << 4) & 0x30303030u);
+        hi6[i] = ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hl & 0x30303030u);
+    }
+    s_lo = float(int(sc.x << (24u - 8u * j)) >> 24);
+    s_hi = float(int(sc.y << (24u - 8u * j)) >> 24);
+}
+#endif
+
 #ifdef XQ16 // x as 16-bit integers (quant_q16.comp): the integer-dot items
 #include "mvq_items.glsl"
 #else
@@ -135,23 +158,14 @@ void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
 }
 vec2 x_sums(XT xa[XN]) { return vec2(0.0); }
 float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
-    uint L = row * (p.K / QK) + b;
-    uint h = ip >> 2, j = ip & 3u;
-    uvec4 ql = ld128(sel, plane(sel, 0u) + L * 128u + 64u * h + 16u * j);
-    uvec4 qh = ld128(sel, plane(sel, 1u) + L * 64u + 32u * h + 16u * (j & 1u));
-    uvec2 sc = ld64(sel, plane(sel, 2u) + L * 16u + 8u * h);
-    float d = unpackHalf2x16(ld16(sel, plane(sel, 3u) + 2u * L)).x;
-    uint fs = 2u * (j >> 1);
+    uvec4 lo6, hi6;
+    float s_lo, s_hi, d;
+    q6k_item(sel, row, b, ip, lo6, hi6, s_lo, s_hi, d);
     vec3 al = vec3(0.0), ah = vec3(0.0);
     for (uint i = 0u; i < 4u; i++) {
-        uint hl = qh[i] >> fs;
-        uint pl = (ql[i] & 0x0F0F0F0Fu) | ((hl << 4) & 0x30303030u);
-        uint ph = ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hl & 0x30303030u);
-        acc4(al, pl, xa[i], 32.0);
-        acc4(ah, ph, xa[4u + i], 32.0);
+        acc4(al, lo6[i], xa[i], 32.0);
+        acc4(ah, hi6[i], xa[4u + i], 32.0);
     }
-    float s_lo = float(int(sc.x << (24u - 8u * j)) >> 24);
-    float s_hi = float(int(sc.y << (24u - 8u * j)) >> 24);
     return d * (s_lo * acc_total(al) + s_hi * acc_total(ah));
 }
 

@@ -76,20 +76,13 @@ void x_item(uint xrow, uint b, uint ip, out XT xa[XN]) {
     xq_runs(xrow, e0, e0 + 64u, xa, false);
 }
 float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
-    uint L = row * (p.K / QK) + b;
-    uint h = ip >> 2, j = ip & 3u;
-    uvec4 ql = ld128(sel, plane(sel, 0u) + L * 128u + 64u * h + 16u * j);
-    uvec4 qh = ld128(sel, plane(sel, 1u) + L * 64u + 32u * h + 16u * (j & 1u));
-    uvec2 sc = ld64(sel, plane(sel, 2u) + L * 16u + 8u * h);
-    float d = unpackHalf2x16(ld16(sel, plane(sel, 3u) + 2u * L)).x;
-    uint fs = 2u * (j >> 1);
+    uvec4 lo6, hi6;
+    float s_lo, s_hi, d;
+    q6k_item(sel, row, b, ip, lo6, hi6, s_lo, s_hi, d);
     int h0 = 0, h1 = 0, l0s = 0, l1s = 0;
     for (uint i = 0u; i < 4u; i++) {
-        uint hl = qh[i] >> fs;
-        uint pl = (ql[i] & 0x0F0F0F0Fu) | ((hl << 4) & 0x30303030u);
-        uint ph = ((ql[i] >> 4) & 0x0F0F0F0Fu) | (hl & 0x30303030u);
-        pl = (pl + 0x60606060u) ^ 0x80808080u;
-        ph = (ph + 0x60606060u) ^ 0x80808080u;
+        uint pl = (lo6[i] + 0x60606060u) ^ 0x80808080u;
+        uint ph = (hi6[i] + 0x60606060u) ^ 0x80808080u;
         h0 += dot_ss(xa[0][i], pl, 0);
         l0s += dot_su(pl, xa[2][i], 0);
         h1 += dot_ss(xa[1][i], ph, 0);
@@ -97,8 +90,6 @@ float item_dot(uint sel, uint row, uint b, uint ip, XT xa[XN], vec2 xs) {
     }
     // |sums| <= 16 * 32 * 32767 < 2^24: exact as floats
     float s0 = float(h0 * 256 + l0s), s1 = float(h1 * 256 + l1s);
-    float s_lo = float(int(sc.x << (24u - 8u * j)) >> 24);
-    float s_hi = float(int(sc.y << (24u - 8u * j)) >> 24);
     vec4 f = uintBitsToFloat(xa[4]);
     return d * (s_lo * f.x * s0 + s_hi * f.y * s1);
 }
