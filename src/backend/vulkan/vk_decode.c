@@ -206,7 +206,7 @@ static int mvs_record(vk_backend *vk, const ue_tensor *const *w, const ue_tensor
         pipe = VK_PIPE_MUL_MVSQ + t;
         sets[1] = bq.set;
         pc.x_off = (uint32_t)((rd[1].lo - bq.base) / 4);
-        pc.x_stride = (uint32_t)(K / 2 + K / 16); /* words per row: 2.25 K bytes */
+        pc.x_stride = (uint32_t)(vk_q16_row_bytes(K) / 4); /* words */
     }
     uint32_t groups = ceil_div(N, vk->mvs_rpw);
     uint32_t gx = groups < MAX_GRID_X ? groups : MAX_GRID_X, gy = ceil_div(groups, gx);

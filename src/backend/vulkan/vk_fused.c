@@ -70,20 +70,20 @@ void vk_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_p
     vk_range rd[4] = {vk_range_of(o), vk_range_of(x), vk_range_of(w_post), vk_range_of(ws[1])};
     vk_range wr[3] = {vk_range_of(x), vk_range_of(xn)};
     uint32_t rows = (uint32_t)x->ne[1], gx = rows < 65535 ? rows : 65535;
-    int pipe = n > 4096 ? VK_PIPE_ADD_RMS_NORM_W : VK_PIPE_ADD_RMS_NORM;
+    int wide = n > 4096, pipe = wide ? VK_PIPE_ADD_RMS_NORM_W : VK_PIPE_ADD_RMS_NORM;
     /* a decode step's xn also as 16-bit integers for the integer-dot mat-vecs reading it */
+    int qpipe = wide ? VK_PIPE_ADD_RMS_NORM_WQ : VK_PIPE_ADD_RMS_NORM_Q;
     vk_bind bq;
     int q16 = vk->idot && w_next && vk->n_sets >= 5 && n % 64 == 0 && n <= 8192 && rows <= 4 &&
-              vk->pipes[pipe + (VK_PIPE_ADD_RMS_NORM_Q - VK_PIPE_ADD_RMS_NORM)] &&
-              vk_q16_room(vk, n, rows, &bq, &wr[2]);
+              vk->pipes[qpipe] && vk_q16_room(vk, n, rows, &bq, &wr[2]);
     if (q16) {
-        pipe = n > 4096 ? VK_PIPE_ADD_RMS_NORM_WQ : VK_PIPE_ADD_RMS_NORM_Q;
+        pipe = qpipe;
         pc.q_off = (uint32_t)((wr[2].lo - bq.base) / 16);
-        pc.q_stride = (uint32_t)(n / 8 + n / 64); /* 2.25 n bytes */
+        pc.q_stride = (uint32_t)(vk_q16_row_bytes(n) / 16);
     }
     vk_dispatch5(vk, pipe, sets, q16 ? bq.set : VK_NULL_HANDLE, &pc, sizeof pc, gx,
                  (rows + gx - 1) / gx, 1, rd, 4, wr, q16 ? 3 : w_next ? 2 : 1);
-    if (q16) vk->q16.src = wr[1], vk->q16.at = wr[2], vk->q16.bind = bq, vk->q16.valid = 1;
+    if (q16) vk_q16_keep(vk, wr[1], wr[2], bq);
 }
 
 void vk_op_qk_norm_rope(ue_backend *be, const ue_qk_rope_args *a) {

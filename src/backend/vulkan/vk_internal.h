@@ -248,11 +248,15 @@ void vk_q16_touch(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
 /* The window of buf covering [lo, hi); a deferred error (and the dummy buffer) when no
  * window holds it all. */
 vk_bind vk_window(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
-/* vk_ops.c: room for n_tok rows of k 16-bit integer x (mvq_items.glsl's layout) in the
- * scratch ring, its window and range (0: none); and x as 16-bit integers where a
- * producer left it (0: not there). */
+/* Bytes of one row of k values as 16-bit integers (mvq_items.glsl's layout: hi and lo
+ * bytes, then a scale and a sum per 32), a multiple of 16 for k a multiple of 64. */
+static inline size_t vk_q16_row_bytes(int64_t k) { return (size_t)k * 2 + (size_t)k / 4; }
+/* vk_ops.c: room for n_tok rows of k 16-bit integer x in the scratch ring, its window and
+ * range (0: none); x as 16-bit integers where a producer left it (0: not there); and
+ * keeping what a producer just recorded: src as integers at `at`, seen through bind. */
 int vk_q16_room(vk_backend *vk, int64_t k, int64_t n_tok, vk_bind *bq, vk_range *rq);
 int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_range *rq);
+void vk_q16_keep(vk_backend *vk, vk_range src, vk_range at, vk_bind bind);
 /* Bytes a tensor may span and still fit one window of any buffer of this device. */
 size_t vk_max_span(const vk_backend *vk);
 /* Records one dispatch of pipeline `pipe` with sets 0..3 (VK_NULL_HANDLE: dummy). */

@@ -154,7 +154,7 @@ int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uin
 static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at);
 
 int vk_q16_room(vk_backend *vk, int64_t k, int64_t n_tok, vk_bind *bq, vk_range *rq) {
-    size_t bytes = ((size_t)k * 2 + (size_t)k / 4) * (size_t)n_tok, at = 0;
+    size_t bytes = vk_q16_row_bytes(k) * (size_t)n_tok, at = 0;
     ue_buffer *qb = mmc_partials(vk, bytes, &at);
     if (!qb) return 0;
     *bq = vk_window(vk, qb, at, at + bytes);
@@ -172,6 +172,10 @@ int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_rang
     return 1;
 }
 
+void vk_q16_keep(vk_backend *vk, vk_range src, vk_range at, vk_bind bind) {
+    vk->q16.src = src, vk->q16.at = at, vk->q16.bind = bind, vk->q16.valid = 1;
+}
+
 /* x (n_tok rows of K floats) quantized for the integer-dot mat-vecs (quant_q16.comp) into
  * the next region of the scratch ring, unless a producer left it so; its window and range,
  * or 0 when no room. */
@@ -179,18 +183,17 @@ static int quantize_q16(vk_backend *vk, const ue_tensor *x, const vk_bind *bx, v
                         vk_range *rq) {
     if (vk_q16_cached(vk, x, bq, rq)) return 1;
     int64_t K = x->ne[0];
-    size_t row = (size_t)K * 2 + (size_t)K / 4;
     if (!vk_q16_room(vk, K, x->ne[1], bq, rq)) return 0;
     size_t at = rq->lo;
     struct {
         uint32_t x_off, x_stride, q_off, q_stride, K;
     } pc = {(uint32_t)((x->offset - bx->base) / 4), (uint32_t)K, (uint32_t)((at - bq->base) / 16),
-            (uint32_t)(row / 16), (uint32_t)K};
+            (uint32_t)(vk_q16_row_bytes(K) / 16), (uint32_t)K};
     VkDescriptorSet sets[4] = {bx->set, VK_NULL_HANDLE, bq->set, VK_NULL_HANDLE};
     vk_range rx = range_of(x);
     vk_dispatch(vk, VK_PIPE_QUANT_Q16, sets, &pc, sizeof pc, ceil_div(K / 32, 64),
                 (uint32_t)x->ne[1], 1, &rx, 1, rq, 1);
-    vk->q16.src = rx, vk->q16.at = *rq, vk->q16.bind = *bq, vk->q16.valid = 1;
+    vk_q16_keep(vk, rx, *rq, *bq);
     return 1;
 }
 
@@ -224,7 +227,7 @@ int vk_matvec_fast(vk_backend *vk, const ue_tensor *w, const ue_tensor *w_up, co
         pipe = qpipe;
         sets[1] = bq.set;
         pc.x_off = (uint32_t)((rd[1].lo - bq.base) / 4);
-        pc.x_stride = (uint32_t)(K / 2 + K / 16); /* words per row: 2.25 K bytes */
+        pc.x_stride = (uint32_t)(vk_q16_row_bytes(K) / 4); /* words */
     }
     vk_range wr = range_of(out);
     uint32_t gx, gy;
