@@ -35,6 +35,7 @@ layout(push_constant) uniform P {
 } p;
 
 #ifdef Q16OUT
+#include "include/q16.glsl"
 layout(set = 4, binding = 0) writeonly buffer QB { uvec4 q4[]; };
 layout(set = 4, binding = 0) writeonly buffer QF { float qf[]; };
 // per 32-block: max |xn| (float bits: ordered as uints for non-negative floats) and the
@@ -55,8 +56,7 @@ void store_q16(float v[PER], uint tid, uint qr) {
     for (uint j = 0u; j < PER; j++) {
         uint i = tid + WG * j;
         if (i >= n) continue;
-        float dd = uintBitsToFloat(q_max[i / 32u]) / 32767.0, id = dd != 0.0 ? 1.0 / dd : 0.0;
-        int q = int(clamp(roundEven(v[j] * id), -32767.0, 32767.0));
+        int q = q16_round(v[j], q16_inv(q16_step(uintBitsToFloat(q_max[i / 32u]))));
         uint u = uint(q), sh = 8u * (i % 4u);
         atomicOr(q_hi[i / 4u], ((u >> 8) & 0xFFu) << sh);
         atomicOr(q_lo[i / 4u], (u & 0xFFu) << sh);
@@ -70,7 +70,7 @@ void store_q16(float v[PER], uint tid, uint qr) {
     }
     uint f = 4u * qr + n / 2u;
     for (uint b = tid; b < n / 32u; b += WG) {
-        float dd = uintBitsToFloat(q_max[b]) / 32767.0;
+        float dd = q16_step(uintBitsToFloat(q_max[b]));
         qf[f + b] = dd;
         qf[f + n / 32u + b] = dd * float(q_sum[b]);
     }

@@ -4,6 +4,7 @@
 // backend's Q16_32 (cpu_quant_q16_32_scalar), stored as hi / lo bytes, then dx and
 // xs = dx * sum q. One invocation per block; rows of K elements, K a multiple of 64.
 #include "include/common.glsl"
+#include "include/q16.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -28,11 +29,12 @@ void main() {
         vec4 a = abs(v[i]);
         amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
     }
-    float dd = amax / 32767.0, id = dd != 0.0 ? 1.0 / dd : 0.0;
+    float dd = q16_step(amax), id = q16_inv(dd);
     uint hi[8], lo[8];
     int sum = 0;
     for (uint i = 0u; i < 8u; i++) {
-        ivec4 q = ivec4(clamp(roundEven(v[i] * id), vec4(-32767.0), vec4(32767.0)));
+        ivec4 q = ivec4(q16_round(v[i].x, id), q16_round(v[i].y, id), q16_round(v[i].z, id),
+                        q16_round(v[i].w, id));
         sum += q.x + q.y + q.z + q.w;
         uvec4 u = uvec4(q);
         hi[i] = ((u.x >> 8) & 0xFFu) | (((u.y >> 8) & 0xFFu) << 8) | (((u.z >> 8) & 0xFFu) << 16) |
