@@ -40,6 +40,9 @@ static void check_prompt(ue_engine *e, const char *name, const char *device, dou
            st.argmax_checked - st.argmax_mismatch, st.argmax_checked, st.near_tie_swaps);
     assert_int_equal(st.argmax_mismatch, 0);
     assert_true(st.max_abs_diff <= tol);
+    double last = model_check_last_logits(e, &f, n_ctx);
+    printf("; last position alone %.4f", last);
+    assert_true(last <= tol);
     if (greedy) {
         int matched = model_check_greedy(e, &f, n_ctx);
         printf("; greedy %d/%u identical", matched, f.n_gen);

@@ -46,6 +46,10 @@ static void run_case(const tiny_case *c) {
     printf("%s on %s: token-by-token max|dlogit| %.3g\n", c->name, c->device, dec);
     assert_true(dec <= c->tol);
 
+    double last = model_check_last_logits(e, &f, n_ctx);
+    printf("%s on %s: last position alone max|dlogit| %.3g\n", c->name, c->device, last);
+    assert_true(last <= c->tol);
+
     int matched = model_check_greedy(e, &f, n_ctx);
     printf("%s on %s: greedy %d/%u tokens identical\n", c->name, c->device, matched, f.n_gen);
     assert_true(matched == (int)f.n_gen || f.gen_margin[matched] <= MODEL_CHECK_MARGIN);

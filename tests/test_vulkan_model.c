@@ -29,6 +29,9 @@ static void check_prompt(ue_engine *e, const char *name, int n_gen) {
            st.argmax_checked, st.near_tie_swaps);
     assert_int_equal(st.argmax_mismatch, 0);
     assert_true(st.max_abs_diff <= TOL_LOGIT);
+    double last = model_check_last_logits(e, &f, n_ctx);
+    printf("; last position alone %.4f", last);
+    assert_true(last <= TOL_LOGIT);
     int matched = model_check_greedy_n(e, &f, n_ctx, n_gen);
     printf("; greedy %d/%d identical\n", matched, n_gen);
     fflush(stdout);

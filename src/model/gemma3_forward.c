@@ -246,16 +246,18 @@ static layer_attn layer_attn_of(const ue_gemma3_hparams *hp, const ue_gemma3_lay
     return a;
 }
 
+/* The layer's attention over the batch's n rows: keys and values of every row go to the
+ * cache; the attention itself and the block end run for rows [r_out, n) only (r_out > 0 in
+ * the last layer, where only the last row, or none, feeds the output). */
 static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n,
-                            int64_t pos0, int bidirectional, const fusion *f) {
+                            int64_t pos0, int bidirectional, const fusion *f, int r_out) {
     const ue_gemma3_hparams *hp = &m->hp;
     const ue_gemma3_layer *L = &m->layers[il];
     ue_backend *be = m->be;
     const ue_backend_ops *ops = be->ops;
     ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
     ue_tensor q = ue_tensor_rows(&s->q, 0, n), k = ue_tensor_rows(&s->k, 0, n);
-    ue_tensor v = ue_tensor_rows(&s->v, 0, n), attn = ue_tensor_rows(&s->attn, 0, n);
-    ue_tensor o = ue_tensor_rows(&s->o_attn, 0, n);
+    ue_tensor v = ue_tensor_rows(&s->v, 0, n);
 
     if (!f->norm_add) ops->rms_norm(be, &x, &L->attn_norm, hp->eps, &xn);
     if (ops->matmul_qkv && ops->supports(be, UE_OP_MATMUL_QKV, L->wq.type)) {
@@ -269,17 +271,20 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
     layer_attn la = layer_attn_of(hp, L);
     ue_tensor kc = ue_tensor_rows(&s->k_cache[il], pos0, n);
     ue_tensor vc = ue_tensor_rows(&s->v_cache[il], pos0, n);
+    int n_out = n - r_out;
+    ue_tensor attn = ue_tensor_rows(&s->attn, r_out, n_out);
     ue_attention_args args = {
-        .q = q, .k_cache = s->k_cache[il], .v_cache = s->v_cache[il], .out = attn,
+        .q = ue_tensor_rows(&s->q, r_out, n_out), .k_cache = s->k_cache[il],
+        .v_cache = s->v_cache[il], .out = attn,
         .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
-        .pos0 = pos0, .window = la.window,
+        .pos0 = pos0 + r_out, .window = la.window,
         .scale = hp->attn_scale,
         .bidir_begin = pos0, .bidir_end = bidirectional ? pos0 + n : pos0,
     };
     ue_qk_rope_args qa = {.q = q, .k = k, .v = v, .q_norm = L->q_norm, .k_norm = L->k_norm,
                           .k_dst = kc, .v_dst = vc, .head_dim = hp->head_dim, .eps = hp->eps,
                           .pos0 = pos0, .base = la.base, .freq_scale = la.freq_scale};
-    if (f->att_rope) {
+    if (f->att_rope && r_out == 0) {
         ops->attention_rope(be, &qa, &args);
     } else if (f->qk_rope) {
         ops->qk_norm_rope(be, &qa);
@@ -294,20 +299,25 @@ static void attention_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int 
         ops->copy_rows(be, &k, &kc);
         ops->copy_rows(be, &v, &vc);
     }
-    if (!f->att_rope) ops->attention(be, &args);
-    matmul_block_end(m, &L->wo, &attn, &o, &L->post_attn_norm, &x, &L->ffn_norm, &xn, f);
+    if (n_out == 0) return;
+    if (!f->att_rope || r_out > 0) ops->attention(be, &args);
+    ue_tensor o = ue_tensor_rows(&s->o_attn, r_out, n_out);
+    ue_tensor xo = ue_tensor_rows(&s->x, r_out, n_out), xno = ue_tensor_rows(&s->xn, r_out, n_out);
+    matmul_block_end(m, &L->wo, &attn, &o, &L->post_attn_norm, &xo, &L->ffn_norm, &xno, f);
 }
 
-/* next_norm: the norm of what follows (the next layer's attention input, or the output). */
-static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int n, const fusion *f,
-                      const ue_tensor *next_norm) {
+/* The feed-forward block of rows [r_out, n); next_norm: the norm of what follows (the next
+ * layer's attention input, or the output). */
+static void ffn_block(const ue_gemma3 *m, ue_gemma3_state *s, int il, int r_out, int n,
+                      const fusion *f, const ue_tensor *next_norm) {
     const ue_gemma3_hparams *hp = &m->hp;
     const ue_gemma3_layer *L = &m->layers[il];
     ue_backend *be = m->be;
     const ue_backend_ops *ops = be->ops;
-    ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
-    ue_tensor g = ue_tensor_rows(&s->gate, 0, n), u = ue_tensor_rows(&s->up, 0, n);
-    ue_tensor o = ue_tensor_rows(&s->o_ffn, 0, n);
+    n -= r_out;
+    ue_tensor x = ue_tensor_rows(&s->x, r_out, n), xn = ue_tensor_rows(&s->xn, r_out, n);
+    ue_tensor g = ue_tensor_rows(&s->gate, r_out, n), u = ue_tensor_rows(&s->up, r_out, n);
+    ue_tensor o = ue_tensor_rows(&s->o_ffn, r_out, n);
 
     if (!f->norm_add) ops->rms_norm(be, &x, &L->ffn_norm, hp->eps, &xn);
     if (ops->matmul_gelu && L->w_gate.type == L->w_up.type &&
@@ -404,12 +414,16 @@ ue_status ue_gemma3_forward(const ue_gemma3 *m, ue_gemma3_state *s, const ue_gem
         ue_tensor x = ue_tensor_rows(&s->x, 0, n), xn = ue_tensor_rows(&s->xn, 0, n);
         m->be->ops->rms_norm(m->be, &x, &m->layers[0].attn_norm, hp->eps, &xn);
     }
+    /* The last layer's rows past its keys and values feed only the logits: of a batch that
+     * wants the last position's (or none), only that row (or none) goes on. */
+    int out_rows = all_logits ? n : last_logits ? 1 : 0;
     for (int il = 0; il < hp->n_layer; il++) {
         const ue_tensor *next_norm =
             il + 1 < hp->n_layer ? &m->layers[il + 1].attn_norm : &m->output_norm;
         if (n == 1 && !in->embd && f.norm_add && decode_layer(m, s, il, pos0, next_norm)) continue;
-        attention_block(m, s, il, n, pos0, in->embd != NULL, &f);
-        ffn_block(m, s, il, n, &f, next_norm);
+        int r_out = il + 1 == hp->n_layer ? n - out_rows : 0;
+        attention_block(m, s, il, n, pos0, in->embd != NULL, &f, r_out);
+        if (r_out < n) ffn_block(m, s, il, r_out, n, &f, next_norm);
     }
 
     size_t vocab_bytes = (size_t)hp->n_vocab * sizeof(float);

@@ -82,6 +82,29 @@ void model_check_prompt(ue_engine *e, const uelg *f, int n_ctx, model_check_stat
     ue_session_destroy(s);
 }
 
+double model_check_last_logits(ue_engine *e, const uelg *f, int n_ctx) {
+    ue_session *s = new_session(e, n_ctx);
+    ue_error err = {0};
+    if (ue_session_eval(s, f->prompt_ids, f->n_prompt, NULL, &err) != UE_OK)
+        fail_msg("eval: %s", err.msg);
+    const float *logits = ue_session_logits(s);
+    size_t pos = f->n_prompt - 1;
+    double worst = 0.0;
+    for (uint32_t k = 0; k < f->top_k; k++) {
+        double d = fabs((double)logits[f->top_ids[pos * f->top_k + k]] - f->top_logits[pos * f->top_k + k]);
+        if (!(d <= worst)) worst = d;
+    }
+    for (uint32_t i = 0; i < f->n_full_pos; i++) {
+        if ((size_t)f->full_pos[i] != pos) continue;
+        for (uint32_t v = 0; v < f->n_full_ids; v++) {
+            double d = fabs((double)logits[f->full_ids[v]] - f->full_logits[(size_t)i * f->n_full_ids + v]);
+            if (!(d <= worst)) worst = d;
+        }
+    }
+    ue_session_destroy(s);
+    return worst;
+}
+
 int model_check_greedy(ue_engine *e, const uelg *f, int n_ctx) {
     return model_check_greedy_n(e, f, n_ctx, (int)f->n_gen);
 }

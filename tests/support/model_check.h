@@ -20,6 +20,11 @@ typedef struct model_check_stats {
 /* Evaluates the prompt in one call (all logits) and compares with the fixture. */
 void model_check_prompt(ue_engine *engine, const uelg *f, int n_ctx, model_check_stats *st);
 
+/* Evaluates the prompt wanting only the last position's logits (the path of generation:
+ * the last layer runs past its keys and values for that row alone, and for no row in
+ * the batches before) and returns their largest |difference| from the fixture's. */
+double model_check_last_logits(ue_engine *engine, const uelg *f, int n_ctx);
+
 /* Generates n_gen greedy tokens after the prompt; identical to the fixture except where
  * the sequences part at a reference near-tie (then the rest is not compared). Returns
  * the number of tokens that matched. */
