@@ -198,6 +198,10 @@ ue_status ue_cpu_backend_create(int n_threads, ue_cpu_kernels kernels, ue_backen
     const char *split = getenv("UE_CPU_PREFILL_SPLIT");
     if (split && sscanf(split, "%d:%d", &cpu->split_rows, &cpu->split_groups) != 2)
         cpu->split_rows = cpu->split_groups = 0;
+    const char *tail = getenv("UE_CPU_PREFILL_TAIL");
+    if (!tail || sscanf(tail, "%d:%d", &cpu->tail_rounds, &cpu->tail_pieces) != 2 || cpu->tail_rounds < 0 ||
+        cpu->tail_pieces < 1)
+        cpu->tail_rounds = cpu->tail_pieces = -1;
     ue_status st = ue_pool_create(n_threads, &cpu->pool, err);
     if (st != UE_OK) {
         free(cpu);

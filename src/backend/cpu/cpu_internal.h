@@ -55,6 +55,9 @@ typedef struct cpu_backend {
     /* UE_CPU_PREFILL_SPLIT=rows:groups (tuning experiments): integer prefill chunks of
      * `rows` rows and `groups` token groups instead of the chosen ones; 0: chosen */
     int split_rows, split_groups;
+    /* UE_CPU_PREFILL_TAIL=rounds:pieces (tuning experiments): the integer prefill's last
+     * rounds x threads items run in `pieces` row pieces each; -1: the default */
+    int tail_rounds, tail_pieces;
 } cpu_backend;
 
 /* Profiling (cpu_profile.c). create: the ops table to use (base itself unless profiling);

@@ -31,6 +31,9 @@ enum {
     UNPACK_TOKENS = 16,
     ACT_ROWS = 8,
     MAX_PARTS = 3,
+    /* the last TAIL_ROUNDS x threads items run as TAIL_PIECES row pieces each (tail_split) */
+    TAIL_ROUNDS = 1,
+    TAIL_PIECES = 4,
     FIT_MIN_BYTES = 256 * 1024, /* unpacked chunk any matrix may keep (fit_kblock) */
 };
 
@@ -54,6 +57,9 @@ typedef struct prefill_job {
     prefill_part up;
     int mode;
     long n_items;
+    long tail_items;  /* the last tail_items items run in tail_pieces row pieces each */
+    int tail_pieces;
+    long n_work;      /* what the threads take: n_items + tail_items x (tail_pieces - 1) */
     int64_t group_tokens; /* tokens of a group (whole panels) */
     int64_t pack_k;       /* columns of one activation packing item */
     long pack_items;
@@ -195,9 +201,15 @@ static void prefill_thread(void *ctx, int ith, int nth) {
     (void)nth;
     int64_t n_tok = job->x->ne[1];
     float *scratch = job->cpu->scratch[ith].data;
+    long first_tail = job->n_items - job->tail_items;
     for (;;) {
         long item = atomic_fetch_add_explicit(&job->next_item, 1, memory_order_relaxed);
-        if (item >= job->n_items) break;
+        if (item >= job->n_work) break;
+        long piece = 0;
+        if (item >= first_tail) {
+            piece = (item - first_tail) % job->tail_pieces;
+            item = first_tail + (item - first_tail) / job->tail_pieces;
+        }
         int pi = 0;
         while (pi + 1 < job->n_parts && item >= job->part[pi + 1].first_item) pi++;
         const prefill_part *p = &job->part[pi];
@@ -206,6 +218,14 @@ static void prefill_thread(void *ctx, int ith, int nth) {
         int nr = (int)(n_out - r_begin < p->chunk_rows ? n_out - r_begin : p->chunk_rows);
         int64_t t_begin = local / p->row_chunks * job->group_tokens;
         int64_t t_end = t_begin + job->group_tokens < n_tok ? t_begin + job->group_tokens : n_tok;
+        if (item >= first_tail) {
+            /* a piece of whole cache lines of out (chunks start on one) */
+            int per = (nr + job->tail_pieces - 1) / job->tail_pieces;
+            per = (per + IPANEL_ALIGN_ROWS - 1) / IPANEL_ALIGN_ROWS * IPANEL_ALIGN_ROWS;
+            if (piece * per >= nr) continue;
+            r_begin += piece * per;
+            nr = nr - (int)piece * per < per ? nr - (int)piece * per : per;
+        }
         if (job->mode != PREFILL_IPANEL) {
             f32_item(job, scratch, p, r_begin, nr, t_begin, t_end);
             continue;
@@ -277,6 +297,19 @@ static void prefill_split(int64_t n_out, long units, int64_t unit_tokens, int nt
         }
         if (rows >= n_out) break;
     }
+}
+
+/* With dynamic balancing the threads still finish a job one item apart at worst, and on
+ * a busy host the items' times vary: the last round of items (a quarter of a 4B's q/k/v,
+ * o or down at 16 threads) runs in row pieces, so the threads end closer together for a
+ * little more activation reading. Integer prefill only (its rows align to 16). */
+static void tail_split(const cpu_backend *cpu, prefill_job *job, int nth) {
+    long rounds = cpu->tail_rounds >= 0 ? cpu->tail_rounds : TAIL_ROUNDS;
+    int pieces = cpu->tail_pieces >= 1 ? cpu->tail_pieces : TAIL_PIECES;
+    job->tail_items = job->mode == PREFILL_IPANEL && nth > 1 ? rounds * nth : 0;
+    if (job->tail_items > job->n_items) job->tail_items = job->n_items;
+    job->tail_pieces = job->tail_items > 0 ? pieces : 1;
+    job->n_work = job->n_items + job->tail_items * (job->tail_pieces - 1);
 }
 
 /* Column pieces of near-equal length up to max_len (2560 = 2 x 1280, not 2048 + 512). */
@@ -371,6 +404,7 @@ static int plan(cpu_backend *cpu, prefill_job *job) {
             !u->k->unpack)
             return 0;
     }
+    tail_split(cpu, job, nth);
     for (int i = 0; i < nth; i++)
         if (!cpu_scratch_get(cpu, i, scratch / sizeof(float) + 16)) return 0;
     return 1;
