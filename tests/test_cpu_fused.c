@@ -1,15 +1,19 @@
-/* The CPU backend's fused prefill matmuls (cpu_prefill.c) against the separate ops they
- * replace, on every instruction-set level this machine runs: matmul_qkv equals three
- * matmuls and matmul_gelu equals two matmuls and gelu_mul, bit for bit (each output
- * element takes the same arithmetic in the same order; only the work split differs), for
- * batches on both sides of the prefill threshold, odd row counts, mixed weight types and
- * rows split into column pieces. Where rows are not split, matmul_gelu leaves `up`
- * untouched: that is the memory it saves. */
+/* The CPU backend's fused ops against the separate ops they replace, on every
+ * instruction-set level this machine runs, bit for bit (each output element takes the same
+ * arithmetic in the same order; only the work split differs):
+ *  - prefill matmuls (cpu_prefill.c): matmul_qkv equals three matmuls and matmul_gelu two
+ *    matmuls and gelu_mul, for batches on both sides of the prefill threshold, odd row
+ *    counts, mixed weight types and rows split into column pieces; where rows are not
+ *    split, matmul_gelu leaves `up` untouched: that is the memory it saves;
+ *  - row ops (cpu_ops.c): add_rms_norm and qk_norm_rope equal their composition in
+ *    fused_compose.c, with and without the next norm, f32 and f16 caches, one token (the
+ *    calling thread alone) and batches over the threads. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/fused_compose.h"
 #include "cpu_levels.h"
 #include "rand_data.h"
 #include "test_util.h"
@@ -123,6 +127,109 @@ static void check_gelu(ue_backend *be, cpu_isa isa, ue_type type, int64_t n, int
     free(xv);
 }
 
+static void assert_same_bytes(const char *what, cpu_isa isa, int64_t n_tok, const held *a, const held *b,
+                              ue_backend *be) {
+    size_t bytes = ue_type_row_bytes(a->t.type, a->t.ne[0]) * (size_t)a->t.ne[1];
+    uint8_t *x = malloc(bytes), *y = malloc(bytes);
+    ue_error err;
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(be->ops->read(be, a->buf, 0, x, bytes, &err), UE_OK);
+    assert_int_equal(be->ops->read(be, b->buf, 0, y, bytes, &err), UE_OK);
+    if (memcmp(x, y, bytes) != 0) {
+        fprintf(stderr, "%s %s tokens=%lld: fused and composed differ\n", cpu_isa_env(isa), what, (long long)n_tok);
+        fail();
+    }
+    free(x);
+    free(y);
+}
+
+/* add_rms_norm on copies of the same o and x: x and xn (and o) equal. */
+static void check_add_rms_norm(ue_backend *be, cpu_isa isa, int64_t n, int64_t n_tok, int with_next) {
+    float *ov = random_f32(n * n_tok, 3.0f), *xv = random_f32(n * n_tok, 1.0f);
+    float *wpv = random_f32(n, 1.0f), *wnv = random_f32(n, 1.0f);
+    held o[2] = {make_f32(be, n, n_tok, ov), make_f32(be, n, n_tok, ov)};
+    held x[2] = {make_f32(be, n, n_tok, xv), make_f32(be, n, n_tok, xv)};
+    held xn[2] = {make_f32(be, n, n_tok, NULL), make_f32(be, n, n_tok, NULL)};
+    held w[2] = {make_f32(be, n, 1, wpv), make_f32(be, n, 1, wnv)};
+    const ue_tensor *wn = with_next ? &w[1].t : NULL;
+    be->ops->add_rms_norm(be, &o[0].t, &w[0].t, &x[0].t, wn, 1e-6f, &xn[0].t);
+    ue_compose_add_rms_norm(be, &o[1].t, &w[0].t, &x[1].t, wn, 1e-6f, &xn[1].t);
+    assert_same("add_rms_norm x", isa, n, n_tok, &x[0], &x[1], be);
+    if (with_next) assert_same("add_rms_norm xn", isa, n, n_tok, &xn[0], &xn[1], be);
+    drop(be, o, 2);
+    drop(be, x, 2);
+    drop(be, xn, 2);
+    drop(be, w, 2);
+    free(ov);
+    free(xv);
+    free(wpv);
+    free(wnv);
+}
+
+/* qk_norm_rope into caches of cache_type at position pos0: q and the cache rows equal. */
+static void check_qk_norm_rope(ue_backend *be, cpu_isa isa, int head_dim, int n_tok, ue_type cache_type) {
+    const int n_head = 4, n_kv = 2, pos0 = 37;
+    int64_t qd = (int64_t)n_head * head_dim, kvd = (int64_t)n_kv * head_dim;
+    float *qv = random_f32(qd * n_tok, 2.0f), *kv = random_f32(kvd * n_tok, 2.0f), *vv = random_f32(kvd * n_tok, 1.0f);
+    float *qn = random_f32(head_dim, 1.0f), *kn = random_f32(head_dim, 1.0f);
+    held q[2] = {make_f32(be, qd, n_tok, qv), make_f32(be, qd, n_tok, qv)};
+    held k[2] = {make_f32(be, kvd, n_tok, kv), make_f32(be, kvd, n_tok, kv)};
+    held v[2] = {make_f32(be, kvd, n_tok, vv), make_f32(be, kvd, n_tok, vv)};
+    held norms[2] = {make_f32(be, head_dim, 1, qn), make_f32(be, head_dim, 1, kn)};
+    held cache[4];
+    size_t cache_bytes = ue_type_row_bytes(cache_type, kvd) * (size_t)(pos0 + n_tok);
+    for (int i = 0; i < 4; i++) {
+        ue_error err;
+        assert_int_equal(be->ops->buffer_create(be, cache_bytes, &cache[i].buf, &err), UE_OK);
+        uint8_t *zero = calloc(1, cache_bytes);
+        assert_non_null(zero);
+        assert_int_equal(be->ops->write(be, cache[i].buf, 0, zero, cache_bytes, &err), UE_OK);
+        free(zero);
+        cache[i].t = (ue_tensor){.buf = cache[i].buf, .type = cache_type, .ne = {kvd, pos0 + n_tok}};
+    }
+    ue_qk_rope_args a[2];
+    for (int i = 0; i < 2; i++)
+        a[i] = (ue_qk_rope_args){.q = q[i].t, .k = k[i].t, .v = v[i].t, .q_norm = norms[0].t, .k_norm = norms[1].t,
+                                 .k_dst = ue_tensor_rows(&cache[2 * i].t, pos0, n_tok),
+                                 .v_dst = ue_tensor_rows(&cache[2 * i + 1].t, pos0, n_tok),
+                                 .head_dim = head_dim, .eps = 1e-6f, .pos0 = pos0, .base = 10000.0f,
+                                 .freq_scale = 0.125f};
+    be->ops->qk_norm_rope(be, &a[0]);
+    ue_compose_qk_norm_rope(be, &a[1]);
+    assert_same("qk_norm_rope q", isa, qd, n_tok, &q[0], &q[1], be);
+    assert_same_bytes("qk_norm_rope k cache", isa, n_tok, &cache[0], &cache[2], be);
+    assert_same_bytes("qk_norm_rope v cache", isa, n_tok, &cache[1], &cache[3], be);
+    drop(be, q, 2);
+    drop(be, k, 2);
+    drop(be, v, 2);
+    drop(be, norms, 2);
+    drop(be, cache, 4);
+    free(qv);
+    free(kv);
+    free(vv);
+    free(qn);
+    free(kn);
+}
+
+static void test_fused_rows_every_isa(void **state) {
+    (void)state;
+    static const int tokens[] = {1, 7, 70}; /* one token (serial), batches over the threads */
+    for (int isa = 0; isa < CPU_ISA_COUNT; isa++) {
+        if (!cpu_isa_supported((cpu_isa)isa)) continue;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            ue_backend *be = cpu_backend_at((cpu_isa)isa, threads, 0);
+            for (size_t ti = 0; ti < sizeof tokens / sizeof *tokens; ti++) {
+                check_add_rms_norm(be, (cpu_isa)isa, 640, tokens[ti], 1);
+                check_add_rms_norm(be, (cpu_isa)isa, 1152, tokens[ti], 0);
+                check_qk_norm_rope(be, (cpu_isa)isa, 256, tokens[ti], UE_TYPE_F32);
+                check_qk_norm_rope(be, (cpu_isa)isa, 64, tokens[ti], UE_TYPE_F16);
+            }
+            be->ops->destroy(be);
+        }
+    }
+}
+
 static void test_fused_prefill_every_isa(void **state) {
     (void)state;
     static const ue_type mixes[][3] = {
@@ -154,6 +261,7 @@ int main(void) {
     rnd_seed(0x2545f4914f6cdd1dull);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_prefill_every_isa),
+        cmocka_unit_test(test_fused_rows_every_isa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

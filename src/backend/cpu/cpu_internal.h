@@ -36,6 +36,7 @@ typedef enum cpu_prof_id {
     CPU_PROF_COPY_ROWS, CPU_PROF_ATTENTION, CPU_PROF_LAYER_NORM, CPU_PROF_ADD_BIAS,
     CPU_PROF_GELU, CPU_PROF_ATTENTION_FULL, CPU_PROF_AVG_POOL, CPU_PROF_HOST_COPY,
     CPU_PROF_MATMUL_QKV, CPU_PROF_MATMUL_GELU, /* fused prefill matmuls (all weight types) */
+    CPU_PROF_ADD_RMS_NORM, CPU_PROF_QK_NORM_ROPE,
     CPU_PROF_MM_QUANT, CPU_PROF_MM_PACK, CPU_PROF_ROPE_TABLE, CPU_PROF_ATTN_MERGE, /* parts */
     CPU_PROF_MATMUL
 } cpu_prof_id;
@@ -107,6 +108,9 @@ void cpu_op_rope(ue_backend *be, const ue_tensor *x, int head_dim, int n_rot, in
 void cpu_op_add(ue_backend *be, const ue_tensor *x, const ue_tensor *y);
 void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u);
 void cpu_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst);
+void cpu_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
+                         const ue_tensor *w_next, float eps, const ue_tensor *xn);
+void cpu_op_qk_norm_rope(ue_backend *be, const ue_qk_rope_args *a);
 void cpu_op_matmul(ue_backend *be, const ue_tensor *w, const ue_tensor *x, const ue_tensor *out);
 void cpu_op_matmul_qkv(ue_backend *be, const ue_tensor *wq, const ue_tensor *wk, const ue_tensor *wv,
                        const ue_tensor *x, const ue_tensor *q, const ue_tensor *k, const ue_tensor *v);

@@ -8,7 +8,8 @@
 #include "backend/cpu/cpu_internal.h"
 
 typedef struct row_job {
-    const ue_tensor *a, *b, *c;
+    const ue_tensor *a, *b, *c, *d, *e;
+    const ue_qk_rope_args *qk;
     const float *table; /* rope: the call's angle table, NULL: compute per row */
     const int32_t *ids;
     float f0, f1;
@@ -60,19 +61,21 @@ void cpu_op_get_rows(ue_backend *be, const ue_tensor *table, const ue_tensor *id
     run_rows(be, &job);
 }
 
-static void rms_norm_row(const row_job *job, int64_t r) {
-    const float *x = row_f32(job->a, r);
-    const float *w = ue_tensor_host(job->b);
-    float *y = row_f32(job->c, r);
-    int64_t n = job->a->ne[0];
-    if (job->ks && job->ks->rms_norm) {
-        job->ks->rms_norm(x, w, job->f0, y, n);
+/* y = x / rms(x) * w over n values (y may be x): the set's kernel, else the scalar loop. */
+static void rms_norm_vec(const cpu_kernel_set *ks, const float *x, const float *w, float eps, float *y,
+                         int64_t n) {
+    if (ks && ks->rms_norm) {
+        ks->rms_norm(x, w, eps, y, n);
         return;
     }
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
-    float inv = (float)(1.0 / sqrt(sum / (double)n + job->f0));
+    float inv = (float)(1.0 / sqrt(sum / (double)n + eps));
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
+}
+
+static void rms_norm_row(const row_job *job, int64_t r) {
+    rms_norm_vec(job->ks, row_f32(job->a, r), ue_tensor_host(job->b), job->f0, row_f32(job->c, r), job->a->ne[0]);
 }
 
 void cpu_op_rms_norm(ue_backend *be, const ue_tensor *x, const ue_tensor *w, float eps,
@@ -90,19 +93,17 @@ static void rope_angle(double pos, double base, int i, int n_rot, float *c, floa
     *s = (float)sin(theta);
 }
 
-static void rope_row(const row_job *job, int64_t r) {
-    float *x = row_f32(job->a, r);
-    int head_dim = job->i0, n_rot = job->i1, half = n_rot / 2;
-    int n_heads = (int)(job->a->ne[0] / head_dim);
-    double pos = (double)(job->pos0 + r) * job->f1;
-    const float *cs = job->table ? job->table + (size_t)r * (size_t)n_rot : NULL;
+/* Rotates the n_heads heads of one row at position pos (already scaled): angles from cs
+ * (cos, sin pairs) or computed. */
+static void rope_vec(float *x, int n_heads, int head_dim, int n_rot, const float *cs, double pos, double base) {
+    int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
         float c, s;
         if (cs) {
             c = cs[2 * i];
             s = cs[2 * i + 1];
         } else {
-            rope_angle(pos, job->f0, i, n_rot, &c, &s);
+            rope_angle(pos, base, i, n_rot, &c, &s);
         }
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)h * head_dim;
@@ -111,6 +112,12 @@ static void rope_row(const row_job *job, int64_t r) {
             v[i + half] = a * s + b * c;
         }
     }
+}
+
+static void rope_row(const row_job *job, int64_t r) {
+    int head_dim = job->i0, n_rot = job->i1;
+    rope_vec(row_f32(job->a, r), (int)(job->a->ne[0] / head_dim), head_dim, n_rot,
+             job->table ? job->table + (size_t)r * (size_t)n_rot : NULL, (double)(job->pos0 + r) * job->f1, job->f0);
 }
 
 typedef struct rope_table_job {
@@ -221,10 +228,8 @@ void cpu_op_gelu_mul(ue_backend *be, const ue_tensor *g, const ue_tensor *u) {
     run_rows(be, &job);
 }
 
-static void copy_row(const row_job *job, int64_t r) {
-    const float *src = row_f32(job->a, r);
-    const ue_tensor *dst = job->b;
-    int64_t n = job->a->ne[0];
+/* Row r of src (n f32 values) into row r of dst, f32 or f16. */
+static void copy_vec(const float *src, const ue_tensor *dst, int64_t r, int64_t n) {
     if (dst->type == UE_TYPE_F32) {
         memcpy(row_f32(dst, r), src, (size_t)n * sizeof(float));
     } else { /* F16 */
@@ -233,7 +238,59 @@ static void copy_row(const row_job *job, int64_t r) {
     }
 }
 
+static void copy_row(const row_job *job, int64_t r) { copy_vec(row_f32(job->a, r), job->b, r, job->a->ne[0]); }
+
 void cpu_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst) {
     row_job job = {.a = src, .b = dst, .row_fn = copy_row};
+    run_rows(be, &job);
+}
+
+/* ---- fused row ops (backend.h): each row in one pass, with the same kernels in the same
+ * order as the composed ops (fused_compose.c), so the results are identical; at 16
+ * threads the composed passes cost a 4B prefill ~2.5% (six pool runs per norm-add and
+ * per attention input, each streaming the batch's rows). */
+
+/* a = o, b = x, c = xn, d = w_post, e = w_next (or NULL) */
+static void add_rms_norm_row(const row_job *job, int64_t r) {
+    int64_t n = job->a->ne[0];
+    float *restrict o = row_f32(job->a, r), *restrict x = row_f32(job->b, r);
+    rms_norm_vec(job->ks, o, ue_tensor_host(job->d), job->f0, o, n);
+    for (int64_t i = 0; i < n; i++) x[i] += o[i];
+    if (job->e) rms_norm_vec(job->ks, x, ue_tensor_host(job->e), job->f0, row_f32(job->c, r), n);
+}
+
+void cpu_op_add_rms_norm(ue_backend *be, const ue_tensor *o, const ue_tensor *w_post, const ue_tensor *x,
+                         const ue_tensor *w_next, float eps, const ue_tensor *xn) {
+    cpu_backend *cpu = (cpu_backend *)be;
+    row_job job = {.a = o, .b = x, .c = xn, .d = w_post, .e = w_next, .f0 = eps, .row_fn = add_rms_norm_row,
+                   .ks = cpu->kernels == UE_CPU_KERNELS_REFERENCE ? NULL : cpu->kset};
+    run_rows(be, &job);
+}
+
+/* One token's attention input: its q heads normed and rotated in place, its k heads normed
+ * into the cache row (or in place, then converted, for an f16 cache) and rotated there,
+ * its v copied. a = q; qk: the args. */
+static void qk_norm_rope_row(const row_job *job, int64_t r) {
+    const ue_qk_rope_args *a = job->qk;
+    int hd = a->head_dim, nq = (int)(a->q.ne[0] / hd), nk = (int)(a->k.ne[0] / hd);
+    const float *cs = job->table ? job->table + (size_t)r * (size_t)hd : NULL;
+    double pos = (double)(a->pos0 + r) * a->freq_scale;
+    float *q = row_f32(&a->q, r), *k = row_f32(&a->k, r);
+    float *kd = a->k_dst.type == UE_TYPE_F32 ? row_f32(&a->k_dst, r) : k;
+    for (int h = 0; h < nq; h++)
+        rms_norm_vec(job->ks, q + (size_t)h * hd, ue_tensor_host(&a->q_norm), a->eps, q + (size_t)h * hd, hd);
+    for (int h = 0; h < nk; h++)
+        rms_norm_vec(job->ks, k + (size_t)h * hd, ue_tensor_host(&a->k_norm), a->eps, kd + (size_t)h * hd, hd);
+    rope_vec(q, nq, hd, hd, cs, pos, a->base);
+    rope_vec(kd, nk, hd, hd, cs, pos, a->base);
+    if (kd == k) copy_vec(k, &a->k_dst, r, a->k.ne[0]);
+    copy_vec(row_f32(&a->v, r), &a->v_dst, r, a->v.ne[0]);
+}
+
+void cpu_op_qk_norm_rope(ue_backend *be, const ue_qk_rope_args *a) {
+    cpu_backend *cpu = (cpu_backend *)be;
+    row_job job = {.a = &a->q, .qk = a, .row_fn = qk_norm_rope_row,
+                   .ks = cpu->kernels == UE_CPU_KERNELS_REFERENCE ? NULL : cpu->kset};
+    job.table = rope_table(cpu, a->head_dim, a->pos0, a->q.ne[1], a->base, a->freq_scale);
     run_rows(be, &job);
 }

@@ -121,6 +121,11 @@ PROF_WRAP(rope, CPU_PROF_ROPE,
           (ue_backend * be, const ue_tensor *x, int hd, int n_rot, int64_t pos0, float base, float fs),
           (be, x, hd, n_rot, pos0, base, fs))
 PROF_WRAP(attention, CPU_PROF_ATTENTION, (ue_backend * be, const ue_attention_args *a), (be, a))
+PROF_WRAP(add_rms_norm, CPU_PROF_ADD_RMS_NORM,
+          (ue_backend * be, const ue_tensor *o, const ue_tensor *wp, const ue_tensor *x, const ue_tensor *wn,
+           float eps, const ue_tensor *xn),
+          (be, o, wp, x, wn, eps, xn))
+PROF_WRAP(qk_norm_rope, CPU_PROF_QK_NORM_ROPE, (ue_backend * be, const ue_qk_rope_args *a), (be, a))
 PROF_WRAP(add, CPU_PROF_ADD, (ue_backend * be, const ue_tensor *x, const ue_tensor *y), (be, x, y))
 PROF_WRAP(gelu_mul, CPU_PROF_GELU_MUL, (ue_backend * be, const ue_tensor *g, const ue_tensor *u), (be, g, u))
 PROF_WRAP(copy_rows, CPU_PROF_COPY_ROWS, (ue_backend * be, const ue_tensor *s, const ue_tensor *d), (be, s, d))
@@ -189,6 +194,8 @@ const ue_backend_ops *cpu_prof_create(cpu_backend *cpu, const ue_backend_ops *ba
     p->ops.add = prof_add;
     p->ops.gelu_mul = prof_gelu_mul;
     p->ops.copy_rows = prof_copy_rows;
+    if (base->add_rms_norm) p->ops.add_rms_norm = prof_add_rms_norm;
+    if (base->qk_norm_rope) p->ops.qk_norm_rope = prof_qk_norm_rope;
     if (base->layer_norm) p->ops.layer_norm = prof_layer_norm;
     if (base->add_bias) p->ops.add_bias = prof_add_bias;
     if (base->gelu) p->ops.gelu = prof_gelu;
@@ -216,6 +223,8 @@ static const char *const k_names[CPU_PROF_MATMUL] = {
     [CPU_PROF_HOST_COPY] = "read/write",
     [CPU_PROF_MATMUL_QKV] = "matmul q/k/v prefill",
     [CPU_PROF_MATMUL_GELU] = "matmul gate/up+gelu prefill",
+    [CPU_PROF_ADD_RMS_NORM] = "add_rms_norm",
+    [CPU_PROF_QK_NORM_ROPE] = "qk_norm_rope",
     [CPU_PROF_MM_QUANT] = " (part) matmul act. quantize",
     [CPU_PROF_MM_PACK] = " (part) matmul act. panels",
     [CPU_PROF_ROPE_TABLE] = " (part) rope angle table",
