@@ -144,6 +144,10 @@ static void assert_same_bytes(const char *what, cpu_isa isa, int64_t n_tok, cons
     free(y);
 }
 
+static void free_floats(float *const *p, int n) {
+    for (int i = 0; i < n; i++) free(p[i]);
+}
+
 /* add_rms_norm on copies of the same o and x: x and xn (and o) equal. */
 static void check_add_rms_norm(ue_backend *be, cpu_isa isa, int64_t n, int64_t n_tok, int with_next) {
     float *ov = random_f32(n * n_tok, 3.0f), *xv = random_f32(n * n_tok, 1.0f);
@@ -161,10 +165,7 @@ static void check_add_rms_norm(ue_backend *be, cpu_isa isa, int64_t n, int64_t n
     drop(be, x, 2);
     drop(be, xn, 2);
     drop(be, w, 2);
-    free(ov);
-    free(xv);
-    free(wpv);
-    free(wnv);
+    free_floats((float *[]){ov, xv, wpv, wnv}, 4);
 }
 
 /* qk_norm_rope into caches of cache_type at position pos0: q and the cache rows equal. */
@@ -205,11 +206,7 @@ static void check_qk_norm_rope(ue_backend *be, cpu_isa isa, int head_dim, int n_
     drop(be, v, 2);
     drop(be, norms, 2);
     drop(be, cache, 4);
-    free(qv);
-    free(kv);
-    free(vv);
-    free(qn);
-    free(kn);
+    free_floats((float *[]){qv, kv, vv, qn, kn}, 5);
 }
 
 static void test_fused_rows_every_isa(void **state) {
