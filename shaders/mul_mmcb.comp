@@ -10,6 +10,8 @@
 // loops are unrolled by attribute: without it the H100 driver ran this kernel 6.5x slower
 // (accumulators not kept in registers, presumably). Used for large matrices (vk_ops.c).
 // Split-K as mul_mmc.comp (grid z: k slices into partial outputs, sum_parts.comp adds them).
+// x comes as f16 rows (vk_ops.c converts it once per matmul input; converting f32 x here,
+// in every tile, cost 18-21% of a prefill on an H100), x_off and x_stride in f16 values.
 // Needs subgroups of 32 (host checks) and K a multiple of 32.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_cooperative_matrix : require
@@ -25,6 +27,7 @@ layout(local_size_x = 256) in;
 #include "include/mv_items.glsl"
 
 layout(set = 2, binding = 0) buffer OB { float of[]; };
+layout(set = 1, binding = 0) readonly buffer XH { uvec4 xh[]; }; // x as f16, 8 per element
 
 #define BM 128u
 #define BN 128u
@@ -39,6 +42,12 @@ layout(constant_id = 5) const uint HDQ = 0u; // include/mmc_load.glsl
 
 #include "include/mmc_load.glsl"
 
+// 8 f16 values of x (one load) into two f16vec4 of shared memory at o
+void store_x(uvec4 u, uint o) {
+    xs[o] = f16vec4(unpackFloat2x16(u.x), unpackFloat2x16(u.y));
+    xs[o + 1u] = f16vec4(unpackFloat2x16(u.z), unpackFloat2x16(u.w));
+}
+
 void main() {
     uint tid = gl_LocalInvocationID.x, sg = gl_SubgroupID;
     uint row_base = gl_WorkGroupID.x * BM, tok_base = gl_WorkGroupID.y * BN;
@@ -51,18 +60,18 @@ void main() {
     uint lr = tid >> 1, lk = (tid & 1u) * 16u;
     uint wrow = min(row_base + lr, p.N - 1u); // rows past N: any valid row, not stored
     uint xtok = min(tok_base + lr, p.n_tok - 1u);
-    uint xrow = (p.x_off + xtok * p.x_stride) >> 2;
+    uint xrow = (p.x_off + xtok * p.x_stride) >> 3;
     uint kb = gl_WorkGroupID.z * p.k_split, nk = (min(p.K, kb + p.k_split) - kb) / BK;
     uint o_off = p.o_off + gl_WorkGroupID.z * p.part_stride;
     uint so = lr * LDS + lk / 4u;
     Raw raw = fetch(wrow, kb + lk);
-    vec4 xv[4];
-    [[unroll]] for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((kb + lk) >> 2) + i];
+    uvec4 xv[2];
+    [[unroll]] for (uint i = 0u; i < 2u; i++) xv[i] = xh[xrow + ((kb + lk) >> 3) + i];
     store16(raw, kb + lk, so);
-    [[unroll]] for (uint i = 0u; i < 4u; i++) xs[so + i] = h4(xv[i]);
+    [[unroll]] for (uint i = 0u; i < 2u; i++) store_x(xv[i], so + 2u * i);
     if (nk > 1u) {
         raw = fetch(wrow, kb + BK + lk);
-        [[unroll]] for (uint i = 0u; i < 4u; i++) xv[i] = mx4[xrow + ((kb + BK + lk) >> 2) + i];
+        [[unroll]] for (uint i = 0u; i < 2u; i++) xv[i] = xh[xrow + ((kb + BK + lk) >> 3) + i];
     }
     for (uint s = 0u; s < nk; s++) {
         // slice s is in buffer s & 1; every product of slice s - 1 (the other buffer) is done
@@ -71,11 +80,10 @@ void main() {
         if (s + 1u < nk) {
             uint nw = WBUF - cw, nx = XBUF - cx, k1 = kb + (s + 1u) * BK + lk;
             store16(raw, k1, nw + so);
-            [[unroll]] for (uint i = 0u; i < 4u; i++) xs[nx + so + i] = h4(xv[i]);
+            [[unroll]] for (uint i = 0u; i < 2u; i++) store_x(xv[i], nx + so + 2u * i);
             if (s + 2u < nk) {
                 raw = fetch(wrow, k1 + BK);
-                [[unroll]] for (uint i = 0u; i < 4u; i++)
-                    xv[i] = mx4[xrow + ((k1 + BK) >> 2) + i];
+                [[unroll]] for (uint i = 0u; i < 2u; i++) xv[i] = xh[xrow + ((k1 + BK) >> 3) + i];
             }
         }
         [[unroll]] for (uint kk = 0u; kk < BK; kk += 16u) {

@@ -84,6 +84,55 @@ static void test_matmat_tiles(void **state) {
     check_matmul(UE_TYPE_Q6_K, 2816, 40, 70);
 }
 
+/* Two matrices over one x, then x changed by an op and both again: the tiles that take x
+ * as a converted f16 copy reuse it for the second matrix and must not after the change. */
+static void test_matmat_x_rewritten(void **state) {
+    (void)state;
+    const int64_t k = 1280, rows = 130, n_tok = 100;
+    uint8_t *w[2];
+    float *x = random_f32(k * n_tok, 1.0f), *y = random_f32(k * n_tok, 1.0f);
+    twin tw[2], to[4];
+    for (int i = 0; i < 2; i++) {
+        w[i] = malloc(ue_type_row_bytes(UE_TYPE_Q4_K, k) * (size_t)rows);
+        assert_non_null(w[i]);
+        random_rows(UE_TYPE_Q4_K, w[i], k, rows);
+        tw[i] = twin_new(g_cpu, g_vk, UE_TYPE_Q4_K, k, rows, w[i]);
+    }
+    for (int i = 0; i < 4; i++) to[i] = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
+    twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, x), ty = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, y);
+    for (int g = 0; g < 2; g++) {
+        ue_backend *be = g ? g_vk : g_cpu;
+#define V(t) (g ? &(t).g : &(t).c)
+        be->ops->matmul(be, V(tw[0]), V(tx), V(to[0]));
+        be->ops->matmul(be, V(tw[1]), V(tx), V(to[1]));
+        be->ops->add(be, V(tx), V(ty));
+        be->ops->matmul(be, V(tw[0]), V(tx), V(to[2]));
+        be->ops->matmul(be, V(tw[1]), V(tx), V(to[3]));
+#undef V
+    }
+    sync_both(g_cpu, g_vk);
+    float *x2 = malloc((size_t)(k * n_tok) * sizeof *x2);
+    assert_non_null(x2);
+    for (int64_t j = 0; j < k * n_tok; j++) x2[j] = x[j] + y[j];
+    for (int i = 0; i < 4; i++) {
+        double *mag = matmul_mag(UE_TYPE_Q4_K, w[i % 2], i < 2 ? x : x2, k, rows, n_tok);
+        char what[80];
+        snprintf(what, sizeof what, "matmul %d of one x (%s the x changed)", i, i < 2 ? "before" : "after");
+        compare_f32(&to[i], what, 1e-6, 1e-3, mag);
+        free(mag);
+        twin_free(&to[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        twin_free(&tw[i]);
+        free(w[i]);
+    }
+    twin_free(&tx);
+    twin_free(&ty);
+    free(x);
+    free(y);
+    free(x2);
+}
+
 /* get_rows dequantizes exactly as the CPU does; only the scale product may round. */
 static void test_get_rows_every_type(void **state) {
     (void)state;
@@ -572,7 +621,7 @@ int main(void) {
         cmocka_unit_test(test_matvec_long_rows),  cmocka_unit_test(test_matvec_rewritten_weights),
         cmocka_unit_test(test_add_rms_norm),      cmocka_unit_test(test_qk_norm_rope),
         cmocka_unit_test(test_matmul_gelu),       cmocka_unit_test(test_matmat_tiles),
-        cmocka_unit_test(test_norm_then_matvec),
+        cmocka_unit_test(test_norm_then_matvec),  cmocka_unit_test(test_matmat_x_rewritten),
     };
     int rc = cmocka_run_group_tests_name("vulkan ops", tests, setup_backends, teardown_backends);
     if (rc) return rc;
@@ -609,6 +658,7 @@ int main(void) {
      * without split-K. */
     const struct CMUnitTest tiles[] = {
         cmocka_unit_test(test_matmul_every_type), cmocka_unit_test(test_matmat_tiles),
+        cmocka_unit_test(test_matmat_x_rewritten),
     };
     setenv("UE_VK_MMCB", "0", 1);
     if ((rc = cmocka_run_group_tests_name("vulkan ops, 128 x 128 tiles", tiles, setup_backends,

@@ -166,13 +166,13 @@ typedef struct vk_backend {
     int no_mvf;
     int pipe_stats;                    /* UE_VK_PIPE_STATS: print the compiler's statistics */
     int idot;                          /* integer dot products on: mat-vecs over 16-bit x */
-    /* x range src as 16-bit integers (written by add_rms_norm beside its f32 xn) in the
-     * scratch ring at `at`: mat-vecs reading src use it while valid (a write to src or
-     * a newer ring region ends it) */
+    /* x range src as 16-bit integers (written by add_rms_norm beside its f32 xn), or with
+     * f16 set as f16 values (for mul_mmcb.comp), in the scratch ring at `at`: the kernels
+     * reading src use it while valid (a write to src or a newer ring region ends it) */
     struct {
         vk_range src, at;
         vk_bind bind;
-        int valid;
+        int valid, f16;
     } q16;
     int coopmat;                       /* mul_mmc.comp pipelines in use */
     int64_t mmc_min_weights;           /* smaller matrices take the tiled kernel */

@@ -152,6 +152,7 @@ int vk_mvf_weights(vk_backend *vk, const ue_tensor *w, VkDescriptorSet *set, uin
 }
 
 static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at);
+static int mmc_ring_room(vk_backend *vk, size_t bytes);
 
 int vk_q16_room(vk_backend *vk, int64_t k, int64_t n_tok, vk_bind *bq, vk_range *rq) {
     size_t bytes = vk_q16_row_bytes(k) * (size_t)n_tok, at = 0;
@@ -162,18 +163,44 @@ int vk_q16_room(vk_backend *vk, int64_t k, int64_t n_tok, vk_bind *bq, vk_range 
     return 1;
 }
 
-int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_range *rq) {
-    vk_range r = range_of(x);
-    if (!vk->q16.valid || r.buf != vk->q16.src.buf || r.lo != vk->q16.src.lo ||
-        r.hi != vk->q16.src.hi)
+/* The kept copy of x in form f16 (0: 16-bit integers, 1: f16 values), if there is one. */
+static int copy_cached(const vk_backend *vk, const ue_tensor *x, int f16, vk_bind *b, vk_range *r) {
+    vk_range rx = range_of(x);
+    if (!vk->q16.valid || vk->q16.f16 != f16 || rx.buf != vk->q16.src.buf ||
+        rx.lo != vk->q16.src.lo || rx.hi != vk->q16.src.hi)
         return 0;
-    *bq = vk->q16.bind;
-    *rq = vk->q16.at;
+    *b = vk->q16.bind;
+    *r = vk->q16.at;
     return 1;
 }
 
+int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_range *rq) {
+    return copy_cached(vk, x, 0, bq, rq);
+}
+
 void vk_q16_keep(vk_backend *vk, vk_range src, vk_range at, vk_bind bind) {
-    vk->q16.src = src, vk->q16.at = at, vk->q16.bind = bind, vk->q16.valid = 1;
+    vk->q16.src = src, vk->q16.at = at, vk->q16.bind = bind, vk->q16.valid = 1, vk->q16.f16 = 0;
+}
+
+static void eltwise(vk_backend *vk, int pipe, const ue_tensor *a, const ue_tensor *b, int copy);
+
+/* x (n_tok rows of K floats) as f16 rows for mul_mmcb.comp in the next region of the
+ * scratch ring, unless the last call made them from the same x (q, k and v, gate and up
+ * read one x); its window and range, or 0 when no room. Converting once instead of in
+ * every 128 x 128 tile: measured on an H100 (docs/PERFORMANCE.md, run 72) the tiles'
+ * conversion and f32 loads cost 18-21% of a 4B or 27B prefill. */
+static int x_as_f16(vk_backend *vk, const ue_tensor *x, vk_bind *bh, vk_range *rh) {
+    if (copy_cached(vk, x, 1, bh, rh)) return 1;
+    size_t bytes = (size_t)x->ne[0] * (size_t)x->ne[1] * 2, at = 0;
+    ue_buffer *hb = mmc_partials(vk, bytes, &at);
+    if (!hb) return 0;
+    ue_tensor h = {.buf = hb, .offset = at, .type = UE_TYPE_F16, .ne = {x->ne[0], x->ne[1]}};
+    eltwise(vk, VK_PIPE_COPY_F16, x, &h, 1);
+    *bh = vk_window(vk, hb, at, at + bytes);
+    *rh = (vk_range){hb, at, at + bytes};
+    vk_q16_keep(vk, range_of(x), *rh, *bh);
+    vk->q16.f16 = 1;
+    return 1;
 }
 
 /* x (n_tok rows of K floats) quantized for the integer-dot mat-vecs (quant_q16.comp) into
@@ -273,19 +300,28 @@ static uint32_t mmc_splits(const vk_backend *vk, uint32_t groups, int64_t K, uin
  * -3.5%, run 47). */
 static int mmcw_batch(int64_t n) { return n >= 256 || (n >= 96 && (128 - n % 128) % 128 <= 32); }
 
+/* A ring of at least 4 regions of `bytes`. Growing it frees the old buffer (once what was
+ * recorded has run), so a kernel that takes two regions (x as f16 and its split-K
+ * partials) makes room for both before it takes either; 0 when it cannot. */
+static int mmc_ring_room(vk_backend *vk, size_t bytes) {
+    size_t region = (bytes + 255) & ~(size_t)255;
+    if (region > vk_max_span(vk)) return 0;
+    if (vk->mmc_parts && vk->mmc_parts->size >= 4 * region) return 1;
+    vk->q16.valid = 0; /* a copy kept in the old ring goes with it */
+    ue_error err = {0};
+    size_t size = 4 * region < MMC_PARTS_BYTES ? MMC_PARTS_BYTES : 4 * region;
+    if (vk_buffer_reserve(vk, &vk->mmc_parts, size, &err) != UE_OK) return 0;
+    vk->mmc_parts_next = 0;
+    return 1;
+}
+
 /* Room for split-K partial sums: the next region of a ring in its own buffer, so
  * independent matmuls (q, k, v) do not wait for each other's partials (the stream's
  * hazards are by byte range); NULL when it cannot be had (then no split). */
 static ue_buffer *mmc_partials(vk_backend *vk, size_t bytes, size_t *at) {
     size_t region = (bytes + 255) & ~(size_t)255;
     vk->q16.valid = 0; /* the ring may come round to its region */
-    if (region > vk_max_span(vk)) return NULL;
-    if (!vk->mmc_parts || vk->mmc_parts->size < 4 * region) {
-        ue_error err = {0};
-        size_t size = 4 * region < MMC_PARTS_BYTES ? MMC_PARTS_BYTES : 4 * region;
-        if (vk_buffer_reserve(vk, &vk->mmc_parts, size, &err) != UE_OK) return NULL;
-        vk->mmc_parts_next = 0;
-    }
+    if (!mmc_ring_room(vk, bytes)) return NULL;
     if (vk->mmc_parts_next + region > vk->mmc_parts->size) vk->mmc_parts_next = 0;
     *at = vk->mmc_parts_next;
     vk->mmc_parts_next += region;
@@ -341,13 +377,24 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     vk_range rd[2] = {{0}, range_of(x)};
     if (!vk_mvf_weights(vk, w, &sets[0], pc.pl, &rd[0])) return 0;
     vk_range wr = range_of(out);
-    /* 128 x 128 tiles (mul_mmcb.comp) for large matrices (vk->mmcb_min_*) */
+    /* 128 x 128 tiles (mul_mmcb.comp) for large matrices (vk->mmcb_min_*), over x as f16
+     * (offset and stride in f16 values, whole 16-byte groups) */
+    vk_bind bh;
+    uint32_t gx = ceil_div(w->ne[1], MMCB_TILE), gy = ceil_div(x->ne[1], MMCB_TILE), ks = 0;
+    size_t x16_bytes = (size_t)K * (size_t)x->ne[1] * 2;
+    uint32_t splits = mmc_splits(vk, gx * gy, K, &ks); /* record_tiles takes the same */
+    size_t part_bytes = splits > 1 ? (size_t)splits * (size_t)x->ne[1] * (size_t)w->ne[1] * 4 : 0;
     if (vk->pipes[VK_PIPE_MUL_MMCB + t] && K * w->ne[1] >= vk->mmcb_min_weights &&
-        x->ne[1] >= vk->mmcb_min_tokens) {
-        record_tiles(vk, VK_PIPE_MUL_MMCB + t, sets, &pc, ceil_div(w->ne[1], MMCB_TILE),
-                     ceil_div(x->ne[1], MMCB_TILE), rd, &wr, bo);
+        x->ne[1] >= vk->mmcb_min_tokens &&
+        mmc_ring_room(vk, x16_bytes > part_bytes ? x16_bytes : part_bytes) &&
+        x_as_f16(vk, x, &bh, &rd[1]) && (rd[1].lo - bh.base) % 16 == 0) {
+        mmc_push ph = pc;
+        ph.x_off = (uint32_t)((rd[1].lo - bh.base) / 2), ph.x_stride = (uint32_t)K;
+        VkDescriptorSet hsets[4] = {sets[0], bh.set, sets[2], sets[3]};
+        record_tiles(vk, VK_PIPE_MUL_MMCB + t, hsets, &ph, gx, gy, rd, &wr, bo);
         return 1;
     }
+    rd[1] = range_of(x);
     /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
      * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups; UE_VK_MMC
      * fixes one width) and in short ones that fill them (mmcw_batch) */
