@@ -178,9 +178,12 @@ int vk_q16_cached(const vk_backend *vk, const ue_tensor *x, vk_bind *bq, vk_rang
     return copy_cached(vk, x, 0, bq, rq);
 }
 
-void vk_q16_keep(vk_backend *vk, vk_range src, vk_range at, vk_bind bind) {
-    vk->q16.src = src, vk->q16.at = at, vk->q16.bind = bind, vk->q16.valid = 1, vk->q16.f16 = 0;
+/* Keeps src's copy at `at` (seen through bind) in form f16, the last one made. */
+static void copy_keep(vk_backend *vk, vk_range src, vk_range at, vk_bind bind, int f16) {
+    vk->q16.src = src, vk->q16.at = at, vk->q16.bind = bind, vk->q16.valid = 1, vk->q16.f16 = f16;
 }
+
+void vk_q16_keep(vk_backend *vk, vk_range src, vk_range at, vk_bind bind) { copy_keep(vk, src, at, bind, 0); }
 
 static void eltwise(vk_backend *vk, int pipe, const ue_tensor *a, const ue_tensor *b, int copy);
 
@@ -198,8 +201,7 @@ static int x_as_f16(vk_backend *vk, const ue_tensor *x, vk_bind *bh, vk_range *r
     eltwise(vk, VK_PIPE_COPY_F16, x, &h, 1);
     *bh = vk_window(vk, hb, at, at + bytes);
     *rh = (vk_range){hb, at, at + bytes};
-    vk_q16_keep(vk, range_of(x), *rh, *bh);
-    vk->q16.f16 = 1;
+    copy_keep(vk, range_of(x), *rh, *bh, 1);
     return 1;
 }
 
