@@ -99,7 +99,8 @@ static void test_matmat_x_rewritten(void **state) {
         tw[i] = twin_new(g_cpu, g_vk, UE_TYPE_Q4_K, k, rows, w[i]);
     }
     for (int i = 0; i < 4; i++) to[i] = twin_new(g_cpu, g_vk, UE_TYPE_F32, rows, n_tok, NULL);
-    twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, x), ty = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, y);
+    twin tx = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, x);
+    twin ty = twin_new(g_cpu, g_vk, UE_TYPE_F32, k, n_tok, y);
     for (int g = 0; g < 2; g++) {
         ue_backend *be = g ? g_vk : g_cpu;
 #define V(t) (g ? &(t).g : &(t).c)
@@ -591,7 +592,6 @@ static int teardown_backends(void **state) {
     return 0;
 }
 
-/* Whether the default device runs the matrix-unit kernels (its description says so). */
 /* The description of the test device's backend (what it offers: matrix units, integer
  * dot products), "" when none can be made. */
 static const char *vk_description(void) {
@@ -606,6 +606,7 @@ static const char *vk_description(void) {
     return desc;
 }
 
+/* Whether the default device runs the matrix-unit kernels (its description says so). */
 static int has_matrix_units(void) { return strstr(vk_description(), "matrix units") != NULL; }
 
 int main(void) {

@@ -618,11 +618,12 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
         .pNext = on.pNext,
         .shaderIntegerDotProduct = VK_TRUE};
     if (vk->idot) on.pNext = &on_dot;
+    /* the matrix units' extension last: a device refused with it is asked again without */
     const char *exts[3];
     uint32_t n_ext = 0;
-    if (vk->coopmat) exts[n_ext++] = "VK_KHR_cooperative_matrix";
     if (vk->pipe_stats) exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
     if (vk->idot) exts[n_ext++] = "VK_KHR_shader_integer_dot_product";
+    if (vk->coopmat) exts[n_ext++] = "VK_KHR_cooperative_matrix";
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                   .queueFamilyIndex = vk->queue_family,
@@ -640,10 +641,7 @@ static ue_status create_device(vk_backend *vk, ue_error *err) {
         on12.pNext = NULL;
         on12.shaderFloat16 = on12.vulkanMemoryModel = VK_FALSE;
         on11.pNext = vk->bda ? &on12 : NULL;
-        n_ext = 0;
-        if (vk->pipe_stats) exts[n_ext++] = "VK_KHR_pipeline_executable_properties";
-        if (vk->idot) exts[n_ext++] = "VK_KHR_shader_integer_dot_product";
-        di.enabledExtensionCount = n_ext;
+        di.enabledExtensionCount = --n_ext;
         di.ppEnabledExtensionNames = n_ext ? exts : NULL;
         cr = f->vkCreateDevice(vk->pdev, &di, NULL, &vk->dev);
     }

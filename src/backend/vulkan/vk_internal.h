@@ -242,8 +242,8 @@ ue_status vk_begin(vk_backend *vk, ue_error *err);
  * memory an earlier unbarriered command wrote (or writes what one read). */
 void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_range *writes,
                int n_writes);
-/* A write to [lo, hi) of buf (hi: SIZE_MAX for the whole buffer, freed): the 16-bit
- * integer copy of x (vk->q16) ends if it was there or was made from there. */
+/* A write to [lo, hi) of buf (hi: SIZE_MAX for the whole buffer, freed): the kept copy of
+ * x (vk->q16: 16-bit integers or f16) ends if it was there or was made from there. */
 void vk_q16_touch(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi);
 /* The window of buf covering [lo, hi); a deferred error (and the dummy buffer) when no
  * window holds it all. */

@@ -381,22 +381,25 @@ static int matmat_coopmat(vk_backend *vk, const ue_tensor *w, const ue_tensor *x
     vk_range wr = range_of(out);
     /* 128 x 128 tiles (mul_mmcb.comp) for large matrices (vk->mmcb_min_*), over x as f16
      * (offset and stride in f16 values, whole 16-byte groups) */
-    vk_bind bh;
-    uint32_t gx = ceil_div(w->ne[1], MMCB_TILE), gy = ceil_div(x->ne[1], MMCB_TILE), ks = 0;
-    size_t x16_bytes = (size_t)K * (size_t)x->ne[1] * 2;
-    uint32_t splits = mmc_splits(vk, gx * gy, K, &ks); /* record_tiles takes the same */
-    size_t part_bytes = splits > 1 ? (size_t)splits * (size_t)x->ne[1] * (size_t)w->ne[1] * 4 : 0;
     if (vk->pipes[VK_PIPE_MUL_MMCB + t] && K * w->ne[1] >= vk->mmcb_min_weights &&
-        x->ne[1] >= vk->mmcb_min_tokens &&
-        mmc_ring_room(vk, x16_bytes > part_bytes ? x16_bytes : part_bytes) &&
-        x_as_f16(vk, x, &bh, &rd[1]) && (rd[1].lo - bh.base) % 16 == 0) {
-        mmc_push ph = pc;
-        ph.x_off = (uint32_t)((rd[1].lo - bh.base) / 2), ph.x_stride = (uint32_t)K;
-        VkDescriptorSet hsets[4] = {sets[0], bh.set, sets[2], sets[3]};
-        record_tiles(vk, VK_PIPE_MUL_MMCB + t, hsets, &ph, gx, gy, rd, &wr, bo);
-        return 1;
+        x->ne[1] >= vk->mmcb_min_tokens) {
+        /* the ring holds x as f16 and the split-K partials record_tiles may take */
+        uint32_t gx = ceil_div(w->ne[1], MMCB_TILE), gy = ceil_div(x->ne[1], MMCB_TILE), ks = 0;
+        uint32_t splits = mmc_splits(vk, gx * gy, K, &ks);
+        size_t x16_bytes = (size_t)K * (size_t)x->ne[1] * 2;
+        size_t part_bytes = splits > 1 ? (size_t)splits * (size_t)x->ne[1] * (size_t)w->ne[1] * 4 : 0;
+        vk_bind bh;
+        vk_range rh;
+        if (mmc_ring_room(vk, x16_bytes > part_bytes ? x16_bytes : part_bytes) &&
+            x_as_f16(vk, x, &bh, &rh) && (rh.lo - bh.base) % 16 == 0) {
+            mmc_push ph = pc;
+            ph.x_off = (uint32_t)((rh.lo - bh.base) / 2), ph.x_stride = (uint32_t)K;
+            VkDescriptorSet hsets[4] = {sets[0], bh.set, sets[2], sets[3]};
+            vk_range hd[2] = {rd[0], rh};
+            record_tiles(vk, VK_PIPE_MUL_MMCB + t, hsets, &ph, gx, gy, hd, &wr, bo);
+            return 1;
+        }
     }
-    rd[1] = range_of(x);
     /* 128-token tiles for matrices of MMC_WIDE_WEIGHTS or more in long batches (measured on
      * an H100: 1.6% faster on the 4B model than a rule keeping 256+ workgroups; UE_VK_MMC
      * fixes one width) and in short ones that fill them (mmcw_batch) */
@@ -539,7 +542,6 @@ void vk_op_copy_rows(ue_backend *be, const ue_tensor *src, const ue_tensor *dst)
     eltwise(vk, dst->type == UE_TYPE_F16 ? VK_PIPE_COPY_F16 : VK_PIPE_COPY_F32, src, dst, 1);
 }
 
-/* The backend's buffer for flash-decoding partials, at least `bytes` large. */
 ue_status vk_buffer_reserve(vk_backend *vk, ue_buffer **buf, size_t bytes, ue_error *err) {
     if (*buf && (*buf)->size >= bytes) return UE_OK;
     if (*buf) {
@@ -555,6 +557,7 @@ ue_status vk_buffer_reserve(vk_backend *vk, ue_buffer **buf, size_t bytes, ue_er
     return vk_buffer_alloc(vk, bytes, VK_MEM_DEVICE, buf, err);
 }
 
+/* The backend's buffer for flash-decoding partials, at least `bytes` large. */
 ue_buffer *vk_partials(vk_backend *vk, size_t bytes) {
     ue_error err = {0};
     ue_status st = vk_buffer_reserve(vk, &vk->partials, bytes < (4u << 20) ? 4u << 20 : bytes, &err);

@@ -19,7 +19,8 @@ static const char *pipe_shader(int id, char *buf, size_t cap) {
                                   "add_rms_norm", "qk_norm_rope", "attention_dec",
                                   "attention_qb", "gelu",       "layer_norm",
                                   "attention_full", "avg_pool", "attention_decf",
-                                  "decode_layer", "sum_parts",  "add_rms_norm_w", "quant_q16", "add_rms_norm_q", "add_rms_norm_wq"};
+                                  "decode_layer", "sum_parts",  "add_rms_norm_w", "quant_q16",
+                                  "add_rms_norm_q", "add_rms_norm_wq"};
     static const char *families[] = {"mul_mv",  "mul_mm",   "get_rows", "mul_mvf",
                                      "repack",  "mul_mvg",  "mul_mvs",  "mul_mvsn",
                                      "mul_mvsg", "mul_mvfq", "mul_mvgq", "mul_mvsq", "mul_mmc",

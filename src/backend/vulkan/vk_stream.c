@@ -63,7 +63,7 @@ static void barrier(vk_backend *vk) {
 void vk_q16_touch(vk_backend *vk, const ue_buffer *buf, size_t lo, size_t hi) {
     vk_range w = {buf, lo, hi};
     if (vk->q16.valid && (overlaps(&w, &vk->q16.src) || overlaps(&w, &vk->q16.at)))
-        vk->q16.valid = 0; /* the integer copy is stale or gone */
+        vk->q16.valid = 0; /* the kept copy is stale or gone */
 }
 
 void vk_hazard(vk_backend *vk, const vk_range *reads, int n_reads, const vk_range *writes,

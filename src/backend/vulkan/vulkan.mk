@@ -10,8 +10,9 @@ VK_SPV := $(foreach f,mul_mv mul_mm get_rows mul_mvf mul_mvg mul_mvs mul_mvsn mu
           $(addprefix $(BUILD)/spv/,rms_norm.spv rope.spv attention.spv attn_merge.spv \
                                     add_rms_norm.spv qk_norm_rope.spv attention_dec.spv \
                                     attention_qb.spv attention_decf.spv layer_norm.spv \
-                                    attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv add_rms_norm_w.spv quant_q16.spv \
-                                    add_rms_norm_q.spv add_rms_norm_wq.spv \
+                                    attention_full.spv avg_pool.spv decode_layer.spv sum_parts.spv \
+                                    quant_q16.spv add_rms_norm_w.spv add_rms_norm_q.spv \
+                                    add_rms_norm_wq.spv \
                                     add.spv gelu_mul.spv gelu.spv copy_f32.spv copy_f16.spv)
 VK_INC := $(wildcard shaders/include/*.glsl)
 # mat-vecs over x as 16-bit integers (integer dot products): the types of Q4_K_M files
@@ -19,12 +20,14 @@ VK_SPV += $(foreach f,mul_mvfq mul_mvgq mul_mvsq,$(foreach t,q4_k q6_k,$(BUILD)/
 $(BUILD)/spv/mul_mvsq_%.spv: shaders/mul_mvs.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DXQ16 -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
-$(BUILD)/spv/add_rms_norm_q.spv: shaders/add_rms_norm.comp $(VK_INC)
+# add_rms_norm.comp's variants: rows of 4097..8192 (WIDE), xn also as 16-bit integers (Q16OUT)
+$(BUILD)/spv/add_rms_norm_w.spv: ARN_DEFS := -DWIDE
+$(BUILD)/spv/add_rms_norm_q.spv: ARN_DEFS := -DQ16OUT
+$(BUILD)/spv/add_rms_norm_wq.spv: ARN_DEFS := -DQ16OUT -DWIDE
+$(addprefix $(BUILD)/spv/,add_rms_norm_w.spv add_rms_norm_q.spv add_rms_norm_wq.spv): \
+		shaders/add_rms_norm.comp $(VK_INC)
 	@mkdir -p $(dir $@)
-	$(GLSLC) $(GLSLC_FLAGS) -DQ16OUT $< -o $@
-$(BUILD)/spv/add_rms_norm_wq.spv: shaders/add_rms_norm.comp $(VK_INC)
-	@mkdir -p $(dir $@)
-	$(GLSLC) $(GLSLC_FLAGS) -DQ16OUT -DWIDE $< -o $@
+	$(GLSLC) $(GLSLC_FLAGS) $(ARN_DEFS) $< -o $@
 $(BUILD)/spv/mul_mvfq_%.spv: shaders/mul_mvf.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DXQ16 -DTYPE_$$(echo $* | tr a-z A-Z) $< -o $@
@@ -64,9 +67,6 @@ $(BUILD)/spv/add.spv $(BUILD)/spv/gelu_mul.spv $(BUILD)/spv/gelu.spv $(BUILD)/sp
 		shaders/eltwise.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) -DOP_$$(basename $@ .spv | tr a-z A-Z) $< -o $@
-$(BUILD)/spv/add_rms_norm_w.spv: shaders/add_rms_norm.comp $(VK_INC)
-	@mkdir -p $(dir $@)
-	$(GLSLC) $(GLSLC_FLAGS) -DWIDE $< -o $@
 $(BUILD)/spv/%.spv: shaders/%.comp $(VK_INC)
 	@mkdir -p $(dir $@)
 	$(GLSLC) $(GLSLC_FLAGS) $< -o $@
